@@ -1,1 +1,20 @@
+//! Plumbing shared by every service: configuration pieces, telemetry,
+//! shutdown, `serve()` with health and reflection, gRPC errors, and
+//! conversions between wire tensors and pixel buffers.
 
+pub mod config;
+pub mod serve;
+pub mod shutdown;
+pub mod status;
+pub mod telemetry;
+pub mod tensor;
+
+pub use config::{LogFormat, ServiceArgs};
+pub use serve::{ServeError, serve};
+pub use shutdown::shutdown_signal;
+
+/// gRPC health (re-exported so services share one tonic-health version).
+pub mod health {
+    pub use tonic_health::ServingStatus;
+    pub use tonic_health::server::{HealthReporter, health_reporter};
+}

@@ -1,1 +1,29 @@
+//! Mask service: mask operators, crop planning and compositing over gRPC.
 
+pub mod config;
+pub mod error;
+pub mod ops;
+pub mod service;
+
+use std::future::Future;
+
+use inpaint_common::ServeError;
+use inpaint_common::health::health_reporter;
+use inpaint_proto::v1::mask_server::MaskServer;
+use tokio::net::TcpListener;
+use tonic::service::RoutesBuilder;
+
+pub use config::Config;
+
+/// Serves the mask service on `listener` until `shutdown` resolves.
+pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServeError> {
+    let limit = config.service.max_message_bytes();
+    let (reporter, health) = health_reporter();
+    reporter.set_serving::<MaskServer<service::MaskService>>().await;
+    let service = MaskServer::new(service::MaskService::new(config.service.max_image_pixels))
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(limit);
+    let mut routes = RoutesBuilder::default();
+    routes.add_service(health).add_service(service);
+    inpaint_common::serve(listener, routes, shutdown).await
+}

@@ -1,1 +1,93 @@
+//! Segmentation service: turns images and prompts into regions to repaint.
 
+pub mod config;
+pub mod detector;
+pub mod error;
+pub mod runtime;
+pub mod service;
+pub mod yunet;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use inpaint_common::ServeError;
+use inpaint_common::health::{ServingStatus, health_reporter};
+use inpaint_proto::v1::segmentation_server::SegmentationServer;
+use tokio::net::TcpListener;
+use tonic::service::RoutesBuilder;
+
+pub use config::Config;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Serve(#[from] ServeError),
+    #[error("face model failed to load: {0}")]
+    ModelLoad(error::Error),
+}
+
+/// Serves segmentation on `listener` until `shutdown` resolves.
+///
+/// Health is NOT_SERVING until the face model has loaded (in the
+/// background). If it cannot load and `require_models` is set, the service
+/// stops with that error; otherwise it keeps serving and face requests are
+/// answered FAILED_PRECONDITION with the reason.
+pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Output = ()> + Send) -> Result<(), RunError> {
+    let limit = config.service.max_message_bytes();
+    let (reporter, health) = health_reporter();
+    let service = service::SegmentationService::new(config.service.max_image_pixels);
+    let slot = service.detector_slot();
+    type Server = SegmentationServer<service::SegmentationService>;
+    reporter.set_not_serving::<Server>().await;
+    reporter.set_service_status("", ServingStatus::NotServing).await;
+
+    let (failed_tx, failed_rx) = tokio::sync::oneshot::channel();
+    let loader_config = config.clone();
+    tokio::spawn(async move {
+        let loaded = tokio::task::spawn_blocking(move || detector::FaceDetector::load(&loader_config)).await;
+        let loaded = loaded.unwrap_or_else(|e| Err(error::Error::Load(format!("loader panicked: {e}"))));
+        match loaded {
+            Ok(detector) => {
+                tracing::info!(model = detector.model_name(), "face model loaded");
+                let _ = slot.set(Ok(Arc::new(detector)));
+                reporter.set_serving::<Server>().await;
+                reporter.set_service_status("", ServingStatus::Serving).await;
+            }
+            Err(err) => {
+                tracing::error!(%err, "face model failed to load");
+                let _ = slot.set(Err(err.to_string()));
+                let _ = failed_tx.send(err);
+            }
+        }
+    });
+
+    let server = SegmentationServer::new(service)
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(limit);
+    let mut routes = RoutesBuilder::default();
+    routes.add_service(health).add_service(server);
+    let require = config.require_models;
+    let fatal = async move {
+        match failed_rx.await {
+            Ok(err) if require => Some(err),
+            _ => std::future::pending().await,
+        }
+    };
+    tokio::pin!(fatal);
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let serving = inpaint_common::serve(listener, routes, async move {
+        tokio::select! {
+            _ = shutdown => {}
+            _ = stop_rx => {}
+        }
+    });
+    tokio::pin!(serving);
+    tokio::select! {
+        result = &mut serving => Ok(result?),
+        Some(err) = &mut fatal => {
+            let _ = stop_tx.send(());
+            serving.await?;
+            Err(RunError::ModelLoad(err))
+        }
+    }
+}

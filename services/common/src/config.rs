@@ -1,0 +1,56 @@
+//! Configuration every service shares.
+
+use clap::{Args, ValueEnum};
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Pretty,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// Settings common to all four services.
+#[derive(Debug, Clone, Args)]
+pub struct ServiceArgs {
+    /// Address to listen on.
+    #[arg(long, env = "INPAINT_LISTEN", default_value = "127.0.0.1:50051")]
+    pub listen: std::net::SocketAddr,
+
+    /// Log format.
+    #[arg(long, env = "INPAINT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
+    pub log_format: LogFormat,
+
+    /// Largest image accepted, in pixels (width x height). Message size
+    /// limits are derived from it.
+    #[arg(long, env = "INPAINT_MAX_IMAGE_PIXELS", default_value_t = DEFAULT_MAX_IMAGE_PIXELS)]
+    pub max_image_pixels: u64,
+}
+
+/// 40 megapixels: a 7680x5120 photo.
+pub const DEFAULT_MAX_IMAGE_PIXELS: u64 = 40_000_000;
+
+/// The largest gRPC message a service must carry for images up to
+/// `max_image_pixels`: an RGB image, its masks and crops, a few times over,
+/// plus room for the rest of the message.
+pub fn max_message_bytes(max_image_pixels: u64) -> usize {
+    let bytes = max_image_pixels.saturating_mul(8).saturating_add(16 << 20);
+    usize::try_from(bytes).unwrap_or(usize::MAX)
+}
+
+impl ServiceArgs {
+    pub fn max_message_bytes(&self) -> usize {
+        max_message_bytes(self.max_image_pixels)
+    }
+
+    /// Defaults with the given address; for embedding and tests.
+    pub fn local(listen: std::net::SocketAddr) -> Self {
+        Self {
+            listen,
+            log_format: LogFormat::Pretty,
+            max_image_pixels: DEFAULT_MAX_IMAGE_PIXELS,
+        }
+    }
+}

@@ -1,0 +1,34 @@
+//! gRPC errors with the details clients need to act on them.
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+/// INVALID_ARGUMENT naming the offending field, in the message and as a
+/// `BadRequest` field violation in the details.
+pub fn invalid_argument(field: &str, description: impl Into<String>) -> Status {
+    let description = description.into();
+    Status::with_error_details(
+        Code::InvalidArgument,
+        format!("{field}: {description}"),
+        ErrorDetails::with_bad_request_violation(field, description),
+    )
+}
+
+/// The field named in an INVALID_ARGUMENT's details, if any.
+pub fn violated_field(status: &Status) -> Option<String> {
+    let details = status.get_error_details();
+    let bad = details.bad_request()?;
+    bad.field_violations.first().map(|v| v.field.clone())
+}
+
+/// A downstream service failed: keep its code (so INVALID_ARGUMENT stays one)
+/// and say which stage it was.
+pub fn from_stage(stage: &str, status: Status) -> Status {
+    match status.code() {
+        Code::InvalidArgument | Code::ResourceExhausted | Code::NotFound | Code::FailedPrecondition => status,
+        code => Status::new(
+            if code == Code::Unavailable { Code::Unavailable } else { Code::Internal },
+            format!("{stage} stage failed: {}", status.message()),
+        ),
+    }
+}

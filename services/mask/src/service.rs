@@ -1,0 +1,187 @@
+//! The `inpaint.v1.Mask` gRPC service.
+
+use inpaint_common::tensor::{into_gray_tensor, into_rgb_tensor, to_gray, to_rgb};
+use inpaint_imaging::composite::composite;
+use inpaint_imaging::crop::{CropPlan, plan_only_masked, plan_whole};
+use inpaint_imaging::resize::{resize_hole, resize_rgb};
+use inpaint_imaging::{GrayImage, PixelBox, RgbImage, mask};
+use inpaint_proto::v1::mask_server::Mask;
+use inpaint_proto::v1::{
+    Box as WireBox, CompositeRequest, CompositeResponse, Crop, InpaintArea, PrepareRequest, PrepareResponse,
+    PreparedCrop,
+};
+use tonic::{Request, Response, Status};
+use tracing::instrument;
+
+use crate::error::Error;
+use crate::ops;
+
+/// Working size when the request leaves it at 0.
+pub const DEFAULT_WORK_SIZE: u32 = 512;
+/// Largest working side accepted.
+pub const MAX_WORK_SIDE: u32 = 4096;
+
+pub struct MaskService {
+    max_image_pixels: u64,
+}
+
+impl MaskService {
+    pub fn new(max_image_pixels: u64) -> Self {
+        Self { max_image_pixels }
+    }
+
+    fn check_pixels(&self, field: &str, width: u32, height: u32) -> Result<(), Error> {
+        let pixels = width as u64 * height as u64;
+        if pixels > self.max_image_pixels {
+            return Err(Error::TooManyPixels {
+                field: field.into(),
+                pixels,
+                limit: self.max_image_pixels,
+            });
+        }
+        Ok(())
+    }
+}
+
+#[tonic::async_trait]
+impl Mask for MaskService {
+    #[instrument(skip_all, fields(masks, ops, crops))]
+    async fn prepare(&self, request: Request<PrepareRequest>) -> Result<Response<PrepareResponse>, Status> {
+        let req = request.into_inner();
+        let image = to_rgb(req.image, "image")?;
+        self.check_pixels("image", image.width(), image.height())?;
+        let mut masks = Vec::with_capacity(req.masks.len());
+        for (i, m) in req.masks.into_iter().enumerate() {
+            let field = format!("masks[{i}]");
+            let m = to_gray(Some(m), &field)?;
+            if (m.width(), m.height()) != (image.width(), image.height()) {
+                return Err(Error::invalid(
+                    field,
+                    format!("is {}x{}, image is {}x{}", m.width(), m.height(), image.width(), image.height()),
+                )
+                .into());
+            }
+            masks.push(m);
+        }
+        if masks.is_empty() {
+            return Err(Error::invalid("masks", "at least one mask is required").into());
+        }
+        let area = InpaintArea::try_from(req.area).map_err(|_| Error::invalid("area", "unknown inpaint area"))?;
+        let work = work_size(req.work_width, req.work_height)?;
+        tracing::Span::current().record("masks", masks.len()).record("ops", req.ops.len());
+
+        let response = tokio::task::spawn_blocking(move || -> Result<PrepareResponse, Error> {
+            let merged = mask::union(&masks.iter().collect::<Vec<_>>()).expect("at least one mask");
+            let alpha = ops::apply(&req.ops, merged)?;
+            if mask::is_empty(&alpha) {
+                return Ok(PrepareResponse {
+                    empty: true,
+                    ..Default::default()
+                });
+            }
+            let plans = match area {
+                InpaintArea::OnlyMasked => plan_only_masked(&alpha, req.padding, work.0, work.1),
+                InpaintArea::Whole | InpaintArea::Unspecified => vec![plan_whole(image.width(), image.height())],
+            };
+            let crops = plans.iter().map(|plan| cut(&image, &alpha, plan)).collect();
+            Ok(PrepareResponse {
+                empty: false,
+                alpha: Some(into_gray_tensor(alpha)),
+                crops,
+            })
+        })
+        .await
+        .map_err(|e| Status::internal(format!("prepare task failed: {e}")))??;
+        tracing::Span::current().record("crops", response.crops.len());
+        Ok(Response::new(response))
+    }
+
+    #[instrument(skip_all, fields(results))]
+    async fn composite(&self, request: Request<CompositeRequest>) -> Result<Response<CompositeResponse>, Status> {
+        let req = request.into_inner();
+        let image = to_rgb(req.image, "image")?;
+        self.check_pixels("image", image.width(), image.height())?;
+        let alpha = to_gray(req.alpha, "alpha")?;
+        if (alpha.width(), alpha.height()) != (image.width(), image.height()) {
+            return Err(Error::invalid("alpha", "must be the image's size").into());
+        }
+        tracing::Span::current().record("results", req.results.len());
+        let mut results = Vec::with_capacity(req.results.len());
+        for (i, r) in req.results.into_iter().enumerate() {
+            let plan = plan_from_wire(r.crop, &image, &format!("results[{i}].crop"))?;
+            let field = format!("results[{i}].image");
+            let repainted = to_rgb(r.image, &field)?;
+            if (repainted.width(), repainted.height()) != (plan.work_width, plan.work_height) {
+                return Err(Error::invalid(field, "must be the crop's working size").into());
+            }
+            results.push((plan, repainted));
+        }
+        let out = tokio::task::spawn_blocking(move || composite(&image, &alpha, &results))
+            .await
+            .map_err(|e| Status::internal(format!("composite task failed: {e}")))?;
+        Ok(Response::new(CompositeResponse {
+            image: Some(into_rgb_tensor(out)),
+        }))
+    }
+}
+
+fn work_size(width: u32, height: u32) -> Result<(u32, u32), Error> {
+    let pick = |v: u32, field: &str| match v {
+        0 => Ok(DEFAULT_WORK_SIZE),
+        8..=MAX_WORK_SIDE => Ok(v),
+        _ => Err(Error::invalid(field, format!("must be 0 (default) or in 8..={MAX_WORK_SIDE}"))),
+    };
+    Ok((pick(width, "work_width")?, pick(height, "work_height")?))
+}
+
+/// Cuts one crop out at its working size, with the hole the engine must fill.
+fn cut(image: &RgbImage, alpha: &GrayImage, plan: &CropPlan) -> PreparedCrop {
+    let (w, h) = (plan.work_width, plan.work_height);
+    let pixels = resize_rgb(&image.crop(plan.area), w, h);
+    let hole_here = alpha.crop(plan.area);
+    let hole = if (hole_here.width(), hole_here.height()) == (w, h) {
+        mask::threshold(&hole_here, 1)
+    } else {
+        resize_hole(&hole_here, w, h)
+    };
+    PreparedCrop {
+        crop: Some(plan_to_wire(plan)),
+        image: Some(into_rgb_tensor(pixels)),
+        hole: Some(into_gray_tensor(hole)),
+    }
+}
+
+fn plan_to_wire(plan: &CropPlan) -> Crop {
+    let a = plan.area;
+    Crop {
+        r#box: Some(WireBox {
+            x: a.x,
+            y: a.y,
+            width: a.width,
+            height: a.height,
+        }),
+        work_width: plan.work_width,
+        work_height: plan.work_height,
+    }
+}
+
+fn plan_from_wire(crop: Option<Crop>, image: &RgbImage, field: &str) -> Result<CropPlan, Error> {
+    let crop = crop.ok_or_else(|| Error::invalid(field, "is required"))?;
+    let b = crop.r#box.ok_or_else(|| Error::invalid(format!("{field}.box"), "is required"))?;
+    let area = PixelBox::new(b.x, b.y, b.width, b.height);
+    let inside = area.width > 0
+        && area.height > 0
+        && area.x.checked_add(area.width).is_some_and(|r| r <= image.width())
+        && area.y.checked_add(area.height).is_some_and(|b| b <= image.height());
+    if !inside {
+        return Err(Error::invalid(format!("{field}.box"), "must be a non-empty box inside the image"));
+    }
+    if crop.work_width == 0 || crop.work_height == 0 {
+        return Err(Error::invalid(field, "working size must be at least 1x1"));
+    }
+    Ok(CropPlan {
+        area,
+        work_width: crop.work_width,
+        work_height: crop.work_height,
+    })
+}

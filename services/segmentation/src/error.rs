@@ -1,0 +1,51 @@
+//! Segmentation errors, mapped to gRPC status in one place.
+
+use inpaint_common::status::invalid_argument;
+use tonic::{Code, Status};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{field}: {reason}")]
+    InvalidField { field: String, reason: String },
+    #[error("model load failed: {0}")]
+    Load(String),
+    #[error("face model is still loading")]
+    Loading,
+    #[error("face detection is unavailable: {0}")]
+    Unavailable(String),
+    #[error("face detector queue is full")]
+    Busy,
+    #[error("model run failed: {0}")]
+    Inference(String),
+}
+
+impl Error {
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::InvalidField {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl From<ort::Error> for Error {
+    fn from(err: ort::Error) -> Self {
+        Self::Inference(err.to_string())
+    }
+}
+
+impl From<Error> for Status {
+    fn from(err: Error) -> Self {
+        match err {
+            Error::InvalidField { field, reason } => invalid_argument(&field, reason),
+            Error::Load(_) | Error::Unavailable(_) => Status::failed_precondition(err.to_string()),
+            Error::Loading => Status::unavailable(err.to_string()),
+            Error::Busy => {
+                let mut status = Status::new(Code::ResourceExhausted, "face detector queue is full; retry after 1s");
+                status.metadata_mut().insert("retry-after", tonic::metadata::MetadataValue::from_static("1"));
+                status
+            }
+            Error::Inference(_) => Status::internal(err.to_string()),
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! YuNet (2023mar) face detector: pre-processing and output decoding.
+//!
+//! Input `input` f32 [1,3,640,640], BGR, 0..255, no normalisation. Per stride
+//! s in 8/16/32 the outputs `cls_s`, `obj_s` [1,N,1] and `bbox_s` [1,N,4] hold
+//! one anchor-free prediction per grid cell (N = (640/s)^2): score =
+//! sqrt(cls * obj), centre = (col + dx, row + dy) * s, size = exp(dw, dh) * s.
+
+use inpaint_imaging::RgbImage;
+use inpaint_imaging::resize::resize_rgb;
+
+pub const INPUT_NAME: &str = "input";
+pub const INPUT_SIDE: usize = 640;
+pub const STRIDES: [usize; 3] = [8, 16, 32];
+/// Overlap above which the weaker of two detections is dropped.
+pub const NMS_IOU: f32 = 0.3;
+
+/// A face in image coordinates.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Face {
+    pub x: f32,
+    pub y: f32,
+    pub width: f32,
+    pub height: f32,
+    pub score: f32,
+}
+
+/// The image scaled so its longer side is 640 and padded right/bottom with
+/// black, as a planar BGR tensor; and the scale used.
+pub fn preprocess(image: &RgbImage) -> (Vec<f32>, f32) {
+    let longest = image.width().max(image.height()) as f32;
+    let scale = INPUT_SIDE as f32 / longest;
+    let w = ((image.width() as f32 * scale).round() as u32).clamp(1, INPUT_SIDE as u32);
+    let h = ((image.height() as f32 * scale).round() as u32).clamp(1, INPUT_SIDE as u32);
+    let resized = resize_rgb(image, w, h);
+    let plane = INPUT_SIDE * INPUT_SIDE;
+    let mut tensor = vec![0f32; 3 * plane];
+    for (i, px) in resized.as_raw().chunks_exact(3).enumerate() {
+        let (x, y) = (i % w as usize, i / w as usize);
+        let at = y * INPUT_SIDE + x;
+        // BGR order.
+        tensor[at] = px[2] as f32;
+        tensor[plane + at] = px[1] as f32;
+        tensor[2 * plane + at] = px[0] as f32;
+    }
+    (tensor, scale)
+}
+
+/// The raw outputs for one stride.
+pub struct StrideOutput<'a> {
+    pub stride: usize,
+    pub cls: &'a [f32],
+    pub obj: &'a [f32],
+    pub bbox: &'a [f32],
+}
+
+/// Decodes every stride, keeps scores >= `min_score`, maps boxes back to the
+/// image (dividing by `scale`, clamping to `width` x `height`) and suppresses
+/// overlaps. Strongest first.
+pub fn decode(outputs: &[StrideOutput<'_>], min_score: f32, scale: f32, width: u32, height: u32) -> Vec<Face> {
+    let mut faces = Vec::new();
+    for out in outputs {
+        let cols = INPUT_SIDE / out.stride;
+        let s = out.stride as f32;
+        for (idx, (&cls, &obj)) in out.cls.iter().zip(out.obj).enumerate() {
+            let score = (cls.clamp(0.0, 1.0) * obj.clamp(0.0, 1.0)).sqrt();
+            if score < min_score {
+                continue;
+            }
+            let (col, row) = ((idx % cols) as f32, (idx / cols) as f32);
+            let b = &out.bbox[idx * 4..idx * 4 + 4];
+            let (cx, cy) = ((col + b[0]) * s, (row + b[1]) * s);
+            let (bw, bh) = (b[2].exp() * s, b[3].exp() * s);
+            let x0 = ((cx - bw / 2.0) / scale).clamp(0.0, width as f32);
+            let y0 = ((cy - bh / 2.0) / scale).clamp(0.0, height as f32);
+            let x1 = ((cx + bw / 2.0) / scale).clamp(0.0, width as f32);
+            let y1 = ((cy + bh / 2.0) / scale).clamp(0.0, height as f32);
+            if x1 - x0 >= 1.0 && y1 - y0 >= 1.0 {
+                faces.push(Face {
+                    x: x0,
+                    y: y0,
+                    width: x1 - x0,
+                    height: y1 - y0,
+                    score,
+                });
+            }
+        }
+    }
+    non_max_suppression(faces, NMS_IOU)
+}
+
+/// Greedy NMS: strongest first, dropping any face overlapping a kept one by
+/// more than `max_iou`.
+pub fn non_max_suppression(mut faces: Vec<Face>, max_iou: f32) -> Vec<Face> {
+    faces.sort_by(|a, b| b.score.total_cmp(&a.score));
+    let mut kept: Vec<Face> = Vec::new();
+    for f in faces {
+        if kept.iter().all(|k| iou(k, &f) <= max_iou) {
+            kept.push(f);
+        }
+    }
+    kept
+}
+
+fn iou(a: &Face, b: &Face) -> f32 {
+    let w = (a.x + a.width).min(b.x + b.width) - a.x.max(b.x);
+    let h = (a.y + a.height).min(b.y + b.height) - a.y.max(b.y);
+    if w <= 0.0 || h <= 0.0 {
+        return 0.0;
+    }
+    let inter = w * h;
+    inter / (a.width * a.height + b.width * b.height - inter)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn preprocess_letterboxes_in_bgr() {
+        let img = RgbImage::from_raw(2, 1, vec![10, 20, 30, 10, 20, 30]).unwrap();
+        let (t, scale) = preprocess(&img);
+        assert_eq!(scale, 320.0);
+        let plane = INPUT_SIDE * INPUT_SIDE;
+        assert_eq!((t[0], t[plane], t[2 * plane]), (30.0, 20.0, 10.0));
+        // Bottom half is padding.
+        assert_eq!(t[639 * INPUT_SIDE], 0.0);
+    }
+
+    #[test]
+    fn decode_one_cell() {
+        // Stride 32: 20x20 cells; one confident cell at col 3, row 2.
+        let n = 400;
+        let mut cls = vec![0.0; n];
+        let mut obj = vec![0.0; n];
+        let mut bbox = vec![0.0; n * 4];
+        let idx = 2 * 20 + 3;
+        cls[idx] = 0.9;
+        obj[idx] = 0.9;
+        bbox[idx * 4..idx * 4 + 4].copy_from_slice(&[0.5, 0.5, 0.0, 0.0]);
+        let out = [StrideOutput {
+            stride: 32,
+            cls: &cls,
+            obj: &obj,
+            bbox: &bbox,
+        }];
+        let faces = decode(&out, 0.5, 2.0, 1000, 1000);
+        assert_eq!(faces.len(), 1);
+        let f = faces[0];
+        // centre (3.5*32, 2.5*32) = (112, 80), size 32, then / scale 2.
+        assert_eq!((f.x, f.y, f.width, f.height), (48.0, 32.0, 16.0, 16.0));
+        assert!((f.score - 0.9).abs() < 1e-6);
+    }
+
+    #[test]
+    fn nms_drops_overlaps() {
+        let a = Face { x: 0.0, y: 0.0, width: 10.0, height: 10.0, score: 0.9 };
+        let b = Face { x: 1.0, y: 1.0, width: 10.0, height: 10.0, score: 0.8 };
+        let c = Face { x: 50.0, y: 50.0, width: 10.0, height: 10.0, score: 0.7 };
+        assert_eq!(non_max_suppression(vec![b, c, a], 0.3), vec![a, c]);
+    }
+}
