@@ -1,0 +1,154 @@
+//! Decoding at the edge: uploaded images and masks, with the pixel limit
+//! enforced from the header before any pixel is decoded.
+
+use std::io::Cursor;
+
+use image::{DynamicImage, ImageFormat, ImageReader, Limits};
+use inpaint_imaging::{GrayImage, RgbImage};
+
+use crate::error::Error;
+
+/// Formats accepted on upload.
+const ACCEPTED: [ImageFormat; 3] = [ImageFormat::Png, ImageFormat::Jpeg, ImageFormat::WebP];
+
+/// Decodes an uploaded image to RGB. `field` names it in errors.
+pub fn decode_image(bytes: &[u8], field: &str, max_pixels: u64) -> Result<RgbImage, Error> {
+    let decoded = decode_checked(bytes, field, max_pixels)?;
+    let rgb = decoded.into_rgb8();
+    let (w, h) = rgb.dimensions();
+    Ok(RgbImage::from_raw(w, h, rgb.into_raw()).expect("decoder output is consistent"))
+}
+
+/// Decodes an uploaded mask for an image of `width` x `height`.
+///
+/// Rule: an alpha channel that is not fully opaque is the mask, transparent
+/// (alpha < 128) meaning "repaint", as image editors and other inpainting
+/// APIs export it; otherwise luminance is the mask, white meaning "repaint"
+/// (values kept, thresholded at 128 later). A mask of another size with the
+/// same aspect ratio is scaled to the image (nearest neighbour); any other
+/// size is refused.
+pub fn decode_mask(bytes: &[u8], width: u32, height: u32, max_pixels: u64) -> Result<GrayImage, Error> {
+    let field = "mask";
+    let decoded = decode_checked(bytes, field, max_pixels)?;
+    let (mw, mh) = (decoded.width(), decoded.height());
+    if (mw, mh) != (width, height) && (mw as u64 * height as u64 != width as u64 * mh as u64) {
+        return Err(Error::invalid(
+            field,
+            format!("is {mw}x{mh}, image is {width}x{height}: it must have the same size or the same aspect ratio"),
+        ));
+    }
+    let transparent_alpha = decoded.color().has_alpha() && {
+        let rgba = decoded.to_rgba8();
+        rgba.pixels().any(|p| p[3] < 255)
+    };
+    let gray = if transparent_alpha {
+        let rgba = decoded.into_rgba8();
+        let data = rgba.pixels().map(|p| if p[3] < 128 { 255 } else { 0 }).collect();
+        image::GrayImage::from_raw(mw, mh, data).expect("sized from the mask")
+    } else {
+        decoded.into_luma8()
+    };
+    let gray = if (mw, mh) == (width, height) {
+        gray
+    } else {
+        image::imageops::resize(&gray, width, height, image::imageops::FilterType::Nearest)
+    };
+    Ok(GrayImage::from_raw(width, height, gray.into_raw()).expect("sized to the image"))
+}
+
+fn decode_checked(bytes: &[u8], field: &str, max_pixels: u64) -> Result<DynamicImage, Error> {
+    if bytes.is_empty() {
+        return Err(Error::invalid(field, "is empty"));
+    }
+    let reader = || {
+        ImageReader::new(Cursor::new(bytes))
+            .with_guessed_format()
+            .map_err(|e| Error::invalid(field, format!("cannot read: {e}")))
+    };
+    let format = reader()?.format();
+    if !format.is_some_and(|f| ACCEPTED.contains(&f)) {
+        return Err(Error::invalid(field, "is not a PNG, JPEG or WebP image"));
+    }
+    // Header only: refuse oversized images before allocating their pixels.
+    let (w, h) = reader()?
+        .into_dimensions()
+        .map_err(|e| Error::invalid(field, format!("cannot read the header: {e}")))?;
+    let pixels = w as u64 * h as u64;
+    if pixels > max_pixels {
+        return Err(Error::invalid(
+            field,
+            format!("declares {w}x{h} = {pixels} pixels, over the limit of {max_pixels}"),
+        ));
+    }
+    if pixels == 0 {
+        return Err(Error::invalid(field, "has no pixels"));
+    }
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(w);
+    limits.max_image_height = Some(h);
+    // Room for a 16-bit RGBA decode of the declared size and nothing more.
+    limits.max_alloc = Some(pixels.saturating_mul(8).saturating_add(1 << 20));
+    let mut reader = reader()?;
+    reader.limits(limits);
+    reader.decode().map_err(|e| Error::invalid(field, format!("cannot decode: {e}")))
+}
+
+/// PNG bytes of `image`.
+pub fn encode_png(image: &RgbImage) -> Result<Vec<u8>, Error> {
+    let mut out = Vec::new();
+    let encoder = image::codecs::png::PngEncoder::new(&mut out);
+    image::ImageEncoder::write_image(
+        encoder,
+        image.as_raw(),
+        image.width(),
+        image.height(),
+        image::ExtendedColorType::Rgb8,
+    )
+    .map_err(|e| Error::Encode(e.to_string()))?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn png_of(img: DynamicImage) -> Vec<u8> {
+        let mut out = Cursor::new(Vec::new());
+        img.write_to(&mut out, ImageFormat::Png).unwrap();
+        out.into_inner()
+    }
+
+    #[test]
+    fn alpha_mask_means_transparent_is_repainted() {
+        let mut rgba = image::RgbaImage::from_pixel(4, 2, image::Rgba([9, 9, 9, 255]));
+        rgba.put_pixel(1, 0, image::Rgba([0, 0, 0, 0]));
+        let mask = decode_mask(&png_of(DynamicImage::ImageRgba8(rgba)), 4, 2, 100).unwrap();
+        assert_eq!(mask.as_raw(), &[0, 255, 0, 0, 0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn luminance_mask_and_aspect_scaling() {
+        let mut luma = image::GrayImage::new(2, 1);
+        luma.put_pixel(1, 0, image::Luma([255]));
+        let mask = decode_mask(&png_of(DynamicImage::ImageLuma8(luma)), 4, 2, 100).unwrap();
+        assert_eq!(mask.as_raw(), &[0, 0, 255, 255, 0, 0, 255, 255]);
+        let err = decode_mask(&png_of(DynamicImage::new_luma8(3, 1)), 4, 2, 100).unwrap_err();
+        assert!(err.to_string().starts_with("mask:"), "{err}");
+    }
+
+    #[test]
+    fn header_over_the_limit_is_refused() {
+        let png = png_of(DynamicImage::new_rgb8(100, 100));
+        let err = decode_image(&png, "image", 9_999).unwrap_err();
+        assert!(err.to_string().contains("over the limit"), "{err}");
+        assert!(decode_image(&png, "image", 10_000).is_ok());
+    }
+
+    #[test]
+    fn garbage_and_truncation_are_invalid() {
+        assert!(decode_image(b"hello", "image", 100).is_err());
+        let png = png_of(DynamicImage::new_rgb8(50, 50));
+        let err = decode_image(&png[..png.len() / 2], "image", 10_000).unwrap_err();
+        assert!(err.to_string().starts_with("image: cannot decode"), "{err}");
+    }
+}

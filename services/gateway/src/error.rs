@@ -1,0 +1,33 @@
+//! Gateway errors, mapped to gRPC status in one place.
+
+use inpaint_common::status::{from_stage, invalid_argument};
+use tonic::Status;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{field}: {reason}")]
+    InvalidField { field: String, reason: String },
+    #[error("{stage} stage: {status}")]
+    Stage { stage: &'static str, status: Status },
+    #[error("cannot encode the result: {0}")]
+    Encode(String),
+}
+
+impl Error {
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::InvalidField {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl From<Error> for Status {
+    fn from(err: Error) -> Self {
+        match err {
+            Error::InvalidField { field, reason } => invalid_argument(&field, reason),
+            Error::Stage { stage, status } => from_stage(stage, status),
+            Error::Encode(_) => Status::internal(err.to_string()),
+        }
+    }
+}

@@ -1,0 +1,322 @@
+//! One Inpaint request, stage by stage: decode, find regions, prepare masks
+//! and crops, repaint, composite, encode.
+
+use std::time::Instant;
+
+use inpaint_common::tensor::{from_rgb, into_gray_tensor, to_rgb};
+use inpaint_imaging::{GrayImage, RgbImage, mask};
+use inpaint_proto::v1::{
+    self as pb, CompositeRequest, CropInput, CropResult, FaceDetection, InpaintArea, InpaintCropsRequest,
+    InpaintParams, InpaintRequest, InpaintResponse, ListEnginesRequest, MaskOp, PrepareRequest, RegionSource,
+    SegmentRequest, StageTiming, inpaint_request::Target, mask_op::Op, region_source::Source,
+};
+
+use crate::decode::{decode_image, decode_mask, encode_png};
+use crate::error::Error;
+use crate::stages::Stages;
+
+/// Padding around the mask's box in ONLY_MASKED mode when not given.
+pub const DEFAULT_PADDING: u32 = 32;
+/// Uploaded masks are binarised at this level before the user's operators.
+const MASK_LEVEL: u32 = 128;
+
+pub struct Pipeline {
+    pub stages: Stages,
+    pub max_image_pixels: u64,
+}
+
+/// Accumulates per-stage timings for the response.
+struct Timer {
+    timings: Vec<StageTiming>,
+    started: Instant,
+}
+
+impl Timer {
+    fn new() -> Self {
+        Self {
+            timings: Vec::new(),
+            started: Instant::now(),
+        }
+    }
+
+    fn lap(&mut self, stage: &str) {
+        let now = Instant::now();
+        self.timings.push(StageTiming {
+            stage: stage.into(),
+            millis: (now - self.started).as_secs_f64() * 1e3,
+        });
+        self.started = now;
+    }
+}
+
+/// What to repaint, once decoded.
+enum Regions {
+    Found { masks: Vec<GrayImage>, regions: Vec<pb::Region> },
+    None { note: String },
+}
+
+impl Pipeline {
+    pub async fn inpaint(&self, req: InpaintRequest) -> Result<InpaintResponse, Error> {
+        let params = req.params.unwrap_or_default();
+        let target = req.target.ok_or_else(|| Error::invalid("target", "set `mask` or `faces`"))?;
+        self.check_engine(&params.engine).await?;
+        let mut timer = Timer::new();
+
+        let image = decode_image(&req.image, "image", self.max_image_pixels)?;
+        check_params(&params, &image)?;
+        timer.lap("decode");
+
+        let default_area = match target {
+            Target::Mask(_) => InpaintArea::Whole,
+            Target::Faces(_) => InpaintArea::OnlyMasked,
+        };
+        let regions = self.find_regions(target, &image).await?;
+        timer.lap("segment");
+        let (masks, regions) = match regions {
+            Regions::Found { masks, regions } => (masks, regions),
+            Regions::None { note } => return Ok(unchanged(req.image, &image, note, vec![], timer)),
+        };
+
+        let area = match InpaintArea::try_from(params.area) {
+            Ok(InpaintArea::Unspecified) => default_area,
+            Ok(area) => area,
+            Err(_) => return Err(Error::invalid("params.area", "unknown inpaint area")),
+        };
+        let prepared = self
+            .stages
+            .mask
+            .clone()
+            .prepare(PrepareRequest {
+                image: Some(from_rgb(&image)),
+                masks: masks.into_iter().map(into_gray_tensor).collect(),
+                ops: mask_ops(&params),
+                area: area as i32,
+                padding: params.padding.unwrap_or(DEFAULT_PADDING),
+                work_width: params.work_width,
+                work_height: params.work_height,
+            })
+            .await
+            .map_err(|status| stage("mask", status))?
+            .into_inner();
+        timer.lap("prepare");
+        if prepared.empty {
+            let note = "the mask is empty after processing: nothing to repaint".to_string();
+            return Ok(unchanged(req.image, &image, note, regions, timer));
+        }
+
+        let crops: Vec<pb::Crop> = prepared.crops.iter().filter_map(|c| c.crop).collect();
+        let repainted = self
+            .stages
+            .worker
+            .clone()
+            .inpaint_crops(InpaintCropsRequest {
+                engine: params.engine.clone(),
+                radius: params.radius,
+                seed: params.seed,
+                crops: prepared
+                    .crops
+                    .into_iter()
+                    .map(|c| CropInput {
+                        image: c.image,
+                        hole: c.hole,
+                    })
+                    .collect(),
+            })
+            .await
+            .map_err(|status| stage("worker", status))?
+            .into_inner();
+        timer.lap("inpaint");
+        if repainted.images.len() != crops.len() {
+            return Err(stage(
+                "worker",
+                tonic::Status::internal("worker returned a different number of crops"),
+            ));
+        }
+
+        let composited = self
+            .stages
+            .mask
+            .clone()
+            .composite(CompositeRequest {
+                image: Some(from_rgb(&image)),
+                alpha: prepared.alpha,
+                results: crops
+                    .iter()
+                    .zip(repainted.images)
+                    .map(|(crop, image)| CropResult {
+                        crop: Some(*crop),
+                        image: Some(image),
+                    })
+                    .collect(),
+            })
+            .await
+            .map_err(|status| stage("mask", status))?
+            .into_inner();
+        timer.lap("composite");
+        let result = to_rgb(composited.image, "image").map_err(|status| stage("mask", status))?;
+        let png = encode_png(&result)?;
+        timer.lap("encode");
+
+        Ok(InpaintResponse {
+            image: png,
+            mime_type: "image/png".into(),
+            width: result.width(),
+            height: result.height(),
+            unchanged: false,
+            notes: vec![],
+            regions,
+            crops,
+            timings: timer.timings,
+            engine: repainted.engine,
+        })
+    }
+
+    /// Refuses an unknown engine before any pixel work is done.
+    async fn check_engine(&self, engine: &str) -> Result<(), Error> {
+        if engine.is_empty() {
+            return Ok(());
+        }
+        let list = self
+            .stages
+            .worker
+            .clone()
+            .list_engines(ListEnginesRequest {})
+            .await
+            .map_err(|status| stage("worker", status))?
+            .into_inner();
+        if list.engines.iter().any(|e| e.name == engine) {
+            return Ok(());
+        }
+        let names: Vec<_> = list.engines.iter().map(|e| e.name.as_str()).collect();
+        Err(Error::invalid(
+            "params.engine",
+            format!("unknown engine {engine:?}; available: {}", names.join(", ")),
+        ))
+    }
+
+    async fn find_regions(&self, target: Target, image: &RgbImage) -> Result<Regions, Error> {
+        match target {
+            Target::Mask(bytes) => {
+                let m = decode_mask(&bytes, image.width(), image.height(), self.max_image_pixels)?;
+                let Some(area) = mask::bounding_box(&mask::threshold(&m, MASK_LEVEL as u8)) else {
+                    // Still goes through the operators: an inverted empty mask is full.
+                    return Ok(Regions::Found {
+                        masks: vec![m],
+                        regions: vec![],
+                    });
+                };
+                let region = pb::Region {
+                    r#box: Some(wire_box(area)),
+                    score: 1.0,
+                    label: "upload".into(),
+                    mask: None,
+                };
+                Ok(Regions::Found {
+                    masks: vec![m],
+                    regions: vec![region],
+                })
+            }
+            Target::Faces(faces) => {
+                let found = self
+                    .stages
+                    .segmentation
+                    .clone()
+                    .segment(SegmentRequest {
+                        image: Some(from_rgb(image)),
+                        sources: vec![RegionSource {
+                            source: Some(Source::Faces(FaceDetection {
+                                min_confidence: faces.min_confidence,
+                            })),
+                        }],
+                    })
+                    .await
+                    .map_err(|status| stage("segmentation", status))?
+                    .into_inner();
+                if found.regions.is_empty() {
+                    return Ok(Regions::None {
+                        note: "no faces found: nothing to repaint".into(),
+                    });
+                }
+                let mut masks = Vec::with_capacity(found.regions.len());
+                let mut regions = Vec::with_capacity(found.regions.len());
+                for mut region in found.regions {
+                    let m = inpaint_common::tensor::to_gray(region.mask.take(), "regions.mask")
+                        .map_err(|status| stage("segmentation", status))?;
+                    masks.push(m);
+                    regions.push(region);
+                }
+                Ok(Regions::Found { masks, regions })
+            }
+        }
+    }
+}
+
+/// The operator chain the public parameters stand for, in A1111's order.
+fn mask_ops(params: &InpaintParams) -> Vec<MaskOp> {
+    let mut ops = vec![Op::Threshold(pb::Threshold { level: MASK_LEVEL })];
+    if params.invert {
+        ops.push(Op::Invert(pb::Invert {}));
+    }
+    if params.grow != 0 {
+        ops.push(Op::Grow(pb::Grow { pixels: params.grow }));
+    }
+    if params.mask_blur > 0 {
+        ops.push(Op::Feather(pb::Feather {
+            radius: params.mask_blur,
+        }));
+    }
+    ops.into_iter().map(|op| MaskOp { op: Some(op) }).collect()
+}
+
+fn check_params(params: &InpaintParams, image: &RgbImage) -> Result<(), Error> {
+    let longest = image.width().max(image.height());
+    if params.grow.unsigned_abs() > longest {
+        return Err(Error::invalid(
+            "params.grow",
+            format!("|{}| is beyond the image's longer side ({longest})", params.grow),
+        ));
+    }
+    if params.mask_blur > longest {
+        return Err(Error::invalid(
+            "params.mask_blur",
+            format!("{} is beyond the image's longer side ({longest})", params.mask_blur),
+        ));
+    }
+    Ok(())
+}
+
+fn unchanged(original: Vec<u8>, image: &RgbImage, note: String, regions: Vec<pb::Region>, timer: Timer) -> InpaintResponse {
+    InpaintResponse {
+        mime_type: sniff_mime(&original).into(),
+        image: original,
+        width: image.width(),
+        height: image.height(),
+        unchanged: true,
+        notes: vec![note],
+        regions,
+        crops: vec![],
+        timings: timer.timings,
+        engine: String::new(),
+    }
+}
+
+fn sniff_mime(bytes: &[u8]) -> &'static str {
+    match image::guess_format(bytes) {
+        Ok(image::ImageFormat::Jpeg) => "image/jpeg",
+        Ok(image::ImageFormat::WebP) => "image/webp",
+        _ => "image/png",
+    }
+}
+
+fn wire_box(b: inpaint_imaging::PixelBox) -> pb::Box {
+    pb::Box {
+        x: b.x,
+        y: b.y,
+        width: b.width,
+        height: b.height,
+    }
+}
+
+fn stage(stage: &'static str, status: tonic::Status) -> Error {
+    Error::Stage { stage, status }
+}
