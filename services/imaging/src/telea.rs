@@ -8,11 +8,17 @@
 //! for direction (along the normal of the front), distance and level-set
 //! proximity. As in OpenCV, T is also marched a little way outwards so that
 //! the level term sees signed distances on the known side.
+//!
+//! Gradients for the extrapolation are taken from original pixels only:
+//! extrapolating from freshly filled pixels feeds back on itself and
+//! oscillates on large holes. Work is confined to the hole's bounding box
+//! plus the neighbourhood, so a small hole in a large photo costs little.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use crate::buffer::{GrayImage, RgbImage};
+use crate::buffer::{GrayImage, PixelBox, RgbImage};
+use crate::mask::bounding_box;
 
 /// Neighbourhood radius used when the caller passes 0.
 pub const DEFAULT_RADIUS: u32 = 5;
@@ -29,6 +35,34 @@ const UNREACHED: f32 = 1e6;
 pub fn inpaint(image: &RgbImage, hole: &GrayImage, radius: u32) -> RgbImage {
     assert_eq!((image.width(), image.height()), (hole.width(), hole.height()));
     let radius = if radius == 0 { DEFAULT_RADIUS } else { radius };
+    let Some(bounds) = bounding_box(hole) else {
+        return image.clone();
+    };
+    // Everything the fill reads lies within radius (+1 for gradients) of the hole.
+    let margin = radius + 2;
+    let x0 = bounds.x.saturating_sub(margin);
+    let y0 = bounds.y.saturating_sub(margin);
+    let x1 = (bounds.right() + margin).min(image.width());
+    let y1 = (bounds.bottom() + margin).min(image.height());
+    let roi = PixelBox::new(x0, y0, x1 - x0, y1 - y0);
+    if roi.area() == image.pixel_count() as u64 {
+        return inpaint_all(image, hole, radius);
+    }
+    let filled = inpaint_all(&image.crop(roi), &hole.crop(roi), radius);
+    let mut out = image.clone();
+    let (w, rw) = (image.width() as usize, roi.width as usize);
+    for y in 0..roi.height as usize {
+        for x in 0..rw {
+            let (at, local) = ((roi.y as usize + y) * w + roi.x as usize + x, y * rw + x);
+            if hole.as_raw()[at] > 0 {
+                out.as_raw_mut()[at * 3..at * 3 + 3].copy_from_slice(&filled.as_raw()[local * 3..local * 3 + 3]);
+            }
+        }
+    }
+    out
+}
+
+fn inpaint_all(image: &RgbImage, hole: &GrayImage, radius: u32) -> RgbImage {
     let grid = Grid {
         w: image.width() as usize,
         h: image.height() as usize,
@@ -57,6 +91,7 @@ pub fn inpaint(image: &RgbImage, hole: &GrayImage, radius: u32) -> RgbImage {
     }
     signed_distance_outside(&grid, &flags, &band, radius as f32 + 1.0, &mut t);
 
+    let original: Vec<bool> = holes.iter().map(|&h| h == 0).collect();
     let mut values: Vec<f32> = image.as_raw().iter().map(|&v| v as f32).collect();
     let disc = Disc::new(radius);
     let mut heap: BinaryHeap<Reverse<u64>> = band.iter().map(|&i| key(0.0, i)).collect();
@@ -71,7 +106,7 @@ pub fn inpaint(image: &RgbImage, hole: &GrayImage, radius: u32) -> RgbImage {
                 continue;
             }
             t[j] = grid.solve_eikonal(j, &flags, &t, |f| f != INSIDE);
-            fill_pixel(&grid, &disc, j, &flags, &t, &mut values);
+            fill_pixel(&grid, &disc, j, &flags, &original, &t, &mut values);
             flags[j] = BAND;
             heap.push(key(t[j], j));
         }
@@ -151,7 +186,7 @@ impl Disc {
 }
 
 /// Computes the value of hole pixel `p` from the known pixels around it.
-fn fill_pixel(grid: &Grid, disc: &Disc, p: usize, flags: &[u8], t: &[f32], values: &mut [f32]) {
+fn fill_pixel(grid: &Grid, disc: &Disc, p: usize, flags: &[u8], original: &[bool], t: &[f32], values: &mut [f32]) {
     let (px, py) = ((p % grid.w) as isize, (p / grid.w) as isize);
     let usable = |i: Option<usize>| i.filter(|&i| flags[i] != INSIDE);
     let (grad_tx, grad_ty) = grid.gradient(p, |i| usable(i).map(|i| t[i]));
@@ -177,7 +212,7 @@ fn fill_pixel(grid: &Grid, disc: &Disc, p: usize, flags: &[u8], t: &[f32], value
         }
         let w = (dst * level * direction).abs();
         for (c, sum) in acc.iter_mut().enumerate() {
-            let (gx, gy) = grid.gradient(q, |i| usable(i).map(|i| values[i * 3 + c]));
+            let (gx, gy) = grid.gradient(q, |i| i.filter(|&i| original[i]).map(|i| values[i * 3 + c]));
             *sum += w * (values[q * 3 + c] + gx * rx + gy * ry);
         }
         weight_sum += w;
@@ -313,3 +348,4 @@ mod tests {
         assert_eq!(inpaint(&damaged, &hole, 5), img);
     }
 }
+

@@ -1,0 +1,194 @@
+//! All four services in this process, each on its own loopback socket, going
+//! through the same gRPC code paths as a cluster.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use inpaint_common::config::DEFAULT_MAX_IMAGE_PIXELS;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+/// Where each service listens (port 0 = any free port) and what the
+/// segmentation service loads.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    pub gateway: SocketAddr,
+    pub segmentation: SocketAddr,
+    pub mask: SocketAddr,
+    pub worker: SocketAddr,
+    pub ort_dylib: PathBuf,
+    pub face_model: PathBuf,
+    pub max_image_pixels: u64,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        let any: SocketAddr = "127.0.0.1:0".parse().expect("valid address");
+        let seg = inpaint_segmentation::Config::local(any);
+        Self {
+            gateway: any,
+            segmentation: any,
+            mask: any,
+            worker: any,
+            ort_dylib: seg.ort_dylib,
+            face_model: seg.face_model,
+            max_image_pixels: DEFAULT_MAX_IMAGE_PIXELS,
+        }
+    }
+}
+
+/// A running embedded cluster. Dropping it without [`Cluster::shutdown`]
+/// stops the services too (the shutdown channel closes).
+pub struct Cluster {
+    pub gateway: SocketAddr,
+    pub segmentation: SocketAddr,
+    pub mask: SocketAddr,
+    pub worker: SocketAddr,
+    stop: watch::Sender<bool>,
+    tasks: Vec<(&'static str, JoinHandle<anyhow::Result<()>>)>,
+}
+
+impl Cluster {
+    /// Binds all four sockets, then starts the services.
+    pub async fn start(config: ClusterConfig) -> anyhow::Result<Self> {
+        let bind = |addr: SocketAddr, name: &'static str| async move {
+            TcpListener::bind(addr).await.with_context(|| format!("cannot bind {name} to {addr}"))
+        };
+        let seg_l = bind(config.segmentation, "segmentation").await?;
+        let mask_l = bind(config.mask, "mask").await?;
+        let worker_l = bind(config.worker, "worker").await?;
+        let gateway_l = bind(config.gateway, "gateway").await?;
+        let (segmentation, mask, worker, gateway) = (
+            seg_l.local_addr()?,
+            mask_l.local_addr()?,
+            worker_l.local_addr()?,
+            gateway_l.local_addr()?,
+        );
+
+        let (stop, stopped) = watch::channel(false);
+        let until_stopped = move || {
+            let mut rx = stopped.clone();
+            async move {
+                let _ = rx.wait_for(|s| *s).await;
+            }
+        };
+
+        let mut seg_config = inpaint_segmentation::Config::local(segmentation);
+        seg_config.ort_dylib = config.ort_dylib.clone();
+        seg_config.face_model = config.face_model.clone();
+        seg_config.service.max_image_pixels = config.max_image_pixels;
+        let mut mask_config = inpaint_mask::Config::local(mask);
+        mask_config.service.max_image_pixels = config.max_image_pixels;
+        let mut worker_config = inpaint_worker::Config::local(worker);
+        worker_config.service.max_image_pixels = config.max_image_pixels;
+        let mut gateway_config = inpaint_gateway::Config::local(
+            gateway,
+            format!("http://{segmentation}"),
+            format!("http://{mask}"),
+            format!("http://{worker}"),
+        );
+        gateway_config.service.max_image_pixels = config.max_image_pixels;
+
+        let tasks = vec![
+            (
+                "segmentation",
+                tokio::spawn({
+                    let s = until_stopped();
+                    async move { Ok(inpaint_segmentation::run(seg_config, seg_l, s).await?) }
+                }),
+            ),
+            (
+                "mask",
+                tokio::spawn({
+                    let s = until_stopped();
+                    async move { Ok(inpaint_mask::run(mask_config, mask_l, s).await?) }
+                }),
+            ),
+            (
+                "worker",
+                tokio::spawn({
+                    let s = until_stopped();
+                    async move { Ok(inpaint_worker::run(worker_config, worker_l, s).await?) }
+                }),
+            ),
+            (
+                "gateway",
+                tokio::spawn({
+                    let s = until_stopped();
+                    async move { Ok(inpaint_gateway::run(gateway_config, gateway_l, s).await?) }
+                }),
+            ),
+        ];
+        Ok(Self {
+            gateway,
+            segmentation,
+            mask,
+            worker,
+            stop,
+            tasks,
+        })
+    }
+
+    pub fn gateway_url(&self) -> String {
+        format!("http://{}", self.gateway)
+    }
+
+    /// Waits until every service reports SERVING (segmentation only when
+    /// `with_models`, since it waits for its models).
+    pub async fn wait_ready(&self, with_models: bool, timeout: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + timeout;
+        let mut addrs = vec![("gateway", self.gateway), ("mask", self.mask), ("worker", self.worker)];
+        if with_models {
+            addrs.push(("segmentation", self.segmentation));
+        }
+        for (name, addr) in addrs {
+            loop {
+                if serving(addr).await {
+                    break;
+                }
+                if self.tasks.iter().any(|(n, t)| *n == name && t.is_finished()) {
+                    bail!("{name} service stopped before it was ready");
+                }
+                if Instant::now() > deadline {
+                    bail!("{name} service not ready after {timeout:?}");
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Asks every service to stop, waits for in-flight calls to drain and
+    /// reports the first failure.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(true);
+        let mut first_error = None;
+        for (name, task) in self.tasks {
+            let outcome = task.await.map_err(anyhow::Error::from).and_then(|r| r);
+            if let Err(err) = outcome {
+                first_error.get_or_insert(err.context(format!("{name} service failed")));
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+/// True when the service at `addr` answers its overall health as SERVING.
+pub async fn serving(addr: SocketAddr) -> bool {
+    let Ok(channel) = tonic::transport::Endpoint::from_shared(format!("http://{addr}")) else {
+        return false;
+    };
+    let Ok(channel) = channel.connect().await else {
+        return false;
+    };
+    let answer = HealthClient::new(channel)
+        .check(HealthCheckRequest { service: String::new() })
+        .await;
+    matches!(answer, Ok(r) if r.get_ref().status == ServingStatus::Serving as i32)
+}

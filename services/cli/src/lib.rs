@@ -1,0 +1,6 @@
+//! The `inpaint` command as a library: the embedded cluster (all four
+//! services in one process on loopback) and the client calls, so that tests
+//! drive exactly what users run.
+
+pub mod client;
+pub mod embedded;
