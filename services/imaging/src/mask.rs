@@ -38,8 +38,8 @@ pub fn grow(mask: &GrayImage, pixels: i32) -> GrayImage {
 
 /// Soft edge: 255 on the mask, falling smoothly (smoothstep of the Euclidean
 /// distance) to 0 at `radius` pixels outside it. The mask itself stays fully
-/// opaque, so nothing of what was under it shows through; everything further
-/// than `radius` from it is exactly 0. Linear cost for any radius.
+/// opaque, so nothing of what was under it shows through; every pixel at
+/// `radius` or further from it is exactly 0. Linear cost for any radius.
 pub fn feather(mask: &GrayImage, radius: u32) -> GrayImage {
     if radius == 0 {
         return threshold(mask, ON_LEVEL);
@@ -47,7 +47,7 @@ pub fn feather(mask: &GrayImage, radius: u32) -> GrayImage {
     let (w, h) = (mask.width() as usize, mask.height() as usize);
     let data = mask.as_raw();
     let dist = squared_distance_to(w, h, |i| data[i] >= ON_LEVEL);
-    let span = radius as f32 + 1.0;
+    let span = radius as f32;
     let out = dist
         .iter()
         .map(|&d2| {
@@ -178,8 +178,10 @@ mod tests {
         // 3 pixels left of the box: between.
         let mid = at(12, 20);
         assert!(mid > 0 && mid < 255, "{mid}");
-        // 6 pixels out: beyond the radius.
-        assert_eq!(at(9, 20), 0);
+        // 5 pixels out: at the radius.
+        assert_eq!(at(10, 20), 0);
+        // Diagonal: sqrt(18) < 5 is still inside the soft edge.
+        assert!(at(12, 12) > 0);
         // Falls monotonically outwards.
         assert!(at(14, 20) > at(13, 20) && at(13, 20) > at(12, 20));
     }

@@ -2,26 +2,40 @@
 
 use crate::buffer::{GrayImage, RgbImage};
 
-/// Bilinear resize with pixel centres aligned (as OpenCV's INTER_LINEAR).
+/// Resizes with pixel centres aligned: bilinear on an axis that grows (as
+/// OpenCV's INTER_LINEAR), area averaging on an axis that shrinks (as
+/// INTER_AREA), so a repainted crop scaled back down does not alias.
 /// Returns a copy when the size is unchanged.
 pub fn resize_rgb(src: &RgbImage, width: u32, height: u32) -> RgbImage {
     if (src.width(), src.height()) == (width, height) {
         return src.clone();
     }
-    let xs = axis_taps(src.width(), width);
-    let ys = axis_taps(src.height(), height);
-    let sw = src.width() as usize;
+    let (sw, sh) = (src.width() as usize, src.height() as usize);
+    let (dw, dh) = (width as usize, height as usize);
+    let xs = axis_taps(sw, dw);
+    let ys = axis_taps(sh, dh);
+    // Horizontal pass into f32 rows, then vertical pass to bytes.
     let data = src.as_raw();
-    let mut out = Vec::with_capacity(width as usize * height as usize * 3);
-    for &(y0, y1, fy) in &ys {
-        let (r0, r1) = (y0 * sw * 3, y1 * sw * 3);
-        for &(x0, x1, fx) in &xs {
-            for c in 0..3 {
-                let p = |row: usize, x: usize| data[row + x * 3 + c] as f32;
-                let top = p(r0, x0) + (p(r0, x1) - p(r0, x0)) * fx;
-                let bottom = p(r1, x0) + (p(r1, x1) - p(r1, x0)) * fx;
-                out.push((top + (bottom - top) * fy).round() as u8);
+    let mut rows = vec![0f32; sh * dw * 3];
+    for y in 0..sh {
+        let line = &data[y * sw * 3..(y + 1) * sw * 3];
+        let out = &mut rows[y * dw * 3..(y + 1) * dw * 3];
+        for (x, taps) in xs.iter().enumerate() {
+            let mut acc = [0f32; 3];
+            for &(i, w) in taps {
+                for c in 0..3 {
+                    acc[c] += line[i * 3 + c] as f32 * w;
+                }
             }
+            out[x * 3..x * 3 + 3].copy_from_slice(&acc);
+        }
+    }
+    let mut out = vec![0u8; dw * dh * 3];
+    for (y, taps) in ys.iter().enumerate() {
+        let dst = &mut out[y * dw * 3..(y + 1) * dw * 3];
+        for (k, value) in dst.iter_mut().enumerate() {
+            let v: f32 = taps.iter().map(|&(i, w)| rows[i * dw * 3 + k] * w).sum();
+            *value = v.round().clamp(0.0, 255.0) as u8;
         }
     }
     RgbImage::from_raw(width, height, out).expect("sized above")
@@ -65,17 +79,33 @@ pub fn resize_hole(src: &GrayImage, width: u32, height: u32) -> GrayImage {
     GrayImage::from_raw(width, height, out).expect("sized above")
 }
 
-/// For each destination index: the two source indices and the weight of the
-/// second, for centre-aligned linear interpolation.
-fn axis_taps(src_len: u32, dst_len: u32) -> Vec<(usize, usize, f32)> {
-    let scale = src_len as f32 / dst_len as f32;
-    let last = src_len as usize - 1;
+/// For each destination index, the source indices and weights (summing to
+/// 1) that make it: linear interpolation when enlarging, the covered
+/// fraction of each source pixel when shrinking.
+fn axis_taps(src_len: usize, dst_len: usize) -> Vec<Vec<(usize, f32)>> {
+    let scale = src_len as f64 / dst_len as f64;
+    let last = src_len - 1;
     (0..dst_len)
         .map(|i| {
-            let pos = ((i as f32 + 0.5) * scale - 0.5).max(0.0);
-            let i0 = (pos.floor() as usize).min(last);
-            let i1 = (i0 + 1).min(last);
-            (i0, i1, pos - i0 as f32)
+            if scale <= 1.0 {
+                let pos = ((i as f64 + 0.5) * scale - 0.5).max(0.0);
+                let i0 = (pos.floor() as usize).min(last);
+                let i1 = (i0 + 1).min(last);
+                let f = (pos - i0 as f64) as f32;
+                vec![(i0, 1.0 - f), (i1, f)]
+            } else {
+                let (start, end) = (i as f64 * scale, (i as f64 + 1.0) * scale);
+                let mut taps = Vec::new();
+                let mut j = start.floor() as usize;
+                while (j as f64) < end && j <= last {
+                    let cover = (end.min(j as f64 + 1.0) - start.max(j as f64)) / scale;
+                    if cover > 0.0 {
+                        taps.push((j, cover as f32));
+                    }
+                    j += 1;
+                }
+                taps
+            }
         })
         .collect()
 }
@@ -105,6 +135,17 @@ mod tests {
         let up = resize_rgb(&img, 4, 1);
         let reds: Vec<u8> = up.as_raw().chunks(3).map(|p| p[0]).collect();
         assert_eq!(reds, vec![0, 50, 150, 200]);
+    }
+
+    #[test]
+    fn downscale_averages_the_area() {
+        // 4x1 -> 2x1 averages pairs; 3x1 -> 2x1 splits the middle pixel.
+        let img = RgbImage::from_raw(4, 1, [0, 0, 0, 100, 100, 100, 200, 200, 200, 40, 40, 40].to_vec()).unwrap();
+        let reds: Vec<u8> = resize_rgb(&img, 2, 1).as_raw().chunks(3).map(|p| p[0]).collect();
+        assert_eq!(reds, vec![50, 120]);
+        let img = RgbImage::from_raw(3, 1, [0, 0, 0, 90, 90, 90, 180, 180, 180].to_vec()).unwrap();
+        let reds: Vec<u8> = resize_rgb(&img, 2, 1).as_raw().chunks(3).map(|p| p[0]).collect();
+        assert_eq!(reds, vec![30, 150]);
     }
 
     #[test]

@@ -1,0 +1,98 @@
+//! Shared set-up for the end-to-end tests: the real photos and models fetched
+//! by `models/fetch.py`, and an embedded cluster on port 0.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use inpaint_cli::embedded::{Cluster, ClusterConfig};
+use inpaint_imaging::{PixelBox, RgbImage};
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A fetched file; panics with the fix when it is missing.
+pub fn fetched(relative: &str) -> PathBuf {
+    let path = repo_root().join("models/cache").join(relative);
+    assert!(
+        path.is_file(),
+        "{} is missing: run `make models` (python3 models/fetch.py) first",
+        path.display()
+    );
+    path
+}
+
+pub fn photo_bytes(name: &str) -> Vec<u8> {
+    std::fs::read(fetched(&format!("photos/{name}"))).expect("read photo")
+}
+
+pub fn decode_rgb(bytes: &[u8]) -> RgbImage {
+    let img = image::load_from_memory(bytes).expect("decodable image").into_rgb8();
+    let (w, h) = img.dimensions();
+    RgbImage::from_raw(w, h, img.into_raw()).expect("rgb")
+}
+
+pub fn png(img: image::DynamicImage) -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png).expect("encode png");
+    out.into_inner()
+}
+
+/// A white-on-black mask PNG with `area` set.
+pub fn box_mask_png(width: u32, height: u32, area: PixelBox) -> Vec<u8> {
+    let mut m = image::GrayImage::new(width, height);
+    for y in area.y..area.bottom() {
+        for x in area.x..area.right() {
+            m.put_pixel(x, y, image::Luma([255]));
+        }
+    }
+    png(image::DynamicImage::ImageLuma8(m))
+}
+
+pub async fn start_cluster(max_image_pixels: Option<u64>) -> Cluster {
+    let mut config = ClusterConfig {
+        ort_dylib: fetched("onnxruntime/libonnxruntime.so"),
+        face_model: fetched("yunet/face_detection_yunet_2023mar.onnx"),
+        ..ClusterConfig::default()
+    };
+    if let Some(limit) = max_image_pixels {
+        config.max_image_pixels = limit;
+    }
+    let cluster = Cluster::start(config).await.expect("cluster starts");
+    cluster
+        .wait_ready(true, Duration::from_secs(60))
+        .await
+        .expect("cluster ready");
+    cluster
+}
+
+/// Squared Euclidean distance from (x, y) to the nearest pixel of `area`.
+pub fn distance_sq_to_box(x: u32, y: u32, area: PixelBox) -> u64 {
+    let dx = if x < area.x { area.x - x } else { x.saturating_sub(area.right() - 1) } as u64;
+    let dy = if y < area.y { area.y - y } else { y.saturating_sub(area.bottom() - 1) } as u64;
+    dx * dx + dy * dy
+}
+
+/// Pixels farther than `radius` from `area` are byte-identical.
+pub fn assert_identical_outside(a: &RgbImage, b: &RgbImage, area: PixelBox, radius: u32) {
+    assert_eq!((a.width(), a.height()), (b.width(), b.height()));
+    let r2 = radius as u64 * radius as u64;
+    let mut checked = 0usize;
+    for y in 0..a.height() {
+        for x in 0..a.width() {
+            if distance_sq_to_box(x, y, area) <= r2 {
+                continue;
+            }
+            let i = (y * a.width() + x) as usize * 3;
+            assert_eq!(
+                a.as_raw()[i..i + 3],
+                b.as_raw()[i..i + 3],
+                "pixel ({x},{y}) outside the feathered mask changed"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 0);
+}
