@@ -40,7 +40,11 @@ fn crc32(bytes: &[u8]) -> u32 {
     for &b in bytes {
         crc ^= b as u32;
         for _ in 0..8 {
-            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc
@@ -52,25 +56,47 @@ async fn bad_input_is_invalid_argument_naming_the_field() {
     let url = cluster.gateway_url();
     let photo = photo_bytes("astronaut.png");
     let (w, h) = (512, 512);
-    let good_mask = || Some(Target::Mask(box_mask_png(w, h, PixelBox::new(330, 20, 24, 24))));
+    let good_mask = || {
+        Some(Target::Mask(box_mask_png(
+            w,
+            h,
+            PixelBox::new(330, 20, 24, 24),
+        )))
+    };
     let truncated = photo[..photo.len() / 3].to_vec();
     let other_aspect = box_mask_png(300, 200, PixelBox::new(10, 10, 5, 5));
 
     let cases: Vec<(&str, InpaintRequest, &str)> = vec![
         (
             "bytes that are not an image",
-            request(b"definitely not an image".to_vec(), good_mask(), InpaintParams::default()),
+            request(
+                b"definitely not an image".to_vec(),
+                good_mask(),
+                InpaintParams::default(),
+            ),
             "image",
         ),
-        ("a truncated PNG", request(truncated, good_mask(), InpaintParams::default()), "image"),
+        (
+            "a truncated PNG",
+            request(truncated, good_mask(), InpaintParams::default()),
+            "image",
+        ),
         (
             "a mask of another size and aspect ratio",
-            request(photo.clone(), Some(Target::Mask(other_aspect)), InpaintParams::default()),
+            request(
+                photo.clone(),
+                Some(Target::Mask(other_aspect)),
+                InpaintParams::default(),
+            ),
             "mask",
         ),
         (
             "a header declaring more pixels than the limit",
-            request(header_only_png(50_000, 50_000), good_mask(), InpaintParams::default()),
+            request(
+                header_only_png(50_000, 50_000),
+                good_mask(),
+                InpaintParams::default(),
+            ),
             "image",
         ),
         (
@@ -104,7 +130,11 @@ async fn bad_input_is_invalid_argument_naming_the_field() {
         ),
         (
             "a mask that is not an image",
-            request(photo.clone(), Some(Target::Mask(b"GIF89a".to_vec())), InpaintParams::default()),
+            request(
+                photo.clone(),
+                Some(Target::Mask(b"GIF89a".to_vec())),
+                InpaintParams::default(),
+            ),
             "mask",
         ),
     ];
@@ -113,35 +143,76 @@ async fn bad_input_is_invalid_argument_naming_the_field() {
             .await
             .expect_err(&format!("{what} must be refused"));
         assert_eq!(status.code(), Code::InvalidArgument, "{what}: {status:?}");
-        assert_eq!(violated_field(&status).as_deref(), Some(field), "{what}: {status:?}");
-        assert!(status.message().starts_with(field), "{what}: message {:?}", status.message());
+        assert_eq!(
+            violated_field(&status).as_deref(),
+            Some(field),
+            "{what}: {status:?}"
+        );
+        assert!(
+            status.message().starts_with(field),
+            "{what}: message {:?}",
+            status.message()
+        );
     }
 
     // The header-only image was refused for its size, not for missing data.
     let status = inpaint_cli::client::inpaint(
         &url,
-        request(header_only_png(50_000, 50_000), good_mask(), InpaintParams::default()),
+        request(
+            header_only_png(50_000, 50_000),
+            good_mask(),
+            InpaintParams::default(),
+        ),
     )
     .await
     .unwrap_err();
-    assert!(status.message().contains("over the limit"), "{}", status.message());
+    assert!(
+        status.message().contains("over the limit"),
+        "{}",
+        status.message()
+    );
 
     // An empty mask: the image comes back unchanged, and the answer says so.
     let empty = box_mask_png(w, h, PixelBox::new(0, 0, 0, 0));
-    let response = inpaint_cli::client::inpaint(&url, request(photo.clone(), Some(Target::Mask(empty)), InpaintParams::default()))
-        .await
-        .expect("empty mask is not an error");
+    let response = inpaint_cli::client::inpaint(
+        &url,
+        request(
+            photo.clone(),
+            Some(Target::Mask(empty)),
+            InpaintParams::default(),
+        ),
+    )
+    .await
+    .expect("empty mask is not an error");
     assert!(response.unchanged);
-    assert_eq!(response.image, photo, "the input bytes are returned as given");
-    assert!(response.notes.iter().any(|n| n.contains("empty")), "{:?}", response.notes);
+    assert_eq!(
+        response.image, photo,
+        "the input bytes are returned as given"
+    );
+    assert!(
+        response.notes.iter().any(|n| n.contains("empty")),
+        "{:?}",
+        response.notes
+    );
 
     // Still healthy, and still doing real work.
-    for addr in [cluster.gateway, cluster.segmentation, cluster.mask, cluster.worker] {
-        assert!(inpaint_cli::embedded::serving(addr).await, "{addr} not serving after bad input");
+    for addr in [
+        cluster.gateway,
+        cluster.segmentation,
+        cluster.mask,
+        cluster.worker,
+    ] {
+        assert!(
+            inpaint_cli::embedded::serving(addr).await,
+            "{addr} not serving after bad input"
+        );
     }
-    let ok = inpaint_cli::client::inpaint(&url, request(photo.clone(), good_mask(), InpaintParams::default()))
-        .await
-        .expect("a good request still works");
+    let ok = inpaint_cli::client::inpaint(
+        &url,
+        request(photo.clone(), good_mask(), InpaintParams::default()),
+    )
+    .await
+    .expect("a good request still works");
     assert!(!ok.unchanged);
     cluster.shutdown().await.expect("clean shutdown");
 }
@@ -155,7 +226,11 @@ async fn configured_pixel_limit_is_enforced() {
         &cluster.gateway_url(),
         request(
             photo,
-            Some(Target::Mask(box_mask_png(512, 512, PixelBox::new(1, 1, 5, 5)))),
+            Some(Target::Mask(box_mask_png(
+                512,
+                512,
+                PixelBox::new(1, 1, 5, 5),
+            ))),
             InpaintParams::default(),
         ),
     )

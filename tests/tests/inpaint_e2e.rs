@@ -5,7 +5,9 @@ mod support;
 
 use inpaint_imaging::metrics::psnr_in_mask;
 use inpaint_imaging::{PixelBox, mask};
-use inpaint_proto::v1::{FaceTarget, InpaintArea, InpaintParams, InpaintRequest, inpaint_request::Target};
+use inpaint_proto::v1::{
+    FaceTarget, InpaintArea, InpaintParams, InpaintRequest, inpaint_request::Target,
+};
 use support::*;
 
 /// A 24x24 patch of the astronaut photo's plain studio backdrop (left of the
@@ -67,7 +69,17 @@ async fn uploaded_mask_and_faces_through_all_services() {
     let psnr = psnr_in_mask(&original, &result, &hole).unwrap();
     assert!(psnr > SMOOTH_PSNR_DB, "PSNR in the hole {psnr:.2} dB");
     let stages: Vec<&str> = response.timings.iter().map(|t| t.stage.as_str()).collect();
-    assert_eq!(stages, ["decode", "segment", "prepare", "inpaint", "composite", "encode"]);
+    assert_eq!(
+        stages,
+        [
+            "decode",
+            "segment",
+            "prepare",
+            "inpaint",
+            "composite",
+            "encode"
+        ]
+    );
     assert_eq!(response.engine, "telea");
 
     // The same mask in only-masked mode: a crop around the hole at 512x512.
@@ -88,12 +100,18 @@ async fn uploaded_mask_and_faces_through_all_services() {
     .expect("only-masked request succeeds");
     let crop = response.crops[0].r#box.unwrap();
     assert_eq!(response.crops.len(), 1);
-    assert_eq!((response.crops[0].work_width, response.crops[0].work_height), (512, 512));
+    assert_eq!(
+        (response.crops[0].work_width, response.crops[0].work_height),
+        (512, 512)
+    );
     assert!(crop.x <= SMOOTH_HOLE.x && crop.x + crop.width >= SMOOTH_HOLE.right());
     let result = decode_rgb(&response.image);
     assert_identical_outside(&original, &result, SMOOTH_HOLE, blur);
     let psnr = psnr_in_mask(&original, &result, &hole).unwrap();
-    assert!(psnr > SMOOTH_PSNR_DB, "only-masked PSNR in the hole {psnr:.2} dB");
+    assert!(
+        psnr > SMOOTH_PSNR_DB,
+        "only-masked PSNR in the hole {psnr:.2} dB"
+    );
 
     // (b) Every face.
     let response = inpaint_cli::client::inpaint(
@@ -115,14 +133,20 @@ async fn uploaded_mask_and_faces_through_all_services() {
     let b = face.r#box.unwrap();
     let found = PixelBox::new(b.x, b.y, b.width, b.height);
     let iou = found.iou(&ASTRONAUT_FACE);
-    assert!(iou > 0.7, "face box {found:?} IoU {iou:.3} with the known box");
+    assert!(
+        iou > 0.7,
+        "face box {found:?} IoU {iou:.3} with the known box"
+    );
     assert!(face.score > 0.8, "score {}", face.score);
     let result = decode_rgb(&response.image);
     assert_eq!((result.width(), result.height()), (w, h));
     assert_identical_outside(&original, &result, found, blur);
     let face_mask = mask::from_box(w, h, found);
     let changed = psnr_in_mask(&original, &result, &face_mask).unwrap();
-    assert!(changed < 25.0, "the face was repainted (PSNR vs original {changed:.1} dB)");
+    assert!(
+        changed < 25.0,
+        "the face was repainted (PSNR vs original {changed:.1} dB)"
+    );
 
     cluster.shutdown().await.expect("clean shutdown");
 }

@@ -13,13 +13,22 @@ async fn python_grpcio_client_calls_health_and_inpaint() {
     let script = repo_root().join("tests/python/outside_client.py");
     let photo = fetched("photos/astronaut.png");
     let addr = cluster.gateway.to_string();
-    let output = tokio::task::spawn_blocking(move || Command::new("python3").arg(script).arg(addr).arg(photo).output())
-        .await
-        .expect("join")
-        .expect("python3 runs (install tests/python/requirements.txt)");
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("python3")
+            .arg(script)
+            .arg(addr)
+            .arg(photo)
+            .output()
+    })
+    .await
+    .expect("join")
+    .expect("python3 runs (install tests/python/requirements.txt)");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "outside client failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(
+        output.status.success(),
+        "outside client failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
     for check in ["check=health", "check=inpaint", "check=invalid_argument"] {
         assert!(stdout.contains(check), "missing {check} in:\n{stdout}");
     }

@@ -8,7 +8,9 @@ use tonic::transport::Channel;
 /// A client for the gateway at `url`, with message limits that fit the
 /// largest images the cluster accepts by default.
 pub async fn connect(url: &str) -> anyhow::Result<InpaintingClient<Channel>> {
-    let channel = tonic::transport::Endpoint::from_shared(url.to_string())?.connect().await?;
+    let channel = tonic::transport::Endpoint::from_shared(url.to_string())?
+        .connect()
+        .await?;
     let limit = max_message_bytes(DEFAULT_MAX_IMAGE_PIXELS);
     Ok(InpaintingClient::new(channel)
         .max_decoding_message_size(limit)
@@ -17,8 +19,8 @@ pub async fn connect(url: &str) -> anyhow::Result<InpaintingClient<Channel>> {
 
 /// Sends one Inpaint request.
 pub async fn inpaint(url: &str, request: InpaintRequest) -> Result<InpaintResponse, tonic::Status> {
-    let mut client = connect(url)
-        .await
-        .map_err(|e| tonic::Status::unavailable(format!("cannot reach the gateway at {url}: {e}")))?;
+    let mut client = connect(url).await.map_err(|e| {
+        tonic::Status::unavailable(format!("cannot reach the gateway at {url}: {e}"))
+    })?;
     Ok(client.inpaint(request).await?.into_inner())
 }

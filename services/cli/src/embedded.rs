@@ -58,7 +58,9 @@ impl Cluster {
     /// Binds all four sockets, then starts the services.
     pub async fn start(config: ClusterConfig) -> anyhow::Result<Self> {
         let bind = |addr: SocketAddr, name: &'static str| async move {
-            TcpListener::bind(addr).await.with_context(|| format!("cannot bind {name} to {addr}"))
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot bind {name} to {addr}"))
         };
         let seg_l = bind(config.segmentation, "segmentation").await?;
         let mask_l = bind(config.mask, "mask").await?;
@@ -143,7 +145,11 @@ impl Cluster {
     /// `with_models`, since it waits for its models).
     pub async fn wait_ready(&self, with_models: bool, timeout: Duration) -> anyhow::Result<()> {
         let deadline = Instant::now() + timeout;
-        let mut addrs = vec![("gateway", self.gateway), ("mask", self.mask), ("worker", self.worker)];
+        let mut addrs = vec![
+            ("gateway", self.gateway),
+            ("mask", self.mask),
+            ("worker", self.worker),
+        ];
         if with_models {
             addrs.push(("segmentation", self.segmentation));
         }
@@ -152,7 +158,11 @@ impl Cluster {
                 if serving(addr).await {
                     break;
                 }
-                if self.tasks.iter().any(|(n, t)| *n == name && t.is_finished()) {
+                if self
+                    .tasks
+                    .iter()
+                    .any(|(n, t)| *n == name && t.is_finished())
+                {
                     bail!("{name} service stopped before it was ready");
                 }
                 if Instant::now() > deadline {
@@ -188,7 +198,9 @@ pub async fn serving(addr: SocketAddr) -> bool {
         return false;
     };
     let answer = HealthClient::new(channel)
-        .check(HealthCheckRequest { service: String::new() })
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
         .await;
     matches!(answer, Ok(r) if r.get_ref().status == ServingStatus::Serving as i32)
 }

@@ -9,7 +9,9 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use inpaint_cli::client;
 use inpaint_cli::embedded::{Cluster, ClusterConfig};
-use inpaint_proto::v1::{FaceTarget, InpaintArea, InpaintParams, InpaintRequest, inpaint_request::Target};
+use inpaint_proto::v1::{
+    FaceTarget, InpaintArea, InpaintParams, InpaintRequest, inpaint_request::Target,
+};
 
 #[derive(Parser)]
 #[command(version, about = "Repaint parts of photos with the inpainting cluster")]
@@ -84,11 +86,19 @@ struct RunArgs {
     radius: u32,
 
     /// ONNX Runtime library for the embedded cluster.
-    #[arg(long, env = "ORT_DYLIB_PATH", default_value = "models/cache/onnxruntime/libonnxruntime.so")]
+    #[arg(
+        long,
+        env = "ORT_DYLIB_PATH",
+        default_value = "models/cache/onnxruntime/libonnxruntime.so"
+    )]
     ort_dylib: PathBuf,
 
     /// Face model for the embedded cluster.
-    #[arg(long, env = "INPAINT_FACE_MODEL", default_value = "models/cache/yunet/face_detection_yunet_2023mar.onnx")]
+    #[arg(
+        long,
+        env = "INPAINT_FACE_MODEL",
+        default_value = "models/cache/yunet/face_detection_yunet_2023mar.onnx"
+    )]
     face_model: PathBuf,
 }
 
@@ -100,17 +110,33 @@ enum Area {
 
 #[derive(Args)]
 struct ServeArgs {
-    #[arg(long, env = "INPAINT_GATEWAY_LISTEN", default_value = "127.0.0.1:50051")]
+    #[arg(
+        long,
+        env = "INPAINT_GATEWAY_LISTEN",
+        default_value = "127.0.0.1:50051"
+    )]
     gateway: SocketAddr,
-    #[arg(long, env = "INPAINT_SEGMENTATION_LISTEN", default_value = "127.0.0.1:50052")]
+    #[arg(
+        long,
+        env = "INPAINT_SEGMENTATION_LISTEN",
+        default_value = "127.0.0.1:50052"
+    )]
     segmentation: SocketAddr,
     #[arg(long, env = "INPAINT_MASK_LISTEN", default_value = "127.0.0.1:50053")]
     mask: SocketAddr,
     #[arg(long, env = "INPAINT_WORKER_LISTEN", default_value = "127.0.0.1:50054")]
     worker: SocketAddr,
-    #[arg(long, env = "ORT_DYLIB_PATH", default_value = "models/cache/onnxruntime/libonnxruntime.so")]
+    #[arg(
+        long,
+        env = "ORT_DYLIB_PATH",
+        default_value = "models/cache/onnxruntime/libonnxruntime.so"
+    )]
     ort_dylib: PathBuf,
-    #[arg(long, env = "INPAINT_FACE_MODEL", default_value = "models/cache/yunet/face_detection_yunet_2023mar.onnx")]
+    #[arg(
+        long,
+        env = "INPAINT_FACE_MODEL",
+        default_value = "models/cache/yunet/face_detection_yunet_2023mar.onnx"
+    )]
     face_model: PathBuf,
     /// Log format.
     #[arg(long, env = "INPAINT_LOG_FORMAT", value_enum, default_value_t = inpaint_common::LogFormat::Pretty)]
@@ -118,8 +144,13 @@ struct ServeArgs {
 }
 
 fn parse_size(s: &str) -> Result<(u32, u32), String> {
-    let (w, h) = s.split_once('x').ok_or("expected WIDTHxHEIGHT, e.g. 512x512")?;
-    Ok((w.parse().map_err(|e| format!("width: {e}"))?, h.parse().map_err(|e| format!("height: {e}"))?))
+    let (w, h) = s
+        .split_once('x')
+        .ok_or("expected WIDTHxHEIGHT, e.g. 512x512")?;
+    Ok((
+        w.parse().map_err(|e| format!("width: {e}"))?,
+        h.parse().map_err(|e| format!("height: {e}"))?,
+    ))
 }
 
 #[tokio::main]
@@ -131,9 +162,12 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn run(args: RunArgs) -> anyhow::Result<()> {
-    let image = std::fs::read(&args.photo).with_context(|| format!("cannot read {}", args.photo.display()))?;
+    let image = std::fs::read(&args.photo)
+        .with_context(|| format!("cannot read {}", args.photo.display()))?;
     let target = match &args.mask {
-        Some(path) => Target::Mask(std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?),
+        Some(path) => Target::Mask(
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?,
+        ),
         None => Target::Faces(FaceTarget {
             min_confidence: args.min_confidence,
         }),
@@ -174,18 +208,24 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
                 ..ClusterConfig::default()
             })
             .await?;
-            cluster.wait_ready(args.faces, Duration::from_secs(120)).await?;
+            cluster
+                .wait_ready(args.faces, Duration::from_secs(120))
+                .await?;
             let result = client::inpaint(&cluster.gateway_url(), request).await;
             cluster.shutdown().await?;
             result?
         }
     };
 
-    let output = args.output.clone().unwrap_or_else(|| default_output(&args.photo));
+    let output = args
+        .output
+        .clone()
+        .unwrap_or_else(|| default_output(&args.photo));
     if let Some(dir) = output.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
-    std::fs::write(&output, &response.image).with_context(|| format!("cannot write {}", output.display()))?;
+    std::fs::write(&output, &response.image)
+        .with_context(|| format!("cannot write {}", output.display()))?;
     for note in &response.notes {
         println!("note: {note}");
     }
@@ -203,14 +243,22 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             b.x, b.y, b.width, b.height, c.work_width, c.work_height
         );
     }
-    let timings: Vec<String> = response.timings.iter().map(|t| format!("{}={:.1}ms", t.stage, t.millis)).collect();
+    let timings: Vec<String> = response
+        .timings
+        .iter()
+        .map(|t| format!("{}={:.1}ms", t.stage, t.millis))
+        .collect();
     println!("timings {}", timings.join(" "));
     println!(
         "wrote {} ({}x{}, engine {})",
         output.display(),
         response.width,
         response.height,
-        if response.engine.is_empty() { "none" } else { &response.engine }
+        if response.engine.is_empty() {
+            "none"
+        } else {
+            &response.engine
+        }
     );
     Ok(())
 }
@@ -240,6 +288,8 @@ fn require_file(path: &Path) -> anyhow::Result<()> {
 }
 
 fn default_output(photo: &Path) -> PathBuf {
-    let stem = photo.file_stem().map_or("image".into(), |s| s.to_string_lossy().into_owned());
+    let stem = photo
+        .file_stem()
+        .map_or("image".into(), |s| s.to_string_lossy().into_owned());
     PathBuf::from("out").join(format!("{stem}-inpainted.png"))
 }

@@ -25,9 +25,16 @@ pub fn violated_field(status: &Status) -> Option<String> {
 /// and say which stage it was.
 pub fn from_stage(stage: &str, status: Status) -> Status {
     match status.code() {
-        Code::InvalidArgument | Code::ResourceExhausted | Code::NotFound | Code::FailedPrecondition => status,
+        Code::InvalidArgument
+        | Code::ResourceExhausted
+        | Code::NotFound
+        | Code::FailedPrecondition => status,
         code => Status::new(
-            if code == Code::Unavailable { Code::Unavailable } else { Code::Internal },
+            if code == Code::Unavailable {
+                Code::Unavailable
+            } else {
+                Code::Internal
+            },
             format!("{stage} stage failed: {}", status.message()),
         ),
     }

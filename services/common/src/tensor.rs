@@ -46,20 +46,25 @@ pub fn into_gray_tensor(image: GrayImage) -> Tensor {
 pub fn to_rgb(tensor: Option<Tensor>, field: &str) -> Result<RgbImage, Status> {
     let t = present(tensor, field)?;
     expect_layout(&t, PixelLayout::Rgb8, field)?;
-    RgbImage::from_raw(t.width, t.height, t.data).map_err(|e| invalid_argument(field, e.to_string()))
+    RgbImage::from_raw(t.width, t.height, t.data)
+        .map_err(|e| invalid_argument(field, e.to_string()))
 }
 
 /// A GRAY8 tensor as a mask; `field` names it in errors.
 pub fn to_gray(tensor: Option<Tensor>, field: &str) -> Result<GrayImage, Status> {
     let t = present(tensor, field)?;
     expect_layout(&t, PixelLayout::Gray8, field)?;
-    GrayImage::from_raw(t.width, t.height, t.data).map_err(|e| invalid_argument(field, e.to_string()))
+    GrayImage::from_raw(t.width, t.height, t.data)
+        .map_err(|e| invalid_argument(field, e.to_string()))
 }
 
 fn present(tensor: Option<Tensor>, field: &str) -> Result<Tensor, Status> {
     let t = tensor.ok_or_else(|| invalid_argument(field, "is required"))?;
     if t.width == 0 || t.height == 0 {
-        return Err(invalid_argument(field, "width and height must be at least 1"));
+        return Err(invalid_argument(
+            field,
+            "width and height must be at least 1",
+        ));
     }
     Ok(t)
 }
@@ -70,7 +75,11 @@ fn expect_layout(t: &Tensor, want: PixelLayout, field: &str) -> Result<(), Statu
     } else {
         Err(invalid_argument(
             field,
-            format!("layout must be {}, got {:?}", want.as_str_name(), PixelLayout::try_from(t.layout)),
+            format!(
+                "layout must be {}, got {:?}",
+                want.as_str_name(),
+                PixelLayout::try_from(t.layout)
+            ),
         ))
     }
 }

@@ -13,15 +13,27 @@ pub struct Config {
     pub service: ServiceArgs,
 
     /// Segmentation service URL.
-    #[arg(long, env = "INPAINT_SEGMENTATION_URL", default_value = "http://127.0.0.1:50052")]
+    #[arg(
+        long,
+        env = "INPAINT_SEGMENTATION_URL",
+        default_value = "http://127.0.0.1:50052"
+    )]
     pub segmentation_url: String,
 
     /// Mask service URL.
-    #[arg(long, env = "INPAINT_MASK_URL", default_value = "http://127.0.0.1:50053")]
+    #[arg(
+        long,
+        env = "INPAINT_MASK_URL",
+        default_value = "http://127.0.0.1:50053"
+    )]
     pub mask_url: String,
 
     /// Inpaint worker URL.
-    #[arg(long, env = "INPAINT_WORKER_URL", default_value = "http://127.0.0.1:50054")]
+    #[arg(
+        long,
+        env = "INPAINT_WORKER_URL",
+        default_value = "http://127.0.0.1:50054"
+    )]
     pub worker_url: String,
 
     /// Largest request accepted (encoded image plus mask), in bytes.
@@ -34,7 +46,12 @@ pub struct Config {
 }
 
 impl Config {
-    pub fn local(listen: std::net::SocketAddr, segmentation: String, mask: String, worker: String) -> Self {
+    pub fn local(
+        listen: std::net::SocketAddr,
+        segmentation: String,
+        mask: String,
+        worker: String,
+    ) -> Self {
         Self {
             service: ServiceArgs::local(listen),
             segmentation_url: segmentation,

@@ -27,14 +27,21 @@ pub fn decode_image(bytes: &[u8], field: &str, max_pixels: u64) -> Result<RgbIma
 /// (values kept, thresholded at 128 later). A mask of another size with the
 /// same aspect ratio is scaled to the image (nearest neighbour); any other
 /// size is refused.
-pub fn decode_mask(bytes: &[u8], width: u32, height: u32, max_pixels: u64) -> Result<GrayImage, Error> {
+pub fn decode_mask(
+    bytes: &[u8],
+    width: u32,
+    height: u32,
+    max_pixels: u64,
+) -> Result<GrayImage, Error> {
     let field = "mask";
     let decoded = decode_checked(bytes, field, max_pixels)?;
     let (mw, mh) = (decoded.width(), decoded.height());
     if (mw, mh) != (width, height) && (mw as u64 * height as u64 != width as u64 * mh as u64) {
         return Err(Error::invalid(
             field,
-            format!("is {mw}x{mh}, image is {width}x{height}: it must have the same size or the same aspect ratio"),
+            format!(
+                "is {mw}x{mh}, image is {width}x{height}: it must have the same size or the same aspect ratio"
+            ),
         ));
     }
     let transparent_alpha = decoded.color().has_alpha() && {
@@ -43,7 +50,10 @@ pub fn decode_mask(bytes: &[u8], width: u32, height: u32, max_pixels: u64) -> Re
     };
     let gray = if transparent_alpha {
         let rgba = decoded.into_rgba8();
-        let data = rgba.pixels().map(|p| if p[3] < 128 { 255 } else { 0 }).collect();
+        let data = rgba
+            .pixels()
+            .map(|p| if p[3] < 128 { 255 } else { 0 })
+            .collect();
         image::GrayImage::from_raw(mw, mh, data).expect("sized from the mask")
     } else {
         decoded.into_luma8()
@@ -90,7 +100,9 @@ fn decode_checked(bytes: &[u8], field: &str, max_pixels: u64) -> Result<DynamicI
     limits.max_alloc = Some(pixels.saturating_mul(8).saturating_add(1 << 20));
     let mut reader = reader()?;
     reader.limits(limits);
-    reader.decode().map_err(|e| Error::invalid(field, format!("cannot decode: {e}")))
+    reader
+        .decode()
+        .map_err(|e| Error::invalid(field, format!("cannot decode: {e}")))
 }
 
 /// PNG bytes of `image`.

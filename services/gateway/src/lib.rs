@@ -19,11 +19,17 @@ use tonic::service::RoutesBuilder;
 pub use config::Config;
 
 /// Serves the public API on `listener` until `shutdown` resolves.
-pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServeError> {
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
     let stages = stages::Stages::connect(&config)?;
     let service = service::InpaintingService::new(stages, &config);
     let (reporter, health) = health_reporter();
-    reporter.set_serving::<InpaintingServer<service::InpaintingService>>().await;
+    reporter
+        .set_serving::<InpaintingServer<service::InpaintingService>>()
+        .await;
     let server = InpaintingServer::new(service)
         .max_decoding_message_size(config.max_request_bytes())
         .max_encoding_message_size(config.service.max_message_bytes());

@@ -6,9 +6,10 @@ use std::time::Instant;
 use inpaint_common::tensor::{from_rgb, into_gray_tensor, to_rgb};
 use inpaint_imaging::{GrayImage, RgbImage, mask};
 use inpaint_proto::v1::{
-    self as pb, CompositeRequest, CropInput, CropResult, FaceDetection, InpaintArea, InpaintCropsRequest,
-    InpaintParams, InpaintRequest, InpaintResponse, ListEnginesRequest, MaskOp, PrepareRequest, RegionSource,
-    SegmentRequest, StageTiming, inpaint_request::Target, mask_op::Op, region_source::Source,
+    self as pb, CompositeRequest, CropInput, CropResult, FaceDetection, InpaintArea,
+    InpaintCropsRequest, InpaintParams, InpaintRequest, InpaintResponse, ListEnginesRequest,
+    MaskOp, PrepareRequest, RegionSource, SegmentRequest, StageTiming, inpaint_request::Target,
+    mask_op::Op, region_source::Source,
 };
 
 use crate::decode::{decode_image, decode_mask, encode_png};
@@ -51,14 +52,21 @@ impl Timer {
 
 /// What to repaint, once decoded.
 enum Regions {
-    Found { masks: Vec<GrayImage>, regions: Vec<pb::Region> },
-    None { note: String },
+    Found {
+        masks: Vec<GrayImage>,
+        regions: Vec<pb::Region>,
+    },
+    None {
+        note: String,
+    },
 }
 
 impl Pipeline {
     pub async fn inpaint(&self, req: InpaintRequest) -> Result<InpaintResponse, Error> {
         let params = req.params.unwrap_or_default();
-        let target = req.target.ok_or_else(|| Error::invalid("target", "set `mask` or `faces`"))?;
+        let target = req
+            .target
+            .ok_or_else(|| Error::invalid("target", "set `mask` or `faces`"))?;
         self.check_engine(&params.engine).await?;
         let mut timer = Timer::new();
 
@@ -258,7 +266,9 @@ fn mask_ops(params: &InpaintParams) -> Vec<MaskOp> {
         ops.push(Op::Invert(pb::Invert {}));
     }
     if params.grow != 0 {
-        ops.push(Op::Grow(pb::Grow { pixels: params.grow }));
+        ops.push(Op::Grow(pb::Grow {
+            pixels: params.grow,
+        }));
     }
     if params.mask_blur > 0 {
         ops.push(Op::Feather(pb::Feather {
@@ -273,19 +283,31 @@ fn check_params(params: &InpaintParams, image: &RgbImage) -> Result<(), Error> {
     if params.grow.unsigned_abs() > longest {
         return Err(Error::invalid(
             "params.grow",
-            format!("|{}| is beyond the image's longer side ({longest})", params.grow),
+            format!(
+                "|{}| is beyond the image's longer side ({longest})",
+                params.grow
+            ),
         ));
     }
     if params.mask_blur > longest {
         return Err(Error::invalid(
             "params.mask_blur",
-            format!("{} is beyond the image's longer side ({longest})", params.mask_blur),
+            format!(
+                "{} is beyond the image's longer side ({longest})",
+                params.mask_blur
+            ),
         ));
     }
     Ok(())
 }
 
-fn unchanged(original: Vec<u8>, image: &RgbImage, note: String, regions: Vec<pb::Region>, timer: Timer) -> InpaintResponse {
+fn unchanged(
+    original: Vec<u8>,
+    image: &RgbImage,
+    note: String,
+    regions: Vec<pb::Region>,
+    timer: Timer,
+) -> InpaintResponse {
     InpaintResponse {
         mime_type: sniff_mime(&original).into(),
         image: original,

@@ -27,7 +27,10 @@ impl InpaintingService {
 #[tonic::async_trait]
 impl Inpainting for InpaintingService {
     #[instrument(skip_all, fields(image_bytes = request.get_ref().image.len()))]
-    async fn inpaint(&self, request: Request<InpaintRequest>) -> Result<Response<InpaintResponse>, Status> {
+    async fn inpaint(
+        &self,
+        request: Request<InpaintRequest>,
+    ) -> Result<Response<InpaintResponse>, Status> {
         match self.pipeline.inpaint(request.into_inner()).await {
             Ok(response) => {
                 tracing::info!(

@@ -20,8 +20,12 @@ fn main() {
     let radius: u32 = args[2].parse().expect("radius");
     let repeats: usize = args[3].parse().expect("repeats");
     for case in &args[4..] {
-        let image = image::open(dir.join(format!("{case}.image.png"))).expect("image").into_rgb8();
-        let mask = image::open(dir.join(format!("{case}.mask.png"))).expect("mask").into_luma8();
+        let image = image::open(dir.join(format!("{case}.image.png")))
+            .expect("image")
+            .into_rgb8();
+        let mask = image::open(dir.join(format!("{case}.mask.png")))
+            .expect("mask")
+            .into_luma8();
         let (w, h) = image.dimensions();
         let image = RgbImage::from_raw(w, h, image.into_raw()).expect("rgb");
         let hole = GrayImage::from_raw(w, h, mask.into_raw()).expect("mask");

@@ -98,7 +98,8 @@ macro_rules! pixel_buffer {
                 let row_bytes = area.width as usize * Self::CHANNELS;
                 let mut data = Vec::with_capacity(row_bytes * area.height as usize);
                 for y in area.y..area.bottom() {
-                    let start = (y as usize * self.width as usize + area.x as usize) * Self::CHANNELS;
+                    let start =
+                        (y as usize * self.width as usize + area.x as usize) * Self::CHANNELS;
                     data.extend_from_slice(&self.data[start..start + row_bytes]);
                 }
                 Self {
@@ -117,7 +118,11 @@ macro_rules! pixel_buffer {
     };
 }
 
-pixel_buffer!(RgbImage, 3, "Three 8-bit channels per pixel, R G B, rows packed.");
+pixel_buffer!(
+    RgbImage,
+    3,
+    "Three 8-bit channels per pixel, R G B, rows packed."
+);
 pixel_buffer!(
     GrayImage,
     1,
@@ -168,7 +173,10 @@ impl PixelBox {
     }
 
     pub fn intersects(&self, other: &PixelBox) -> bool {
-        self.x < other.right() && other.x < self.right() && self.y < other.bottom() && other.y < self.bottom()
+        self.x < other.right()
+            && other.x < self.right()
+            && self.y < other.bottom()
+            && other.y < self.bottom()
     }
 
     /// Intersection over union, 0 when disjoint.

@@ -43,7 +43,12 @@ pub fn components(mask: &GrayImage) -> Vec<Component> {
             }
         }
         found.push(Component {
-            bounds: PixelBox::new(x0 as u32, y0 as u32, (x1 - x0 + 1) as u32, (y1 - y0 + 1) as u32),
+            bounds: PixelBox::new(
+                x0 as u32,
+                y0 as u32,
+                (x1 - x0 + 1) as u32,
+                (y1 - y0 + 1) as u32,
+            ),
             pixels,
         });
     }

@@ -7,8 +7,15 @@ use crate::resize::resize_rgb;
 /// Blends each repainted crop (at its working size) into `original` through
 /// `alpha` (255 = fully repainted), in the order given. A pixel whose alpha
 /// is 0 is copied from `original` untouched, so it stays byte-identical.
-pub fn composite(original: &RgbImage, alpha: &GrayImage, results: &[(CropPlan, RgbImage)]) -> RgbImage {
-    assert_eq!((original.width(), original.height()), (alpha.width(), alpha.height()));
+pub fn composite(
+    original: &RgbImage,
+    alpha: &GrayImage,
+    results: &[(CropPlan, RgbImage)],
+) -> RgbImage {
+    assert_eq!(
+        (original.width(), original.height()),
+        (alpha.width(), alpha.height())
+    );
     let mut out = original.clone();
     let width = original.width() as usize;
     for (plan, repainted) in results {
@@ -42,13 +49,24 @@ mod tests {
 
     #[test]
     fn outside_alpha_is_byte_identical_and_inside_is_repainted() {
-        let original = RgbImage::from_raw(64, 48, (0..64 * 48 * 3).map(|i| (i * 31 % 251) as u8).collect()).unwrap();
+        let original = RgbImage::from_raw(
+            64,
+            48,
+            (0..64 * 48 * 3).map(|i| (i * 31 % 251) as u8).collect(),
+        )
+        .unwrap();
         let alpha = feather(&from_box(64, 48, PixelBox::new(20, 15, 10, 8)), 4);
         let plans = plan_only_masked(&alpha, 6, 40, 40);
-        let results: Vec<_> = plans.iter().map(|p| (*p, RgbImage::filled(40, 40, 7))).collect();
+        let results: Vec<_> = plans
+            .iter()
+            .map(|p| (*p, RgbImage::filled(40, 40, 7)))
+            .collect();
         let out = composite(&original, &alpha, &results);
         for i in 0..64 * 48 {
-            let (o, n) = (&original.as_raw()[i * 3..i * 3 + 3], &out.as_raw()[i * 3..i * 3 + 3]);
+            let (o, n) = (
+                &original.as_raw()[i * 3..i * 3 + 3],
+                &out.as_raw()[i * 3..i * 3 + 3],
+            );
             match alpha.as_raw()[i] {
                 0 => assert_eq!(o, n, "pixel {i} changed outside the mask"),
                 255 => assert_eq!(n, &[7, 7, 7]),

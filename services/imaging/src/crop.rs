@@ -28,7 +28,12 @@ pub fn plan_whole(width: u32, height: u32) -> CropPlan {
 /// Only the masked parts: one crop per connected piece of `alpha` (> 0),
 /// each grown by `padding`, widened to the working aspect ratio and clamped
 /// to the image; crops that overlap are merged into one.
-pub fn plan_only_masked(alpha: &GrayImage, padding: u32, work_width: u32, work_height: u32) -> Vec<CropPlan> {
+pub fn plan_only_masked(
+    alpha: &GrayImage,
+    padding: u32,
+    work_width: u32,
+    work_height: u32,
+) -> Vec<CropPlan> {
     let (w, h) = (alpha.width(), alpha.height());
     let pieces = components(alpha);
     let mut boxes: Vec<PixelBox> = if pieces.len() > MAX_CROPS {
@@ -86,7 +91,11 @@ fn fit_aspect(b: PixelBox, ratio: f64, w: u32, h: u32) -> PixelBox {
 }
 
 fn first_overlap(boxes: &[PixelBox]) -> Option<(usize, usize)> {
-    (0..boxes.len()).find_map(|i| (i + 1..boxes.len()).find(|&j| boxes[i].intersects(&boxes[j])).map(|j| (i, j)))
+    (0..boxes.len()).find_map(|i| {
+        (i + 1..boxes.len())
+            .find(|&j| boxes[i].intersects(&boxes[j]))
+            .map(|j| (i, j))
+    })
 }
 
 #[cfg(test)]

@@ -98,7 +98,14 @@ pub fn bounding_box(mask: &GrayImage) -> Option<PixelBox> {
         y0 = y0.min(y);
         y1 = y;
     }
-    (x0 != usize::MAX).then(|| PixelBox::new(x0 as u32, y0 as u32, (x1 - x0 + 1) as u32, (y1 - y0 + 1) as u32))
+    (x0 != usize::MAX).then(|| {
+        PixelBox::new(
+            x0 as u32,
+            y0 as u32,
+            (x1 - x0 + 1) as u32,
+            (y1 - y0 + 1) as u32,
+        )
+    })
 }
 
 /// A mask of the given size that is 255 inside `area` and 0 elsewhere.

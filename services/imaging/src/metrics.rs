@@ -20,7 +20,11 @@ pub fn psnr_in_mask(a: &RgbImage, b: &RgbImage, mask: &GrayImage) -> Option<f64>
     }
     (count > 0).then(|| {
         let mse = sum / count as f64;
-        if mse == 0.0 { f64::INFINITY } else { 10.0 * (255.0 * 255.0 / mse).log10() }
+        if mse == 0.0 {
+            f64::INFINITY
+        } else {
+            10.0 * (255.0 * 255.0 / mse).log10()
+        }
     })
 }
 

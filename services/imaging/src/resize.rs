@@ -72,15 +72,17 @@ pub fn resize_hole(src: &GrayImage, width: u32, height: u32) -> GrayImage {
         let rows = span(height, sh, y);
         for x in 0..width as usize {
             let cols = span(width, sw, x);
-            let any = rows.clone().any(|sy| cols.clone().any(|sx| grown[sy * sw + sx]));
+            let any = rows
+                .clone()
+                .any(|sy| cols.clone().any(|sx| grown[sy * sw + sx]));
             out.push(if any { 255 } else { 0 });
         }
     }
     GrayImage::from_raw(width, height, out).expect("sized above")
 }
 
-/// For each destination index, the source indices and weights (summing to
-/// 1) that make it: linear interpolation when enlarging, the covered
+/// For each destination index, the source indices and weights that make it
+/// (they sum to one): linear interpolation when enlarging, the covered
 /// fraction of each source pixel when shrinking.
 fn axis_taps(src_len: usize, dst_len: usize) -> Vec<Vec<(usize, f32)>> {
     let scale = src_len as f64 / dst_len as f64;
@@ -140,11 +142,24 @@ mod tests {
     #[test]
     fn downscale_averages_the_area() {
         // 4x1 -> 2x1 averages pairs; 3x1 -> 2x1 splits the middle pixel.
-        let img = RgbImage::from_raw(4, 1, [0, 0, 0, 100, 100, 100, 200, 200, 200, 40, 40, 40].to_vec()).unwrap();
-        let reds: Vec<u8> = resize_rgb(&img, 2, 1).as_raw().chunks(3).map(|p| p[0]).collect();
+        let img = RgbImage::from_raw(
+            4,
+            1,
+            [0, 0, 0, 100, 100, 100, 200, 200, 200, 40, 40, 40].to_vec(),
+        )
+        .unwrap();
+        let reds: Vec<u8> = resize_rgb(&img, 2, 1)
+            .as_raw()
+            .chunks(3)
+            .map(|p| p[0])
+            .collect();
         assert_eq!(reds, vec![50, 120]);
         let img = RgbImage::from_raw(3, 1, [0, 0, 0, 90, 90, 90, 180, 180, 180].to_vec()).unwrap();
-        let reds: Vec<u8> = resize_rgb(&img, 2, 1).as_raw().chunks(3).map(|p| p[0]).collect();
+        let reds: Vec<u8> = resize_rgb(&img, 2, 1)
+            .as_raw()
+            .chunks(3)
+            .map(|p| p[0])
+            .collect();
         assert_eq!(reds, vec![30, 150]);
     }
 

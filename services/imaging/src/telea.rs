@@ -33,7 +33,10 @@ const UNREACHED: f32 = 1e6;
 /// Fills every pixel where `hole` > 0 and returns the result; other pixels are
 /// copied unchanged. An image that is all hole is returned as it is.
 pub fn inpaint(image: &RgbImage, hole: &GrayImage, radius: u32) -> RgbImage {
-    assert_eq!((image.width(), image.height()), (hole.width(), hole.height()));
+    assert_eq!(
+        (image.width(), image.height()),
+        (hole.width(), hole.height())
+    );
     let radius = if radius == 0 { DEFAULT_RADIUS } else { radius };
     let Some(bounds) = bounding_box(hole) else {
         return image.clone();
@@ -55,7 +58,8 @@ pub fn inpaint(image: &RgbImage, hole: &GrayImage, radius: u32) -> RgbImage {
         for x in 0..rw {
             let (at, local) = ((roi.y as usize + y) * w + roi.x as usize + x, y * rw + x);
             if hole.as_raw()[at] > 0 {
-                out.as_raw_mut()[at * 3..at * 3 + 3].copy_from_slice(&filled.as_raw()[local * 3..local * 3 + 3]);
+                out.as_raw_mut()[at * 3..at * 3 + 3]
+                    .copy_from_slice(&filled.as_raw()[local * 3..local * 3 + 3]);
             }
         }
     }
@@ -112,7 +116,10 @@ fn inpaint_all(image: &RgbImage, hole: &GrayImage, radius: u32) -> RgbImage {
         }
     }
 
-    let out = values.iter().map(|&v| v.round().clamp(0.0, 255.0) as u8).collect();
+    let out = values
+        .iter()
+        .map(|&v| v.round().clamp(0.0, 255.0) as u8)
+        .collect();
     RgbImage::from_raw(image.width(), image.height(), out).expect("same size")
 }
 
@@ -186,7 +193,15 @@ impl Disc {
 }
 
 /// Computes the value of hole pixel `p` from the known pixels around it.
-fn fill_pixel(grid: &Grid, disc: &Disc, p: usize, flags: &[u8], original: &[bool], t: &[f32], values: &mut [f32]) {
+fn fill_pixel(
+    grid: &Grid,
+    disc: &Disc,
+    p: usize,
+    flags: &[u8],
+    original: &[bool],
+    t: &[f32],
+    values: &mut [f32],
+) {
     let (px, py) = ((p % grid.w) as isize, (p / grid.w) as isize);
     let usable = |i: Option<usize>| i.filter(|&i| flags[i] != INSIDE);
     let (grad_tx, grad_ty) = grid.gradient(p, |i| usable(i).map(|i| t[i]));
@@ -212,7 +227,8 @@ fn fill_pixel(grid: &Grid, disc: &Disc, p: usize, flags: &[u8], original: &[bool
         }
         let w = (dst * level * direction).abs();
         for (c, sum) in acc.iter_mut().enumerate() {
-            let (gx, gy) = grid.gradient(q, |i| i.filter(|&i| original[i]).map(|i| values[i * 3 + c]));
+            let (gx, gy) =
+                grid.gradient(q, |i| i.filter(|&i| original[i]).map(|i| values[i * 3 + c]));
             *sum += w * (values[q * 3 + c] + gx * rx + gy * ry);
         }
         weight_sum += w;
@@ -232,7 +248,7 @@ struct Grid {
 
 impl Grid {
     fn left(&self, i: usize) -> Option<usize> {
-        (i % self.w > 0).then(|| i - 1)
+        (!i.is_multiple_of(self.w)).then(|| i - 1)
     }
     fn right(&self, i: usize) -> Option<usize> {
         (i % self.w + 1 < self.w).then(|| i + 1)
@@ -245,20 +261,26 @@ impl Grid {
     }
 
     fn neighbours4(&self, i: usize) -> impl Iterator<Item = usize> {
-        [self.left(i), self.right(i), self.up(i), self.down(i)].into_iter().flatten()
+        [self.left(i), self.right(i), self.up(i), self.down(i)]
+            .into_iter()
+            .flatten()
     }
 
     /// Central difference where both sides are usable, one-sided where one
     /// is, 0 where none is. `sample` answers None for an unusable pixel.
     fn gradient(&self, i: usize, sample: impl Fn(Option<usize>) -> Option<f32>) -> (f32, f32) {
         let centre = sample(Some(i));
-        let along = |before: Option<usize>, after: Option<usize>| match (sample(before), sample(after)) {
-            (Some(a), Some(b)) => (b - a) * 0.5,
-            (None, Some(b)) => centre.map_or(0.0, |c| b - c),
-            (Some(a), None) => centre.map_or(0.0, |c| c - a),
-            (None, None) => 0.0,
-        };
-        (along(self.left(i), self.right(i)), along(self.up(i), self.down(i)))
+        let along =
+            |before: Option<usize>, after: Option<usize>| match (sample(before), sample(after)) {
+                (Some(a), Some(b)) => (b - a) * 0.5,
+                (None, Some(b)) => centre.map_or(0.0, |c| b - c),
+                (Some(a), None) => centre.map_or(0.0, |c| c - a),
+                (None, None) => 0.0,
+            };
+        (
+            along(self.left(i), self.right(i)),
+            along(self.up(i), self.down(i)),
+        )
     }
 
     /// First-order upwind solution of |grad T| = 1 at `i` from neighbours
@@ -299,7 +321,10 @@ mod tests {
         let out = inpaint(&img, &hole, 5);
         for i in 0..40 * 30 {
             if hole.as_raw()[i] == 0 {
-                assert_eq!(&out.as_raw()[i * 3..i * 3 + 3], &img.as_raw()[i * 3..i * 3 + 3]);
+                assert_eq!(
+                    &out.as_raw()[i * 3..i * 3 + 3],
+                    &img.as_raw()[i * 3..i * 3 + 3]
+                );
             }
         }
     }
@@ -348,4 +373,3 @@ mod tests {
         assert_eq!(inpaint(&damaged, &hole, 5), img);
     }
 }
-

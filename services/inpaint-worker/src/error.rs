@@ -16,9 +16,10 @@ pub enum Error {
 impl From<Error> for Status {
     fn from(err: Error) -> Self {
         match err {
-            Error::UnknownEngine { name, available } => {
-                invalid_argument("engine", format!("unknown engine {name:?}; available: {available}"))
-            }
+            Error::UnknownEngine { name, available } => invalid_argument(
+                "engine",
+                format!("unknown engine {name:?}; available: {available}"),
+            ),
             Error::InvalidField { field, reason } => invalid_argument(&field, reason),
             Error::Task(msg) => Status::internal(msg),
         }

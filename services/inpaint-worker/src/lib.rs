@@ -17,12 +17,18 @@ use tonic::service::RoutesBuilder;
 pub use config::Config;
 
 /// Serves the worker on `listener` until `shutdown` resolves.
-pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServeError> {
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
     let limit = config.service.max_message_bytes();
     let engines = Arc::new(engine::Registry::native());
     let (reporter, health) = health_reporter();
     let service = service::WorkerService::new(engines, &config);
-    reporter.set_serving::<InpaintWorkerServer<service::WorkerService>>().await;
+    reporter
+        .set_serving::<InpaintWorkerServer<service::WorkerService>>()
+        .await;
     let server = InpaintWorkerServer::new(service)
         .max_decoding_message_size(limit)
         .max_encoding_message_size(limit);

@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use inpaint_common::tensor::{into_rgb_tensor, to_gray, to_rgb};
 use inpaint_proto::v1::inpaint_worker_server::InpaintWorker;
-use inpaint_proto::v1::{EngineInfo, InpaintCropsRequest, InpaintCropsResponse, ListEnginesRequest, ListEnginesResponse};
+use inpaint_proto::v1::{
+    EngineInfo, InpaintCropsRequest, InpaintCropsResponse, ListEnginesRequest, ListEnginesResponse,
+};
 use tokio::sync::Semaphore;
 use tonic::{Request, Response, Status};
 use tracing::instrument;
@@ -37,12 +39,18 @@ impl WorkerService {
 #[tonic::async_trait]
 impl InpaintWorker for WorkerService {
     #[instrument(skip_all, fields(engine = %request.get_ref().engine, crops = request.get_ref().crops.len()))]
-    async fn inpaint_crops(&self, request: Request<InpaintCropsRequest>) -> Result<Response<InpaintCropsResponse>, Status> {
+    async fn inpaint_crops(
+        &self,
+        request: Request<InpaintCropsRequest>,
+    ) -> Result<Response<InpaintCropsResponse>, Status> {
         let req = request.into_inner();
-        let engine = self.engines.get(&req.engine).ok_or_else(|| Error::UnknownEngine {
-            name: req.engine.clone(),
-            available: self.engines.names().join(", "),
-        })?;
+        let engine = self
+            .engines
+            .get(&req.engine)
+            .ok_or_else(|| Error::UnknownEngine {
+                name: req.engine.clone(),
+                available: self.engines.names().join(", "),
+            })?;
         if req.radius > MAX_RADIUS {
             return Err(invalid("radius", format!("must be at most {MAX_RADIUS}")).into());
         }
@@ -66,7 +74,10 @@ impl InpaintWorker for WorkerService {
         let runs = inputs.into_iter().map(|(image, hole)| {
             let (engine, slots) = (engine.clone(), self.slots.clone());
             async move {
-                let _slot = slots.acquire_owned().await.map_err(|e| Error::Task(e.to_string()))?;
+                let _slot = slots
+                    .acquire_owned()
+                    .await
+                    .map_err(|e| Error::Task(e.to_string()))?;
                 tokio::task::spawn_blocking(move || engine.inpaint(&image, &hole, &params))
                     .await
                     .map_err(|e| Error::Task(e.to_string()))
@@ -83,7 +94,10 @@ impl InpaintWorker for WorkerService {
         }))
     }
 
-    async fn list_engines(&self, _request: Request<ListEnginesRequest>) -> Result<Response<ListEnginesResponse>, Status> {
+    async fn list_engines(
+        &self,
+        _request: Request<ListEnginesRequest>,
+    ) -> Result<Response<ListEnginesResponse>, Status> {
         let engines = self
             .engines
             .all()

@@ -8,7 +8,11 @@ pub enum Error {
     #[error("{field}: {reason}")]
     InvalidField { field: String, reason: String },
     #[error("{field}: {pixels} pixels is over the limit of {limit}")]
-    TooManyPixels { field: String, pixels: u64, limit: u64 },
+    TooManyPixels {
+        field: String,
+        pixels: u64,
+        limit: u64,
+    },
 }
 
 impl Error {

@@ -16,10 +16,16 @@ use tonic::service::RoutesBuilder;
 pub use config::Config;
 
 /// Serves the mask service on `listener` until `shutdown` resolves.
-pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServeError> {
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
     let limit = config.service.max_message_bytes();
     let (reporter, health) = health_reporter();
-    reporter.set_serving::<MaskServer<service::MaskService>>().await;
+    reporter
+        .set_serving::<MaskServer<service::MaskService>>()
+        .await;
     let service = MaskServer::new(service::MaskService::new(config.service.max_image_pixels))
         .max_decoding_message_size(limit)
         .max_encoding_message_size(limit);

@@ -13,7 +13,10 @@ pub const MAX_OPS: usize = 32;
 /// field, e.g. `ops[2].grow.pixels`.
 pub fn apply(ops: &[MaskOp], mut current: GrayImage) -> Result<GrayImage, Error> {
     if ops.len() > MAX_OPS {
-        return Err(Error::invalid("ops", format!("at most {MAX_OPS} operations, got {}", ops.len())));
+        return Err(Error::invalid(
+            "ops",
+            format!("at most {MAX_OPS} operations, got {}", ops.len()),
+        ));
     }
     let longest = current.width().max(current.height()) as i64;
     for (i, op) in ops.iter().enumerate() {
@@ -30,7 +33,10 @@ pub fn apply(ops: &[MaskOp], mut current: GrayImage) -> Result<GrayImage, Error>
                 if (g.pixels as i64).abs() > longest {
                     return Err(Error::invalid(
                         field("grow.pixels"),
-                        format!("|{}| is beyond the image's longer side ({longest})", g.pixels),
+                        format!(
+                            "|{}| is beyond the image's longer side ({longest})",
+                            g.pixels
+                        ),
                     ));
                 }
                 mask::grow(&current, g.pixels)
@@ -62,18 +68,36 @@ mod tests {
     #[test]
     fn order_is_kept() {
         let m = mask::from_box(20, 20, PixelBox::new(5, 5, 4, 4));
-        let invert_then_grow = apply(&[op(Op::Invert(Invert {})), op(Op::Grow(Grow { pixels: 1 }))], m.clone()).unwrap();
-        let grow_then_invert = apply(&[op(Op::Grow(Grow { pixels: 1 })), op(Op::Invert(Invert {}))], m).unwrap();
+        let invert_then_grow = apply(
+            &[op(Op::Invert(Invert {})), op(Op::Grow(Grow { pixels: 1 }))],
+            m.clone(),
+        )
+        .unwrap();
+        let grow_then_invert = apply(
+            &[op(Op::Grow(Grow { pixels: 1 })), op(Op::Invert(Invert {}))],
+            m,
+        )
+        .unwrap();
         assert_ne!(invert_then_grow, grow_then_invert);
     }
 
     #[test]
     fn bad_radius_names_index_and_field() {
         let m = GrayImage::filled(10, 10, 0);
-        let err = apply(&[op(Op::Invert(Invert {})), op(Op::Grow(Grow { pixels: -11 }))], m.clone()).unwrap_err();
+        let err = apply(
+            &[
+                op(Op::Invert(Invert {})),
+                op(Op::Grow(Grow { pixels: -11 })),
+            ],
+            m.clone(),
+        )
+        .unwrap_err();
         assert!(err.to_string().starts_with("ops[1].grow.pixels"), "{err}");
         let err = apply(&[op(Op::Feather(Feather { radius: 50 }))], m.clone()).unwrap_err();
-        assert!(err.to_string().starts_with("ops[0].feather.radius"), "{err}");
+        assert!(
+            err.to_string().starts_with("ops[0].feather.radius"),
+            "{err}"
+        );
         let err = apply(&[MaskOp { op: None }], m).unwrap_err();
         assert!(err.to_string().starts_with("ops[0]"), "{err}");
     }

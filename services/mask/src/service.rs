@@ -7,8 +7,8 @@ use inpaint_imaging::resize::{resize_hole, resize_rgb};
 use inpaint_imaging::{GrayImage, PixelBox, RgbImage, mask};
 use inpaint_proto::v1::mask_server::Mask;
 use inpaint_proto::v1::{
-    Box as WireBox, CompositeRequest, CompositeResponse, Crop, InpaintArea, PrepareRequest, PrepareResponse,
-    PreparedCrop,
+    Box as WireBox, CompositeRequest, CompositeResponse, Crop, InpaintArea, PrepareRequest,
+    PrepareResponse, PreparedCrop,
 };
 use tonic::{Request, Response, Status};
 use tracing::instrument;
@@ -46,7 +46,10 @@ impl MaskService {
 #[tonic::async_trait]
 impl Mask for MaskService {
     #[instrument(skip_all, fields(masks, ops, crops))]
-    async fn prepare(&self, request: Request<PrepareRequest>) -> Result<Response<PrepareResponse>, Status> {
+    async fn prepare(
+        &self,
+        request: Request<PrepareRequest>,
+    ) -> Result<Response<PrepareResponse>, Status> {
         let req = request.into_inner();
         let image = to_rgb(req.image, "image")?;
         self.check_pixels("image", image.width(), image.height())?;
@@ -57,7 +60,13 @@ impl Mask for MaskService {
             if (m.width(), m.height()) != (image.width(), image.height()) {
                 return Err(Error::invalid(
                     field,
-                    format!("is {}x{}, image is {}x{}", m.width(), m.height(), image.width(), image.height()),
+                    format!(
+                        "is {}x{}, image is {}x{}",
+                        m.width(),
+                        m.height(),
+                        image.width(),
+                        image.height()
+                    ),
                 )
                 .into());
             }
@@ -66,9 +75,12 @@ impl Mask for MaskService {
         if masks.is_empty() {
             return Err(Error::invalid("masks", "at least one mask is required").into());
         }
-        let area = InpaintArea::try_from(req.area).map_err(|_| Error::invalid("area", "unknown inpaint area"))?;
+        let area = InpaintArea::try_from(req.area)
+            .map_err(|_| Error::invalid("area", "unknown inpaint area"))?;
         let work = work_size(req.work_width, req.work_height)?;
-        tracing::Span::current().record("masks", masks.len()).record("ops", req.ops.len());
+        tracing::Span::current()
+            .record("masks", masks.len())
+            .record("ops", req.ops.len());
 
         let response = tokio::task::spawn_blocking(move || -> Result<PrepareResponse, Error> {
             let merged = mask::union(&masks.iter().collect::<Vec<_>>()).expect("at least one mask");
@@ -81,7 +93,9 @@ impl Mask for MaskService {
             }
             let plans = match area {
                 InpaintArea::OnlyMasked => plan_only_masked(&alpha, req.padding, work.0, work.1),
-                InpaintArea::Whole | InpaintArea::Unspecified => vec![plan_whole(image.width(), image.height())],
+                InpaintArea::Whole | InpaintArea::Unspecified => {
+                    vec![plan_whole(image.width(), image.height())]
+                }
             };
             let crops = plans.iter().map(|plan| cut(&image, &alpha, plan)).collect();
             Ok(PrepareResponse {
@@ -97,7 +111,10 @@ impl Mask for MaskService {
     }
 
     #[instrument(skip_all, fields(results))]
-    async fn composite(&self, request: Request<CompositeRequest>) -> Result<Response<CompositeResponse>, Status> {
+    async fn composite(
+        &self,
+        request: Request<CompositeRequest>,
+    ) -> Result<Response<CompositeResponse>, Status> {
         let req = request.into_inner();
         let image = to_rgb(req.image, "image")?;
         self.check_pixels("image", image.width(), image.height())?;
@@ -129,7 +146,10 @@ fn work_size(width: u32, height: u32) -> Result<(u32, u32), Error> {
     let pick = |v: u32, field: &str| match v {
         0 => Ok(DEFAULT_WORK_SIZE),
         8..=MAX_WORK_SIDE => Ok(v),
-        _ => Err(Error::invalid(field, format!("must be 0 (default) or in 8..={MAX_WORK_SIDE}"))),
+        _ => Err(Error::invalid(
+            field,
+            format!("must be 0 (default) or in 8..={MAX_WORK_SIDE}"),
+        )),
     };
     Ok((pick(width, "work_width")?, pick(height, "work_height")?))
 }
@@ -167,14 +187,25 @@ fn plan_to_wire(plan: &CropPlan) -> Crop {
 
 fn plan_from_wire(crop: Option<Crop>, image: &RgbImage, field: &str) -> Result<CropPlan, Error> {
     let crop = crop.ok_or_else(|| Error::invalid(field, "is required"))?;
-    let b = crop.r#box.ok_or_else(|| Error::invalid(format!("{field}.box"), "is required"))?;
+    let b = crop
+        .r#box
+        .ok_or_else(|| Error::invalid(format!("{field}.box"), "is required"))?;
     let area = PixelBox::new(b.x, b.y, b.width, b.height);
     let inside = area.width > 0
         && area.height > 0
-        && area.x.checked_add(area.width).is_some_and(|r| r <= image.width())
-        && area.y.checked_add(area.height).is_some_and(|b| b <= image.height());
+        && area
+            .x
+            .checked_add(area.width)
+            .is_some_and(|r| r <= image.width())
+        && area
+            .y
+            .checked_add(area.height)
+            .is_some_and(|b| b <= image.height());
     if !inside {
-        return Err(Error::invalid(format!("{field}.box"), "must be a non-empty box inside the image"));
+        return Err(Error::invalid(
+            format!("{field}.box"),
+            "must be a non-empty box inside the image",
+        ));
     }
     if crop.work_width == 0 || crop.work_height == 0 {
         return Err(Error::invalid(field, "working size must be at least 1x1"));

@@ -13,7 +13,11 @@ pub struct Config {
     pub service: ServiceArgs,
 
     /// ONNX Runtime shared library (fetched by `make models`).
-    #[arg(long, env = "ORT_DYLIB_PATH", default_value = "models/cache/onnxruntime/libonnxruntime.so")]
+    #[arg(
+        long,
+        env = "ORT_DYLIB_PATH",
+        default_value = "models/cache/onnxruntime/libonnxruntime.so"
+    )]
     pub ort_dylib: PathBuf,
 
     /// YuNet face detector model.

@@ -51,7 +51,11 @@ impl FaceDetector {
 
     /// Faces in `image` scoring at least `min_score` (0 = configured default).
     pub async fn detect(&self, image: RgbImage, min_score: f32) -> Result<Vec<Face>, Error> {
-        let min_score = if min_score > 0.0 { min_score } else { self.default_min_score };
+        let min_score = if min_score > 0.0 {
+            min_score
+        } else {
+            self.default_min_score
+        };
         let (reply, answer) = oneshot::channel();
         let job = Job {
             image,
@@ -61,7 +65,9 @@ impl FaceDetector {
         };
         self.jobs.try_send(job).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => Error::Busy,
-            mpsc::error::TrySendError::Closed(_) => Error::Unavailable("detector thread stopped".into()),
+            mpsc::error::TrySendError::Closed(_) => {
+                Error::Unavailable("detector thread stopped".into())
+            }
         })?;
         answer
             .await
@@ -69,7 +75,11 @@ impl FaceDetector {
     }
 }
 
-fn open_session(env: &ort::environment::Environment, model: &Path, threads: usize) -> Result<Session, Error> {
+fn open_session(
+    env: &ort::environment::Environment,
+    model: &Path,
+    threads: usize,
+) -> Result<Session, Error> {
     if !model.is_file() {
         return Err(Error::Load(format!(
             "face model not found at {} (run `make models`, or set INPAINT_FACE_MODEL)",
@@ -79,10 +89,15 @@ fn open_session(env: &ort::environment::Environment, model: &Path, threads: usiz
     let load = |e: ort::Error| Error::Load(format!("{}: {e}", model.display()));
     let mut builder = Session::builder(env).map_err(load)?;
     if threads > 0 {
-        builder = builder.with_intra_threads(threads).map_err(|e| load(e.into()))?;
+        builder = builder
+            .with_intra_threads(threads)
+            .map_err(|e| load(e.into()))?;
     }
     let session = builder.commit_from_file(model).map_err(load)?;
-    let has_input = session.inputs().iter().any(|i| i.name() == yunet::INPUT_NAME);
+    let has_input = session
+        .inputs()
+        .iter()
+        .any(|i| i.name() == yunet::INPUT_NAME);
     let outputs: Vec<&str> = session.outputs().iter().map(|o| o.name()).collect();
     let missing: Vec<String> = yunet::STRIDES
         .iter()
@@ -115,15 +130,29 @@ fn run_model(session: &mut Session, image: &RgbImage, min_score: f32) -> Result<
     let mut strides = Vec::with_capacity(yunet::STRIDES.len());
     for stride in yunet::STRIDES {
         let get = |kind: &str| -> Result<&[f32], Error> {
-            let (_, data) = outputs[format!("{kind}_{stride}").as_str()].try_extract_tensor::<f32>()?;
+            let (_, data) =
+                outputs[format!("{kind}_{stride}").as_str()].try_extract_tensor::<f32>()?;
             Ok(data)
         };
         let cells = (side / stride) * (side / stride);
         let (cls, obj, bbox) = (get("cls")?, get("obj")?, get("bbox")?);
         if cls.len() != cells || obj.len() != cells || bbox.len() != cells * 4 {
-            return Err(Error::Inference(format!("unexpected output sizes at stride {stride}")));
+            return Err(Error::Inference(format!(
+                "unexpected output sizes at stride {stride}"
+            )));
         }
-        strides.push(StrideOutput { stride, cls, obj, bbox });
+        strides.push(StrideOutput {
+            stride,
+            cls,
+            obj,
+            bbox,
+        });
     }
-    Ok(yunet::decode(&strides, min_score, scale, image.width(), image.height()))
+    Ok(yunet::decode(
+        &strides,
+        min_score,
+        scale,
+        image.width(),
+        image.height(),
+    ))
 }

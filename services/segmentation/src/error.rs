@@ -41,8 +41,14 @@ impl From<Error> for Status {
             Error::Load(_) | Error::Unavailable(_) => Status::failed_precondition(err.to_string()),
             Error::Loading => Status::unavailable(err.to_string()),
             Error::Busy => {
-                let mut status = Status::new(Code::ResourceExhausted, "face detector queue is full; retry after 1s");
-                status.metadata_mut().insert("retry-after", tonic::metadata::MetadataValue::from_static("1"));
+                let mut status = Status::new(
+                    Code::ResourceExhausted,
+                    "face detector queue is full; retry after 1s",
+                );
+                status.metadata_mut().insert(
+                    "retry-after",
+                    tonic::metadata::MetadataValue::from_static("1"),
+                );
                 status
             }
             Error::Inference(_) => Status::internal(err.to_string()),

@@ -32,26 +32,36 @@ pub enum RunError {
 /// background). If it cannot load and `require_models` is set, the service
 /// stops with that error; otherwise it keeps serving and face requests are
 /// answered FAILED_PRECONDITION with the reason.
-pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Output = ()> + Send) -> Result<(), RunError> {
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), RunError> {
     let limit = config.service.max_message_bytes();
     let (reporter, health) = health_reporter();
     let service = service::SegmentationService::new(config.service.max_image_pixels);
     let slot = service.detector_slot();
     type Server = SegmentationServer<service::SegmentationService>;
     reporter.set_not_serving::<Server>().await;
-    reporter.set_service_status("", ServingStatus::NotServing).await;
+    reporter
+        .set_service_status("", ServingStatus::NotServing)
+        .await;
 
     let (failed_tx, failed_rx) = tokio::sync::oneshot::channel();
     let loader_config = config.clone();
     tokio::spawn(async move {
-        let loaded = tokio::task::spawn_blocking(move || detector::FaceDetector::load(&loader_config)).await;
-        let loaded = loaded.unwrap_or_else(|e| Err(error::Error::Load(format!("loader panicked: {e}"))));
+        let loaded =
+            tokio::task::spawn_blocking(move || detector::FaceDetector::load(&loader_config)).await;
+        let loaded =
+            loaded.unwrap_or_else(|e| Err(error::Error::Load(format!("loader panicked: {e}"))));
         match loaded {
             Ok(detector) => {
                 tracing::info!(model = detector.model_name(), "face model loaded");
                 let _ = slot.set(Ok(Arc::new(detector)));
                 reporter.set_serving::<Server>().await;
-                reporter.set_service_status("", ServingStatus::Serving).await;
+                reporter
+                    .set_service_status("", ServingStatus::Serving)
+                    .await;
             }
             Err(err) => {
                 tracing::error!(%err, "face model failed to load");

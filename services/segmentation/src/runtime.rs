@@ -19,8 +19,12 @@ pub fn environment(dylib: &Path) -> Result<&'static Environment, Error> {
                 dylib.display()
             ));
         }
-        let builder = ort::init_from(dylib).map_err(|e| format!("cannot load {}: {e}", dylib.display()))?;
-        builder.with_name("inpaint").build().map_err(|e| e.to_string())
+        let builder =
+            ort::init_from(dylib).map_err(|e| format!("cannot load {}: {e}", dylib.display()))?;
+        builder
+            .with_name("inpaint")
+            .build()
+            .map_err(|e| e.to_string())
     });
     env.as_ref().map_err(|e| Error::Load(e.clone()))
 }

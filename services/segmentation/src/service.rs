@@ -5,7 +5,9 @@ use std::sync::{Arc, OnceLock};
 use inpaint_common::tensor::{into_gray_tensor, to_rgb};
 use inpaint_imaging::{PixelBox, mask};
 use inpaint_proto::v1::segmentation_server::Segmentation;
-use inpaint_proto::v1::{Box as WireBox, Region, SegmentRequest, SegmentResponse, region_source::Source};
+use inpaint_proto::v1::{
+    Box as WireBox, Region, SegmentRequest, SegmentResponse, region_source::Source,
+};
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
@@ -44,7 +46,10 @@ impl SegmentationService {
 #[tonic::async_trait]
 impl Segmentation for SegmentationService {
     #[instrument(skip_all, fields(sources = request.get_ref().sources.len(), regions))]
-    async fn segment(&self, request: Request<SegmentRequest>) -> Result<Response<SegmentResponse>, Status> {
+    async fn segment(
+        &self,
+        request: Request<SegmentRequest>,
+    ) -> Result<Response<SegmentResponse>, Status> {
         let req = request.into_inner();
         let image = to_rgb(req.image, "image")?;
         if image.pixel_count() as u64 > self.max_image_pixels {
@@ -57,17 +62,30 @@ impl Segmentation for SegmentationService {
         let mut models = Vec::new();
         for (i, source) in req.sources.iter().enumerate() {
             match &source.source {
-                None => return Err(Error::invalid(format!("sources[{i}]"), "source is not set").into()),
+                None => {
+                    return Err(Error::invalid(format!("sources[{i}]"), "source is not set").into());
+                }
                 Some(Source::Faces(faces)) => {
                     let min = faces.min_confidence;
                     if !(0.0..=1.0).contains(&min) {
-                        return Err(Error::invalid(format!("sources[{i}].faces.min_confidence"), "must be in 0..=1").into());
+                        return Err(Error::invalid(
+                            format!("sources[{i}].faces.min_confidence"),
+                            "must be in 0..=1",
+                        )
+                        .into());
                     }
                     let detector = self.face_detector()?;
                     let found = detector.detect(image.clone(), min).await?;
                     models.push(detector.model_name().to_string());
                     for face in found {
-                        let area = snap(face.x, face.y, face.width, face.height, image.width(), image.height());
+                        let area = snap(
+                            face.x,
+                            face.y,
+                            face.width,
+                            face.height,
+                            image.width(),
+                            image.height(),
+                        );
                         regions.push(Region {
                             r#box: Some(WireBox {
                                 x: area.x,
@@ -77,7 +95,11 @@ impl Segmentation for SegmentationService {
                             }),
                             score: face.score,
                             label: "face".into(),
-                            mask: Some(into_gray_tensor(mask::from_box(image.width(), image.height(), area))),
+                            mask: Some(into_gray_tensor(mask::from_box(
+                                image.width(),
+                                image.height(),
+                                area,
+                            ))),
                         });
                     }
                 }

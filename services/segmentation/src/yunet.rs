@@ -56,7 +56,13 @@ pub struct StrideOutput<'a> {
 /// Decodes every stride, keeps scores >= `min_score`, maps boxes back to the
 /// image (dividing by `scale`, clamping to `width` x `height`) and suppresses
 /// overlaps. Strongest first.
-pub fn decode(outputs: &[StrideOutput<'_>], min_score: f32, scale: f32, width: u32, height: u32) -> Vec<Face> {
+pub fn decode(
+    outputs: &[StrideOutput<'_>],
+    min_score: f32,
+    scale: f32,
+    width: u32,
+    height: u32,
+) -> Vec<Face> {
     let mut faces = Vec::new();
     for out in outputs {
         let cols = INPUT_SIDE / out.stride;
@@ -153,9 +159,27 @@ mod tests {
 
     #[test]
     fn nms_drops_overlaps() {
-        let a = Face { x: 0.0, y: 0.0, width: 10.0, height: 10.0, score: 0.9 };
-        let b = Face { x: 1.0, y: 1.0, width: 10.0, height: 10.0, score: 0.8 };
-        let c = Face { x: 50.0, y: 50.0, width: 10.0, height: 10.0, score: 0.7 };
+        let a = Face {
+            x: 0.0,
+            y: 0.0,
+            width: 10.0,
+            height: 10.0,
+            score: 0.9,
+        };
+        let b = Face {
+            x: 1.0,
+            y: 1.0,
+            width: 10.0,
+            height: 10.0,
+            score: 0.8,
+        };
+        let c = Face {
+            x: 50.0,
+            y: 50.0,
+            width: 10.0,
+            height: 10.0,
+            score: 0.7,
+        };
         assert_eq!(non_max_suppression(vec![b, c, a], 0.3), vec![a, c]);
     }
 }

@@ -29,14 +29,17 @@ pub fn photo_bytes(name: &str) -> Vec<u8> {
 }
 
 pub fn decode_rgb(bytes: &[u8]) -> RgbImage {
-    let img = image::load_from_memory(bytes).expect("decodable image").into_rgb8();
+    let img = image::load_from_memory(bytes)
+        .expect("decodable image")
+        .into_rgb8();
     let (w, h) = img.dimensions();
     RgbImage::from_raw(w, h, img.into_raw()).expect("rgb")
 }
 
 pub fn png(img: image::DynamicImage) -> Vec<u8> {
     let mut out = std::io::Cursor::new(Vec::new());
-    img.write_to(&mut out, image::ImageFormat::Png).expect("encode png");
+    img.write_to(&mut out, image::ImageFormat::Png)
+        .expect("encode png");
     out.into_inner()
 }
 
@@ -70,8 +73,16 @@ pub async fn start_cluster(max_image_pixels: Option<u64>) -> Cluster {
 
 /// Squared Euclidean distance from (x, y) to the nearest pixel of `area`.
 pub fn distance_sq_to_box(x: u32, y: u32, area: PixelBox) -> u64 {
-    let dx = if x < area.x { area.x - x } else { x.saturating_sub(area.right() - 1) } as u64;
-    let dy = if y < area.y { area.y - y } else { y.saturating_sub(area.bottom() - 1) } as u64;
+    let dx = if x < area.x {
+        area.x - x
+    } else {
+        x.saturating_sub(area.right() - 1)
+    } as u64;
+    let dy = if y < area.y {
+        area.y - y
+    } else {
+        y.saturating_sub(area.bottom() - 1)
+    } as u64;
     dx * dx + dy * dy
 }
 

@@ -1,0 +1,42 @@
+# One place for the project's commands. `make demo` and `make test` set up
+# everything they need on a fresh machine (models, Python test deps).
+
+PYTHON ?= python3
+CARGO ?= cargo
+PHOTO ?= models/cache/photos/astronaut.png
+
+.PHONY: setup models pydeps demo test bench-telea lint deploy-check clean
+
+setup: models pydeps
+
+models:
+	$(PYTHON) models/fetch.py
+
+pydeps:
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
+
+# The embedded cluster (all four services in one process) repairs every face
+# on a sample photo and writes out/astronaut-faces.png.
+demo: models
+	$(CARGO) run --quiet -p inpaint-cli -- run $(PHOTO) --faces -o out/astronaut-faces.png
+
+test: setup
+	$(CARGO) test --workspace
+
+# Our Telea vs OpenCV's INPAINT_TELEA on the same photos and masks, one run.
+bench-telea: models
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+	$(CARGO) build --release --quiet -p inpaint-imaging --example telea_bench
+	$(PYTHON) bench/telea_bench.py
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+deploy-check:
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r deploy/requirements.txt
+	$(PYTHON) -m yamllint -s deploy/k8s
+	$(PYTHON) deploy/check.py
+
+clean:
+	rm -rf out bench/out
