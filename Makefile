@@ -35,7 +35,7 @@ lint:
 
 deploy-check:
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r deploy/requirements.txt
-	$(PYTHON) -m yamllint -s deploy/k8s
+	$(PYTHON) -m yamllint -s -c deploy/.yamllint.yaml deploy/k8s
 	$(PYTHON) deploy/check.py
 
 clean:

@@ -2,6 +2,7 @@
 //! shutdown, `serve()` with health and reflection, gRPC errors, and
 //! conversions between wire tensors and pixel buffers.
 
+pub mod balance;
 pub mod config;
 pub mod serve;
 pub mod shutdown;

@@ -43,6 +43,11 @@ pub struct Config {
     /// Longest a single stage call may take, in seconds.
     #[arg(long, env = "INPAINT_STAGE_TIMEOUT_SECS", default_value_t = 120)]
     pub stage_timeout_secs: u64,
+
+    /// How often stage host names are resolved again, in seconds (new and
+    /// departed pods behind a headless Service).
+    #[arg(long, env = "INPAINT_RESOLVE_EVERY_SECS", default_value_t = 5)]
+    pub resolve_every_secs: u64,
 }
 
 impl Config {
@@ -59,6 +64,7 @@ impl Config {
             worker_url: worker,
             max_upload_bytes: 64 << 20,
             stage_timeout_secs: 120,
+            resolve_every_secs: 5,
         }
     }
 

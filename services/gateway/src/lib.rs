@@ -11,6 +11,7 @@ pub mod stages;
 use std::future::Future;
 
 use inpaint_common::ServeError;
+use inpaint_common::balance::BalanceError;
 use inpaint_common::health::health_reporter;
 use inpaint_proto::v1::inpainting_server::InpaintingServer;
 use tokio::net::TcpListener;
@@ -23,7 +24,7 @@ pub async fn run(
     config: Config,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
-) -> Result<(), ServeError> {
+) -> Result<(), RunError> {
     let stages = stages::Stages::connect(&config)?;
     let service = service::InpaintingService::new(stages, &config);
     let (reporter, health) = health_reporter();
@@ -35,5 +36,13 @@ pub async fn run(
         .max_encoding_message_size(config.service.max_message_bytes());
     let mut routes = RoutesBuilder::default();
     routes.add_service(health).add_service(server);
-    inpaint_common::serve(listener, routes, shutdown).await
+    Ok(inpaint_common::serve(listener, routes, shutdown).await?)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Stages(#[from] BalanceError),
+    #[error(transparent)]
+    Serve(#[from] ServeError),
 }

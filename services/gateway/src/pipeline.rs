@@ -1,7 +1,8 @@
 //! One Inpaint request, stage by stage: decode, find regions, prepare masks
 //! and crops, repaint, composite, encode.
 
-use std::time::Instant;
+use std::future::Future;
+use std::time::{Duration, Instant};
 
 use inpaint_common::tensor::{from_rgb, into_gray_tensor, to_rgb};
 use inpaint_imaging::{GrayImage, RgbImage, mask};
@@ -24,6 +25,9 @@ const MASK_LEVEL: u32 = 128;
 pub struct Pipeline {
     pub stages: Stages,
     pub max_image_pixels: u64,
+    /// Longest any one stage call may take, including waiting for a
+    /// reachable replica.
+    pub stage_timeout: Duration,
 }
 
 /// Accumulates per-stage timings for the response.
@@ -91,21 +95,19 @@ impl Pipeline {
             Err(_) => return Err(Error::invalid("params.area", "unknown inpaint area")),
         };
         let prepared = self
-            .stages
-            .mask
-            .clone()
-            .prepare(PrepareRequest {
-                image: Some(from_rgb(&image)),
-                masks: masks.into_iter().map(into_gray_tensor).collect(),
-                ops: mask_ops(&params),
-                area: area as i32,
-                padding: params.padding.unwrap_or(DEFAULT_PADDING),
-                work_width: params.work_width,
-                work_height: params.work_height,
-            })
-            .await
-            .map_err(|status| stage("mask", status))?
-            .into_inner();
+            .call(
+                "mask",
+                self.stages.mask.clone().prepare(PrepareRequest {
+                    image: Some(from_rgb(&image)),
+                    masks: masks.into_iter().map(into_gray_tensor).collect(),
+                    ops: mask_ops(&params),
+                    area: area as i32,
+                    padding: params.padding.unwrap_or(DEFAULT_PADDING),
+                    work_width: params.work_width,
+                    work_height: params.work_height,
+                }),
+            )
+            .await?;
         timer.lap("prepare");
         if prepared.empty {
             let note = "the mask is empty after processing: nothing to repaint".to_string();
@@ -114,25 +116,26 @@ impl Pipeline {
 
         let crops: Vec<pb::Crop> = prepared.crops.iter().filter_map(|c| c.crop).collect();
         let repainted = self
-            .stages
-            .worker
-            .clone()
-            .inpaint_crops(InpaintCropsRequest {
-                engine: params.engine.clone(),
-                radius: params.radius,
-                seed: params.seed,
-                crops: prepared
-                    .crops
-                    .into_iter()
-                    .map(|c| CropInput {
-                        image: c.image,
-                        hole: c.hole,
-                    })
-                    .collect(),
-            })
-            .await
-            .map_err(|status| stage("worker", status))?
-            .into_inner();
+            .call(
+                "worker",
+                self.stages
+                    .worker
+                    .clone()
+                    .inpaint_crops(InpaintCropsRequest {
+                        engine: params.engine.clone(),
+                        radius: params.radius,
+                        seed: params.seed,
+                        crops: prepared
+                            .crops
+                            .into_iter()
+                            .map(|c| CropInput {
+                                image: c.image,
+                                hole: c.hole,
+                            })
+                            .collect(),
+                    }),
+            )
+            .await?;
         timer.lap("inpaint");
         if repainted.images.len() != crops.len() {
             return Err(stage(
@@ -142,24 +145,22 @@ impl Pipeline {
         }
 
         let composited = self
-            .stages
-            .mask
-            .clone()
-            .composite(CompositeRequest {
-                image: Some(from_rgb(&image)),
-                alpha: prepared.alpha,
-                results: crops
-                    .iter()
-                    .zip(repainted.images)
-                    .map(|(crop, image)| CropResult {
-                        crop: Some(*crop),
-                        image: Some(image),
-                    })
-                    .collect(),
-            })
-            .await
-            .map_err(|status| stage("mask", status))?
-            .into_inner();
+            .call(
+                "mask",
+                self.stages.mask.clone().composite(CompositeRequest {
+                    image: Some(from_rgb(&image)),
+                    alpha: prepared.alpha,
+                    results: crops
+                        .iter()
+                        .zip(repainted.images)
+                        .map(|(crop, image)| CropResult {
+                            crop: Some(*crop),
+                            image: Some(image),
+                        })
+                        .collect(),
+                }),
+            )
+            .await?;
         timer.lap("composite");
         let result = to_rgb(composited.image, "image").map_err(|status| stage("mask", status))?;
         let png = encode_png(&result)?;
@@ -179,19 +180,36 @@ impl Pipeline {
         })
     }
 
+    /// One stage call, bounded by the stage timeout.
+    async fn call<T>(
+        &self,
+        name: &'static str,
+        call: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    ) -> Result<T, Error> {
+        match tokio::time::timeout(self.stage_timeout, call).await {
+            Ok(Ok(response)) => Ok(response.into_inner()),
+            Ok(Err(status)) => Err(stage(name, status)),
+            Err(_) => Err(stage(
+                name,
+                tonic::Status::unavailable(format!("no answer within {:?}", self.stage_timeout)),
+            )),
+        }
+    }
+
     /// Refuses an unknown engine before any pixel work is done.
     async fn check_engine(&self, engine: &str) -> Result<(), Error> {
         if engine.is_empty() {
             return Ok(());
         }
         let list = self
-            .stages
-            .worker
-            .clone()
-            .list_engines(ListEnginesRequest {})
-            .await
-            .map_err(|status| stage("worker", status))?
-            .into_inner();
+            .call(
+                "worker",
+                self.stages
+                    .worker
+                    .clone()
+                    .list_engines(ListEnginesRequest {}),
+            )
+            .await?;
         if list.engines.iter().any(|e| e.name == engine) {
             return Ok(());
         }
@@ -226,20 +244,18 @@ impl Pipeline {
             }
             Target::Faces(faces) => {
                 let found = self
-                    .stages
-                    .segmentation
-                    .clone()
-                    .segment(SegmentRequest {
-                        image: Some(from_rgb(image)),
-                        sources: vec![RegionSource {
-                            source: Some(Source::Faces(FaceDetection {
-                                min_confidence: faces.min_confidence,
-                            })),
-                        }],
-                    })
-                    .await
-                    .map_err(|status| stage("segmentation", status))?
-                    .into_inner();
+                    .call(
+                        "segmentation",
+                        self.stages.segmentation.clone().segment(SegmentRequest {
+                            image: Some(from_rgb(image)),
+                            sources: vec![RegionSource {
+                                source: Some(Source::Faces(FaceDetection {
+                                    min_confidence: faces.min_confidence,
+                                })),
+                            }],
+                        }),
+                    )
+                    .await?;
                 if found.regions.is_empty() {
                     return Ok(Regions::None {
                         note: "no faces found: nothing to repaint".into(),

@@ -19,6 +19,7 @@ impl InpaintingService {
             pipeline: Pipeline {
                 stages,
                 max_image_pixels: config.service.max_image_pixels,
+                stage_timeout: config.stage_timeout(),
             },
         }
     }

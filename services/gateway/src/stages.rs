@@ -3,12 +3,15 @@
 use inpaint_proto::v1::inpaint_worker_client::InpaintWorkerClient;
 use inpaint_proto::v1::mask_client::MaskClient;
 use inpaint_proto::v1::segmentation_client::SegmentationClient;
-use tonic::transport::{Channel, Endpoint};
+use std::time::Duration;
+
+use inpaint_common::balance::{BalanceError, EndpointSettings, dns_balanced};
+use tonic::transport::Channel;
 
 use crate::config::Config;
 
-/// One lazily connected channel per stage; tonic clients are cheap clones of
-/// these.
+/// One balanced channel per stage (every address the stage's name resolves
+/// to, re-resolved every few seconds); tonic clients are cheap clones.
 #[derive(Clone)]
 pub struct Stages {
     pub segmentation: SegmentationClient<Channel>,
@@ -17,14 +20,14 @@ pub struct Stages {
 }
 
 impl Stages {
-    pub fn connect(config: &Config) -> Result<Self, tonic::transport::Error> {
+    pub fn connect(config: &Config) -> Result<Self, BalanceError> {
         let limit = config.service.max_message_bytes();
-        let channel = |url: &str| -> Result<Channel, tonic::transport::Error> {
-            Ok(Endpoint::from_shared(url.to_string())?
-                .timeout(config.stage_timeout())
-                .tcp_nodelay(true)
-                .connect_lazy())
+        let settings = EndpointSettings {
+            request_timeout: config.stage_timeout(),
+            connect_timeout: Duration::from_secs(5),
+            refresh: Duration::from_secs(config.resolve_every_secs.max(1)),
         };
+        let channel = |url: &str| dns_balanced(url, settings);
         Ok(Self {
             segmentation: SegmentationClient::new(channel(&config.segmentation_url)?)
                 .max_decoding_message_size(limit)

@@ -1,0 +1,71 @@
+//! A stage that cannot be reached turns into UNAVAILABLE within the stage
+//! timeout: no hang, and the gateway stays up.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use inpaint_imaging::PixelBox;
+use inpaint_proto::v1::{InpaintParams, InpaintRequest, inpaint_request::Target};
+use support::*;
+use tonic::Code;
+
+/// A loopback address where nothing listens.
+async fn closed_port_url() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    format!("http://{addr}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_stage_is_unavailable_not_a_hang() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut config = inpaint_gateway::Config::local(
+        addr,
+        closed_port_url().await,
+        closed_port_url().await,
+        closed_port_url().await,
+    );
+    config.stage_timeout_secs = 2;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(inpaint_gateway::run(config, listener, async {
+        let _ = stopped.await;
+    }));
+
+    let photo = photo_bytes("astronaut.png");
+    let started = Instant::now();
+    let status = inpaint_cli::client::inpaint(
+        &format!("http://{addr}"),
+        InpaintRequest {
+            image: photo,
+            target: Some(Target::Mask(box_mask_png(
+                512,
+                512,
+                PixelBox::new(10, 10, 8, 8),
+            ))),
+            params: Some(InpaintParams::default()),
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert!(
+        status.message().contains("mask stage"),
+        "{}",
+        status.message()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        inpaint_cli::embedded::serving(addr).await,
+        "gateway still serving"
+    );
+
+    stop.send(()).unwrap();
+    server.await.unwrap().expect("clean shutdown");
+}
