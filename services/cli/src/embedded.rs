@@ -1,6 +1,7 @@
 //! All four services in this process, each on its own loopback socket, going
 //! through the same gRPC code paths as a cluster.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -51,7 +52,7 @@ pub struct Cluster {
     pub mask: SocketAddr,
     pub worker: SocketAddr,
     stop: watch::Sender<bool>,
-    tasks: Vec<(&'static str, JoinHandle<anyhow::Result<()>>)>,
+    tasks: Vec<ServiceTask>,
 }
 
 impl Cluster {
@@ -98,33 +99,21 @@ impl Cluster {
         gateway_config.service.max_image_pixels = config.max_image_pixels;
 
         let tasks = vec![
-            (
+            spawn(
                 "segmentation",
-                tokio::spawn({
-                    let s = until_stopped();
-                    async move { Ok(inpaint_segmentation::run(seg_config, seg_l, s).await?) }
-                }),
+                inpaint_segmentation::run(seg_config, seg_l, until_stopped()),
             ),
-            (
+            spawn(
                 "mask",
-                tokio::spawn({
-                    let s = until_stopped();
-                    async move { Ok(inpaint_mask::run(mask_config, mask_l, s).await?) }
-                }),
+                inpaint_mask::run(mask_config, mask_l, until_stopped()),
             ),
-            (
+            spawn(
                 "worker",
-                tokio::spawn({
-                    let s = until_stopped();
-                    async move { Ok(inpaint_worker::run(worker_config, worker_l, s).await?) }
-                }),
+                inpaint_worker::run(worker_config, worker_l, until_stopped()),
             ),
-            (
+            spawn(
                 "gateway",
-                tokio::spawn({
-                    let s = until_stopped();
-                    async move { Ok(inpaint_gateway::run(gateway_config, gateway_l, s).await?) }
-                }),
+                inpaint_gateway::run(gateway_config, gateway_l, until_stopped()),
             ),
         ];
         Ok(Self {
@@ -187,6 +176,18 @@ impl Cluster {
         }
         first_error.map_or(Ok(()), Err)
     }
+}
+
+type ServiceTask = (&'static str, JoinHandle<anyhow::Result<()>>);
+
+fn spawn<E>(
+    name: &'static str,
+    service: impl Future<Output = Result<(), E>> + Send + 'static,
+) -> ServiceTask
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    (name, tokio::spawn(async move { Ok(service.await?) }))
 }
 
 /// True when the service at `addr` answers its overall health as SERVING.

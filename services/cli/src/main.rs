@@ -85,7 +85,14 @@ struct RunArgs {
     #[arg(long, default_value_t = 0)]
     radius: u32,
 
-    /// ONNX Runtime library for the embedded cluster.
+    #[command(flatten)]
+    models: ModelArgs,
+}
+
+/// What the embedded segmentation service loads.
+#[derive(Args)]
+struct ModelArgs {
+    /// ONNX Runtime library.
     #[arg(
         long,
         env = "ORT_DYLIB_PATH",
@@ -93,7 +100,7 @@ struct RunArgs {
     )]
     ort_dylib: PathBuf,
 
-    /// Face model for the embedded cluster.
+    /// YuNet face model.
     #[arg(
         long,
         env = "INPAINT_FACE_MODEL",
@@ -110,34 +117,28 @@ enum Area {
 
 #[derive(Args)]
 struct ServeArgs {
+    /// Gateway (public API) address.
     #[arg(
         long,
         env = "INPAINT_GATEWAY_LISTEN",
         default_value = "127.0.0.1:50051"
     )]
     gateway: SocketAddr,
+    /// Segmentation service address.
     #[arg(
         long,
         env = "INPAINT_SEGMENTATION_LISTEN",
         default_value = "127.0.0.1:50052"
     )]
     segmentation: SocketAddr,
+    /// Mask service address.
     #[arg(long, env = "INPAINT_MASK_LISTEN", default_value = "127.0.0.1:50053")]
     mask: SocketAddr,
+    /// Inpaint worker address.
     #[arg(long, env = "INPAINT_WORKER_LISTEN", default_value = "127.0.0.1:50054")]
     worker: SocketAddr,
-    #[arg(
-        long,
-        env = "ORT_DYLIB_PATH",
-        default_value = "models/cache/onnxruntime/libonnxruntime.so"
-    )]
-    ort_dylib: PathBuf,
-    #[arg(
-        long,
-        env = "INPAINT_FACE_MODEL",
-        default_value = "models/cache/yunet/face_detection_yunet_2023mar.onnx"
-    )]
-    face_model: PathBuf,
+    #[command(flatten)]
+    models: ModelArgs,
     /// Log format.
     #[arg(long, env = "INPAINT_LOG_FORMAT", value_enum, default_value_t = inpaint_common::LogFormat::Pretty)]
     log_format: inpaint_common::LogFormat,
@@ -199,12 +200,12 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         None => {
             inpaint_common::telemetry::init(inpaint_common::LogFormat::Pretty);
             if args.faces {
-                require_file(&args.ort_dylib)?;
-                require_file(&args.face_model)?;
+                require_file(&args.models.ort_dylib)?;
+                require_file(&args.models.face_model)?;
             }
             let cluster = Cluster::start(ClusterConfig {
-                ort_dylib: args.ort_dylib.clone(),
-                face_model: args.face_model.clone(),
+                ort_dylib: args.models.ort_dylib.clone(),
+                face_model: args.models.face_model.clone(),
                 ..ClusterConfig::default()
             })
             .await?;
@@ -270,8 +271,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         segmentation: args.segmentation,
         mask: args.mask,
         worker: args.worker,
-        ort_dylib: args.ort_dylib,
-        face_model: args.face_model,
+        ort_dylib: args.models.ort_dylib,
+        face_model: args.models.face_model,
         ..ClusterConfig::default()
     })
     .await?;
