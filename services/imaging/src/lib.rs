@@ -4,6 +4,8 @@
 //! No I/O and no async: every function takes buffers and returns buffers, so
 //! the services stay thin and the kernels can be tested and benchmarked alone.
 
+pub mod bits;
+pub mod blur;
 pub mod buffer;
 pub mod components;
 pub mod composite;

@@ -1,7 +1,10 @@
 //! Mask operators. A mask is a [`GrayImage`]: 0 = keep, 255 = repaint.
 //! Binary operators treat a pixel as "on" when it is >= [`ON_LEVEL`].
 
+pub use crate::blur::{gaussian_blur, sigma_for_radius};
+use crate::bits::BitMask;
 use crate::buffer::{GrayImage, PixelBox};
+use crate::components::label;
 use crate::distance::squared_distance_to;
 
 /// Values at or above this count as part of the mask.
@@ -9,7 +12,16 @@ pub const ON_LEVEL: u8 = 128;
 
 /// 255 where `value >= level`, else 0.
 pub fn threshold(mask: &GrayImage, level: u8) -> GrayImage {
-    map(mask, |v| if v >= level { 255 } else { 0 })
+    let mut out = mask.clone();
+    threshold_in_place(&mut out, level);
+    out
+}
+
+/// [`threshold`] without allocating.
+pub fn threshold_in_place(mask: &mut GrayImage, level: u8) {
+    for v in mask.as_raw_mut() {
+        *v = if *v >= level { 255 } else { 0 };
+    }
 }
 
 /// 255 - value: repaint everything but the mask.
@@ -17,12 +29,54 @@ pub fn invert(mask: &GrayImage) -> GrayImage {
     map(mask, |v| 255 - v)
 }
 
+/// Structuring element for grow and shrink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Shape {
+    /// The Euclidean disc x^2 + y^2 <= r^2 (round corners; OpenCV's
+    /// MORPH_ELLIPSE of size 2r+1 up to rounding at its rim).
+    #[default]
+    Ellipse,
+    /// The (2r+1) x (2r+1) square (keeps corners square).
+    Square,
+}
+
 /// Grows (`pixels > 0`) or shrinks (`pixels < 0`) the binary mask by a disc of
-/// radius |pixels|. Cost is linear in the pixel count for any radius.
+/// radius |pixels|; see [`grow_shaped`].
+pub fn grow(mask: &GrayImage, pixels: i32) -> GrayImage {
+    grow_shaped(mask, pixels, Shape::Ellipse)
+}
+
+/// Grows (`pixels > 0`) or shrinks (`pixels < 0`) the binary mask by `shape`
+/// of radius |pixels|, on masks packed 64 pixels to a word (see
+/// [`crate::bits`]). Radii beyond [`BIT_DISC_MAX`] use the exact distance
+/// transform instead, whose cost does not depend on the radius.
 ///
 /// Shrinking treats the outside of the image as "on", as OpenCV's erode does
 /// by default, so a mask touching the border is not eaten from there.
-pub fn grow(mask: &GrayImage, pixels: i32) -> GrayImage {
+pub fn grow_shaped(mask: &GrayImage, pixels: i32, shape: Shape) -> GrayImage {
+    let r = pixels.unsigned_abs() as usize;
+    if shape == Shape::Ellipse && r > BIT_DISC_MAX {
+        return grow_by_distance(mask, pixels);
+    }
+    let mut bits = BitMask::from_gray(mask);
+    if pixels < 0 {
+        bits.invert();
+    }
+    let mut grown = match shape {
+        Shape::Ellipse => bits.dilate_disc(r),
+        Shape::Square => bits.dilate_square(r),
+    };
+    if pixels < 0 {
+        grown.invert();
+    }
+    grown.to_gray()
+}
+
+/// Above this radius a disc costs more row passes than the distance
+/// transform's fixed cost.
+pub const BIT_DISC_MAX: usize = 96;
+
+fn grow_by_distance(mask: &GrayImage, pixels: i32) -> GrayImage {
     let (w, h) = (mask.width() as usize, mask.height() as usize);
     let data = mask.as_raw();
     let radius_sq = (pixels as i64 * pixels as i64) as f32;
@@ -66,14 +120,121 @@ pub fn feather(mask: &GrayImage, radius: u32) -> GrayImage {
     GrayImage::from_raw(mask.width(), mask.height(), out).expect("same size")
 }
 
+/// Fills holes: off pixels that cannot reach the image border through off
+/// pixels (4-connected) become on.
+pub fn fill_holes(mask: &GrayImage) -> GrayImage {
+    let (w, h) = (mask.width() as usize, mask.height() as usize);
+    let data = mask.as_raw();
+    let mut outside = vec![false; w * h];
+    let mut stack: Vec<usize> = Vec::new();
+    let mut seed = |i: usize, outside: &mut [bool], stack: &mut Vec<usize>| {
+        if data[i] < ON_LEVEL && !outside[i] {
+            outside[i] = true;
+            stack.push(i);
+        }
+    };
+    for x in 0..w {
+        seed(x, &mut outside, &mut stack);
+        seed((h - 1) * w + x, &mut outside, &mut stack);
+    }
+    for y in 0..h {
+        seed(y * w, &mut outside, &mut stack);
+        seed(y * w + w - 1, &mut outside, &mut stack);
+    }
+    while let Some(i) = stack.pop() {
+        let (x, y) = (i % w, i / w);
+        if x > 0 {
+            seed(i - 1, &mut outside, &mut stack);
+        }
+        if x + 1 < w {
+            seed(i + 1, &mut outside, &mut stack);
+        }
+        if y > 0 {
+            seed(i - w, &mut outside, &mut stack);
+        }
+        if y + 1 < h {
+            seed(i + w, &mut outside, &mut stack);
+        }
+    }
+    let out = data
+        .iter()
+        .zip(&outside)
+        .map(|(&v, &reaches_border)| if reaches_border || v >= ON_LEVEL { v } else { 255 })
+        .collect();
+    GrayImage::from_raw(mask.width(), mask.height(), out).expect("same size")
+}
+
+/// Moves the mask by (dx, dy) pixels; what enters from the edge is off.
+pub fn offset(mask: &GrayImage, dx: i32, dy: i32) -> GrayImage {
+    let (w, h) = (mask.width() as i64, mask.height() as i64);
+    let mut out = GrayImage::filled(mask.width(), mask.height(), 0);
+    let (dx, dy) = (dx as i64, dy as i64);
+    let x0 = dx.clamp(0, w);
+    let x1 = (w + dx).clamp(0, w);
+    if x0 >= x1 {
+        return out;
+    }
+    for y in 0..h {
+        let sy = y - dy;
+        if !(0..h).contains(&sy) {
+            continue;
+        }
+        let src = &mask.as_raw()[(sy * w + x0 - dx) as usize..(sy * w + x1 - dx) as usize];
+        out.as_raw_mut()[(y * w + x0) as usize..(y * w + x1) as usize].copy_from_slice(src);
+    }
+    out
+}
+
+/// Keeps the `count` largest connected components (ties: the first in scan
+/// order), as a binary mask.
+pub fn keep_largest(mask: &GrayImage, count: usize) -> GrayImage {
+    let labels = label(&threshold(mask, ON_LEVEL));
+    let mut order: Vec<usize> = (0..labels.components.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(labels.components[i].pixels));
+    let mut keep = vec![false; labels.components.len()];
+    for &i in order.iter().take(count) {
+        keep[i] = true;
+    }
+    labels.render(|i| keep[i])
+}
+
+/// Keeps the connected components whose area, as a fraction of the image,
+/// lies in `min_ratio..=max_ratio`, as a binary mask.
+pub fn filter_by_area(mask: &GrayImage, min_ratio: f64, max_ratio: f64) -> GrayImage {
+    let labels = label(&threshold(mask, ON_LEVEL));
+    let total = mask.pixel_count() as f64;
+    labels.render(|i| {
+        let ratio = labels.components[i].pixels as f64 / total;
+        ratio >= min_ratio && ratio <= max_ratio
+    })
+}
+
+/// Per-pixel minimum of masks of one size (set intersection).
+pub fn intersect(masks: &[&GrayImage]) -> Option<GrayImage> {
+    combine(masks, u8::min)
+}
+
+/// The first mask minus every other one: min(first, 255 - max(rest)).
+pub fn subtract(masks: &[&GrayImage]) -> Option<GrayImage> {
+    let (first, rest) = masks.split_first()?;
+    let Some(others) = union(rest) else {
+        return Some((*first).clone());
+    };
+    combine(&[first, &invert(&others)], u8::min)
+}
+
 /// Per-pixel maximum of masks of one size (set union for binary masks).
 pub fn union(masks: &[&GrayImage]) -> Option<GrayImage> {
+    combine(masks, u8::max)
+}
+
+fn combine(masks: &[&GrayImage], f: impl Fn(u8, u8) -> u8) -> Option<GrayImage> {
     let (first, rest) = masks.split_first()?;
     let mut out = (*first).clone();
     for m in rest {
         assert_eq!((m.width(), m.height()), (out.width(), out.height()));
         for (o, &v) in out.as_raw_mut().iter_mut().zip(m.as_raw()) {
-            *o = (*o).max(v);
+            *o = f(*o, v);
         }
     }
     Some(out)
@@ -154,6 +315,19 @@ mod tests {
     }
 
     #[test]
+    fn bit_path_and_distance_path_agree() {
+        let mut m = GrayImage::filled(150, 90, 0);
+        for (i, v) in m.as_raw_mut().iter_mut().enumerate() {
+            if (i * 7919) % 211 == 0 {
+                *v = 255;
+            }
+        }
+        for r in [1, 4, 17, -1, -4, -17] {
+            assert_eq!(grow(&m, r), grow_by_distance(&m, r), "radius {r}");
+        }
+    }
+
+    #[test]
     fn grow_beyond_the_image_fills_it() {
         let g = grow(&dot(9, 0, 0), 100);
         assert_eq!(count_on(&g), 81);
@@ -191,6 +365,55 @@ mod tests {
         assert!(at(12, 12) > 0);
         // Falls monotonically outwards.
         assert!(at(14, 20) > at(13, 20) && at(13, 20) > at(12, 20));
+    }
+
+    #[test]
+    fn fill_holes_fills_only_enclosed_background() {
+        let ring = {
+            let outer = from_box(20, 20, PixelBox::new(2, 2, 10, 10));
+            let inner = from_box(20, 20, PixelBox::new(4, 4, 6, 6));
+            subtract(&[&outer, &inner]).unwrap()
+        };
+        let filled = fill_holes(&ring);
+        assert_eq!(filled, from_box(20, 20, PixelBox::new(2, 2, 10, 10)));
+        // An open C shape has no hole.
+        let c = subtract(&[&ring, &from_box(20, 20, PixelBox::new(9, 5, 3, 2))]).unwrap();
+        assert_eq!(fill_holes(&c), c);
+        assert_eq!(fill_holes(&GrayImage::filled(4, 4, 0)), GrayImage::filled(4, 4, 0));
+        assert_eq!(fill_holes(&GrayImage::filled(4, 4, 255)), GrayImage::filled(4, 4, 255));
+    }
+
+    #[test]
+    fn offset_moves_and_clips() {
+        let m = from_box(10, 10, PixelBox::new(2, 2, 3, 3));
+        assert_eq!(offset(&m, 4, -1), from_box(10, 10, PixelBox::new(6, 1, 3, 3)));
+        assert_eq!(offset(&m, 7, 0), from_box(10, 10, PixelBox::new(9, 2, 1, 3)));
+        assert_eq!(offset(&m, 100, 0), GrayImage::filled(10, 10, 0));
+        assert_eq!(offset(&m, 0, 0), m);
+    }
+
+    #[test]
+    fn component_filters() {
+        let big = from_box(20, 10, PixelBox::new(0, 0, 5, 5));
+        let mid = from_box(20, 10, PixelBox::new(8, 0, 3, 3));
+        let small = from_box(20, 10, PixelBox::new(15, 0, 1, 1));
+        let all = union(&[&big, &mid, &small]).unwrap();
+        assert_eq!(keep_largest(&all, 2), union(&[&big, &mid]).unwrap());
+        assert_eq!(keep_largest(&all, 0), GrayImage::filled(20, 10, 0));
+        assert_eq!(keep_largest(&all, 10), all);
+        // 200 pixels: big is 12.5%, mid 4.5%, small 0.5%.
+        assert_eq!(filter_by_area(&all, 0.01, 0.10), mid);
+        assert_eq!(filter_by_area(&all, 0.0, 1.0), all);
+    }
+
+    #[test]
+    fn set_operations() {
+        let a = from_box(10, 10, PixelBox::new(0, 0, 6, 6));
+        let b = from_box(10, 10, PixelBox::new(3, 3, 6, 6));
+        assert_eq!(intersect(&[&a, &b]).unwrap(), from_box(10, 10, PixelBox::new(3, 3, 3, 3)));
+        let diff = subtract(&[&a, &b]).unwrap();
+        assert_eq!(diff.as_raw().iter().filter(|&&v| v == 255).count(), 36 - 9);
+        assert_eq!(subtract(&[&a]).unwrap(), a);
     }
 
     #[test]
