@@ -4,3 +4,4 @@
 
 pub mod client;
 pub mod embedded;
+pub mod mask_ops;

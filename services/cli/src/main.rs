@@ -6,11 +6,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use clap::{Args, Parser, Subcommand, ValueEnum};
-use inpaint_cli::client;
+use clap::parser::ValueSource;
+use clap::{
+    ArgAction, ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum,
+};
 use inpaint_cli::embedded::{Cluster, ClusterConfig};
+use inpaint_cli::{client, mask_ops};
 use inpaint_proto::v1::{
-    FaceTarget, InpaintArea, InpaintParams, InpaintRequest, inpaint_request::Target,
+    FaceTarget, InpaintArea, InpaintParams, InpaintRequest, MaskOp, inpaint_request::Target,
 };
 
 #[derive(Parser)]
@@ -24,6 +27,9 @@ struct Cli {
 enum Command {
     /// Repaint one photo and write the result as PNG.
     Run(RunArgs),
+    /// Process masks with the mask service's operator pipeline, locally.
+    /// Operations apply in the order given on the command line.
+    Mask(MaskArgs),
     /// Run all four services in this process until Ctrl+C / SIGTERM.
     Serve(ServeArgs),
 }
@@ -85,8 +91,76 @@ struct RunArgs {
     #[arg(long, default_value_t = 0)]
     radius: u32,
 
+    /// A mask operation (repeatable, applied in order) instead of
+    /// invert/grow/mask-blur, e.g. `--op grow=16 --op feather=8`; see
+    /// `inpaint mask --help` for the operations.
+    #[arg(long = "op", value_name = "NAME[=VALUE]", value_parser = mask_ops::parse_spec)]
+    ops: Vec<MaskOp>,
+
+    /// Match each repaint's colours to its surroundings.
+    #[arg(long)]
+    color_correction: bool,
+
+    /// Poisson-blend each repaint into the photo.
+    #[arg(long)]
+    seamless: bool,
+
+    /// Keep overlapping regions in separate crops.
+    #[arg(long)]
+    keep_crops_apart: bool,
+
+    /// Also write the processed mask that was used to this PNG.
+    #[arg(long)]
+    save_mask: Option<PathBuf>,
+
     #[command(flatten)]
     models: ModelArgs,
+}
+
+#[derive(Args)]
+struct MaskArgs {
+    /// Mask images (one region each): white, or transparent if they have
+    /// alpha, is "on".
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+
+    /// Output PNG: the union of the regions after the operations.
+    #[arg(short, long)]
+    output: PathBuf,
+
+    /// Values >= LEVEL become 255, others 0.
+    #[arg(long, value_name = "LEVEL", action = ArgAction::Append)]
+    threshold: Vec<String>,
+    /// Repaint everything but the mask.
+    #[arg(long, num_args = 0, default_missing_value = "", action = ArgAction::Append)]
+    invert: Vec<String>,
+    /// Grow (>0) or shrink (<0) by a disc of PIXELS.
+    #[arg(long, value_name = "PIXELS", allow_hyphen_values = true, action = ArgAction::Append)]
+    grow: Vec<String>,
+    /// Grow (>0) or shrink (<0) by a square of PIXELS.
+    #[arg(long, value_name = "PIXELS", allow_hyphen_values = true, action = ArgAction::Append)]
+    grow_square: Vec<String>,
+    /// Soft edge outward from the mask, 0 at RADIUS.
+    #[arg(long, value_name = "RADIUS", action = ArgAction::Append)]
+    feather: Vec<String>,
+    /// Gaussian blur of the mask.
+    #[arg(long, value_name = "SIGMA", action = ArgAction::Append)]
+    blur: Vec<String>,
+    /// Fill background enclosed by the mask.
+    #[arg(long, num_args = 0, default_missing_value = "", action = ArgAction::Append)]
+    fill_holes: Vec<String>,
+    /// Move the mask by X,Y pixels.
+    #[arg(long, value_name = "X,Y", allow_hyphen_values = true, action = ArgAction::Append)]
+    offset: Vec<String>,
+    /// Keep the COUNT largest connected pieces.
+    #[arg(long, value_name = "COUNT", action = ArgAction::Append)]
+    keep_largest: Vec<String>,
+    /// Keep pieces whose area / image area is in MIN..MAX.
+    #[arg(long, value_name = "MIN,MAX", action = ArgAction::Append)]
+    area_range: Vec<String>,
+    /// Join the regions: merge, intersect, subtract, merge-invert.
+    #[arg(long, value_name = "MODE", action = ArgAction::Append)]
+    combine: Vec<String>,
 }
 
 /// What the embedded segmentation service loads.
@@ -156,10 +230,81 @@ fn parse_size(s: &str) -> Result<(u32, u32), String> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    match Cli::parse().command {
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches)?;
+    match cli.command {
         Command::Run(args) => run(args).await,
+        Command::Mask(args) => {
+            let sub = matches.subcommand_matches("mask").expect("mask subcommand");
+            mask(args, ops_in_order(sub)?)
+        }
         Command::Serve(args) => serve(args).await,
     }
+}
+
+/// The mask subcommand's operation flags in command-line order.
+fn ops_in_order(matches: &ArgMatches) -> anyhow::Result<Vec<MaskOp>> {
+    let mut found: Vec<(usize, MaskOp)> = Vec::new();
+    for (name, _) in mask_ops::OPERATIONS {
+        let id = name.replace('-', "_");
+        // Flags report defaults too; only what was typed counts.
+        if matches.value_source(&id) != Some(ValueSource::CommandLine) {
+            continue;
+        }
+        let Some(indices) = matches.indices_of(&id) else {
+            continue;
+        };
+        let values: Vec<Option<String>> = match matches.try_get_many::<String>(&id) {
+            Ok(Some(v)) => v.map(|s| Some(s.clone())).collect(),
+            _ => vec![None; indices.len()],
+        };
+        for (index, value) in indices.zip(values) {
+            let op = mask_ops::parse_op(name, value.as_deref()).map_err(|e| anyhow::anyhow!(e))?;
+            found.push((index, op));
+        }
+    }
+    found.sort_by_key(|(index, _)| *index);
+    Ok(found.into_iter().map(|(_, op)| op).collect())
+}
+
+fn mask(args: MaskArgs, ops: Vec<MaskOp>) -> anyhow::Result<()> {
+    let mut regions = Vec::with_capacity(args.inputs.len());
+    let mut size = None;
+    for path in &args.inputs {
+        let bytes =
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let (w, h) = match size {
+            Some(s) => s,
+            None => {
+                let img = image::load_from_memory(&bytes)
+                    .with_context(|| format!("cannot decode {}", path.display()))?;
+                (img.width(), img.height())
+            }
+        };
+        size = Some((w, h));
+        let m = inpaint_gateway::decode::decode_mask(&bytes, w, h, u64::MAX)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        regions.push(m);
+    }
+    let processed = inpaint_mask::ops::apply(&ops, regions).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let union = inpaint_imaging::mask::union(&processed.iter().collect::<Vec<_>>())
+        .expect("at least one input");
+    let png =
+        inpaint_gateway::decode::encode_gray_png(&union).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if let Some(dir) = args.output.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&args.output, png)
+        .with_context(|| format!("cannot write {}", args.output.display()))?;
+    let on = union.as_raw().iter().filter(|&&v| v > 0).count();
+    println!(
+        "wrote {} ({}x{}, {} operations, {on} pixels above 0)",
+        args.output.display(),
+        union.width(),
+        union.height(),
+        ops.len()
+    );
+    Ok(())
 }
 
 async fn run(args: RunArgs) -> anyhow::Result<()> {
@@ -192,6 +337,11 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             engine: args.engine.clone(),
             radius: args.radius,
             seed: 0,
+            mask_ops: args.ops.clone(),
+            keep_crops_apart: args.keep_crops_apart,
+            color_correction: args.color_correction,
+            seamless: args.seamless,
+            return_mask: args.save_mask.is_some(),
         }),
     };
 
@@ -227,6 +377,11 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     std::fs::write(&output, &response.image)
         .with_context(|| format!("cannot write {}", output.display()))?;
+    if let Some(path) = &args.save_mask {
+        std::fs::write(path, &response.mask)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        println!("wrote mask {}", path.display());
+    }
     for note in &response.notes {
         println!("note: {note}");
     }

@@ -107,16 +107,34 @@ fn decode_checked(bytes: &[u8], field: &str, max_pixels: u64) -> Result<DynamicI
 
 /// PNG bytes of `image`.
 pub fn encode_png(image: &RgbImage) -> Result<Vec<u8>, Error> {
-    let mut out = Vec::new();
-    let encoder = image::codecs::png::PngEncoder::new(&mut out);
-    image::ImageEncoder::write_image(
-        encoder,
+    png(
         image.as_raw(),
         image.width(),
         image.height(),
         image::ExtendedColorType::Rgb8,
     )
-    .map_err(|e| Error::Encode(e.to_string()))?;
+}
+
+/// 8-bit grey PNG bytes of a mask.
+pub fn encode_gray_png(mask: &GrayImage) -> Result<Vec<u8>, Error> {
+    png(
+        mask.as_raw(),
+        mask.width(),
+        mask.height(),
+        image::ExtendedColorType::L8,
+    )
+}
+
+fn png(
+    data: &[u8],
+    width: u32,
+    height: u32,
+    color: image::ExtendedColorType,
+) -> Result<Vec<u8>, Error> {
+    let mut out = Vec::new();
+    let encoder = image::codecs::png::PngEncoder::new(&mut out);
+    image::ImageEncoder::write_image(encoder, data, width, height, color)
+        .map_err(|e| Error::Encode(e.to_string()))?;
     Ok(out)
 }
 

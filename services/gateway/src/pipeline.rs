@@ -4,7 +4,8 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use inpaint_common::tensor::{from_rgb, into_gray_tensor, to_rgb};
+use inpaint_common::status::violated_field;
+use inpaint_common::tensor::{from_rgb, into_gray_tensor, to_gray, to_rgb};
 use inpaint_imaging::{GrayImage, RgbImage, mask};
 use inpaint_proto::v1::{
     self as pb, CompositeRequest, CropInput, CropResult, FaceDetection, InpaintArea,
@@ -13,7 +14,7 @@ use inpaint_proto::v1::{
     mask_op::Op, region_source::Source,
 };
 
-use crate::decode::{decode_image, decode_mask, encode_png};
+use crate::decode::{decode_image, decode_mask, encode_gray_png, encode_png};
 use crate::error::Error;
 use crate::stages::Stages;
 
@@ -94,20 +95,28 @@ impl Pipeline {
             Ok(area) => area,
             Err(_) => return Err(Error::invalid("params.area", "unknown inpaint area")),
         };
+        let user_ops = !params.mask_ops.is_empty();
         let prepared = self
             .call(
                 "mask",
                 self.stages.mask.clone().prepare(PrepareRequest {
                     image: Some(from_rgb(&image)),
                     masks: masks.into_iter().map(into_gray_tensor).collect(),
-                    ops: mask_ops(&params),
+                    ops: if user_ops {
+                        params.mask_ops.clone()
+                    } else {
+                        mask_ops(&params)
+                    },
                     area: area as i32,
                     padding: params.padding.unwrap_or(DEFAULT_PADDING),
                     work_width: params.work_width,
                     work_height: params.work_height,
+                    keep_crops_apart: params.keep_crops_apart,
+                    return_mask: params.return_mask,
                 }),
             )
-            .await?;
+            .await
+            .map_err(|err| if user_ops { public_op_field(err) } else { err })?;
         timer.lap("prepare");
         if prepared.empty {
             let note = "the mask is empty after processing: nothing to repaint".to_string();
@@ -115,6 +124,8 @@ impl Pipeline {
         }
 
         let crops: Vec<pb::Crop> = prepared.crops.iter().filter_map(|c| c.crop).collect();
+        let alphas: Vec<Option<pb::Tensor>> =
+            prepared.crops.iter().map(|c| c.alpha.clone()).collect();
         let repainted = self
             .call(
                 "worker",
@@ -149,21 +160,31 @@ impl Pipeline {
                 "mask",
                 self.stages.mask.clone().composite(CompositeRequest {
                     image: Some(from_rgb(&image)),
-                    alpha: prepared.alpha,
                     results: crops
                         .iter()
                         .zip(repainted.images)
-                        .map(|(crop, image)| CropResult {
+                        .zip(alphas)
+                        .map(|((crop, image), alpha)| CropResult {
                             crop: Some(*crop),
                             image: Some(image),
+                            alpha,
                         })
                         .collect(),
+                    color_correction: params.color_correction,
+                    seamless: params.seamless,
                 }),
             )
             .await?;
         timer.lap("composite");
         let result = to_rgb(composited.image, "image").map_err(|status| stage("mask", status))?;
         let png = encode_png(&result)?;
+        let used_mask = match prepared.mask {
+            Some(m) => {
+                let m = to_gray(Some(m), "mask").map_err(|status| stage("mask", status))?;
+                encode_gray_png(&m)?
+            }
+            None => vec![],
+        };
         timer.lap("encode");
 
         Ok(InpaintResponse {
@@ -177,6 +198,7 @@ impl Pipeline {
             crops,
             timings: timer.timings,
             engine: repainted.engine,
+            mask: used_mask,
         })
     }
 
@@ -276,19 +298,25 @@ impl Pipeline {
 }
 
 /// The operator chain the public parameters stand for, in A1111's order.
+/// Inverting joins the regions first: "everything but the faces" is the
+/// complement of their union, not the union of each one's complement.
 fn mask_ops(params: &InpaintParams) -> Vec<MaskOp> {
     let mut ops = vec![Op::Threshold(pb::Threshold { level: MASK_LEVEL })];
     if params.invert {
-        ops.push(Op::Invert(pb::Invert {}));
+        ops.push(Op::Combine(pb::Combine {
+            mode: pb::CombineMode::MergeInvert as i32,
+        }));
     }
     if params.grow != 0 {
         ops.push(Op::Grow(pb::Grow {
             pixels: params.grow,
+            ..Default::default()
         }));
     }
     if params.mask_blur > 0 {
         ops.push(Op::Feather(pb::Feather {
             radius: params.mask_blur,
+            ..Default::default()
         }));
     }
     ops.into_iter().map(|op| MaskOp { op: Some(op) }).collect()
@@ -335,6 +363,7 @@ fn unchanged(
         crops: vec![],
         timings: timer.timings,
         engine: String::new(),
+        mask: vec![],
     }
 }
 
@@ -352,6 +381,29 @@ fn wire_box(b: inpaint_imaging::PixelBox) -> pb::Box {
         y: b.y,
         width: b.width,
         height: b.height,
+    }
+}
+
+/// The mask service names operations `ops[i]...`; in the public API they are
+/// `params.mask_ops[i]...`.
+fn public_op_field(err: Error) -> Error {
+    match err {
+        Error::Stage { status, .. } if status.code() == tonic::Code::InvalidArgument => {
+            match violated_field(&status).filter(|f| f.starts_with("ops")) {
+                Some(field) => {
+                    let reason = status
+                        .message()
+                        .strip_prefix(&format!("{field}: "))
+                        .unwrap_or(status.message());
+                    Error::invalid(format!("params.mask_{field}"), reason)
+                }
+                None => Error::Stage {
+                    stage: "mask",
+                    status,
+                },
+            }
+        }
+        other => other,
     }
 }
 

@@ -37,13 +37,19 @@ fn main() {
     let repeats: usize = args[3].parse().expect("repeats");
     for r in &args[4..] {
         let radius: u32 = r.parse().expect("radius");
-        let (ms, grown) = best_ms(repeats, || mask::grow_shaped(&m, radius as i32, Shape::Ellipse));
+        let (ms, grown) = best_ms(repeats, || {
+            mask::grow_shaped(&m, radius as i32, Shape::Ellipse)
+        });
         println!("op=dilate radius={radius} ours_ms={ms:.3}");
         std::fs::write(out.join(format!("dilate_{radius}.bin")), grown.as_raw()).expect("write");
-        let (ms, shrunk) = best_ms(repeats, || mask::grow_shaped(&m, -(radius as i32), Shape::Ellipse));
+        let (ms, shrunk) = best_ms(repeats, || {
+            mask::grow_shaped(&m, -(radius as i32), Shape::Ellipse)
+        });
         println!("op=erode radius={radius} ours_ms={ms:.3}");
         std::fs::write(out.join(format!("erode_{radius}.bin")), shrunk.as_raw()).expect("write");
-        let (ms, _) = best_ms(repeats, || mask::gaussian_blur(&m, mask::sigma_for_radius(radius)));
+        let (ms, _) = best_ms(repeats, || {
+            mask::gaussian_blur(&m, mask::sigma_for_radius(radius))
+        });
         println!("op=gaussian radius={radius} ours_ms={ms:.3}");
     }
     let mut scratch = m.clone();
@@ -53,5 +59,8 @@ fn main() {
     });
     println!("op=threshold radius=0 ours_ms={ms:.3}");
     let (ms, found) = best_ms(repeats, || components(&m));
-    println!("op=components radius=0 ours_ms={ms:.3} count={}", found.len());
+    println!(
+        "op=components radius=0 ours_ms={ms:.3} count={}",
+        found.len()
+    );
 }

@@ -69,7 +69,11 @@ impl BitMask {
             let done = w / 8 * 8;
             for (j, out) in bytes.into_remainder().iter_mut().enumerate() {
                 let x = done + j;
-                *out = if (words[x / 64] >> (x % 64)) & 1 == 1 { 255 } else { 0 };
+                *out = if (words[x / 64] >> (x % 64)) & 1 == 1 {
+                    255
+                } else {
+                    0
+                };
             }
         }
         GrayImage::from_raw(w as u32, h as u32, data).expect("sized above")
@@ -124,7 +128,11 @@ impl BitMask {
             ladder[..self.stride].copy_from_slice(self.row(y));
             for step in 1..=r {
                 let (done, rest) = ladder.split_at_mut(step * self.stride);
-                dilate_row_by_one(&done[(step - 1) * self.stride..], &mut rest[..self.stride], tail);
+                dilate_row_by_one(
+                    &done[(step - 1) * self.stride..],
+                    &mut rest[..self.stride],
+                    tail,
+                );
             }
         };
         for y in 0..self.height.min(r) {
@@ -187,7 +195,13 @@ fn dilate_row_by_one(src: &[u64], out: &mut [u64], tail: u64) {
 fn shift_or(src: &[u64], row: &mut [u64], s: usize, tail: u64) {
     let n = src.len() as isize;
     let (words, bits) = ((s / 64) as isize, (s % 64) as u32);
-    let get = |k: isize| if (0..n).contains(&k) { src[k as usize] } else { 0 };
+    let get = |k: isize| {
+        if (0..n).contains(&k) {
+            src[k as usize]
+        } else {
+            0
+        }
+    };
     for k in 0..n {
         // Pixels move to higher x: bits move up.
         let up = if bits == 0 {
@@ -274,7 +288,9 @@ mod tests {
         let mut state = seed;
         let data = (0..w * h)
             .map(|_| {
-                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 if state >> 58 == 0 { 255 } else { 0 }
             })
             .collect();
@@ -283,7 +299,9 @@ mod tests {
 
     fn brute_dilate(m: &GrayImage, r: i64, square: bool) -> GrayImage {
         let (w, h) = (m.width() as i64, m.height() as i64);
-        let on = |x: i64, y: i64| x >= 0 && y >= 0 && x < w && y < h && m.as_raw()[(y * w + x) as usize] >= 128;
+        let on = |x: i64, y: i64| {
+            x >= 0 && y >= 0 && x < w && y < h && m.as_raw()[(y * w + x) as usize] >= 128
+        };
         let data = (0..w * h)
             .map(|i| {
                 let (x, y) = (i % w, i / w);
@@ -310,8 +328,16 @@ mod tests {
             let m = scatter(w, h, 42);
             let bits = BitMask::from_gray(&m);
             for r in [1usize, 2, 3, 5, 8, 70] {
-                assert_eq!(bits.dilate_disc(r).to_gray(), brute_dilate(&m, r as i64, false), "disc r={r} {w}x{h}");
-                assert_eq!(bits.dilate_square(r).to_gray(), brute_dilate(&m, r as i64, true), "square r={r} {w}x{h}");
+                assert_eq!(
+                    bits.dilate_disc(r).to_gray(),
+                    brute_dilate(&m, r as i64, false),
+                    "disc r={r} {w}x{h}"
+                );
+                assert_eq!(
+                    bits.dilate_square(r).to_gray(),
+                    brute_dilate(&m, r as i64, true),
+                    "square r={r} {w}x{h}"
+                );
             }
         }
     }

@@ -47,7 +47,9 @@ fn box_radii(sigma: f32) -> [usize; PASSES] {
         lower -= 1;
     }
     let lower = lower.max(1) as f32;
-    let m = ((12.0 * sigma * sigma - n * lower * lower - 4.0 * n * lower - 3.0 * n) / (-4.0 * lower - 4.0)).round();
+    let m = ((12.0 * sigma * sigma - n * lower * lower - 4.0 * n * lower - 3.0 * n)
+        / (-4.0 * lower - 4.0))
+        .round();
     std::array::from_fn(|i| {
         let width = if (i as f32) < m { lower } else { lower + 2.0 };
         ((width - 1.0) / 2.0) as usize
@@ -146,7 +148,11 @@ fn transpose(src: &[u8], dst: &mut [u8], w: usize, h: usize) {
 
 /// Transposes an 8x8 byte matrix held as eight little-endian rows.
 fn transpose8x8(x: &mut [u64; 8]) {
-    for (step, mask) in [(32u32, 0x0000_0000_FFFF_FFFFu64), (16, 0x0000_FFFF_0000_FFFF), (8, 0x00FF_00FF_00FF_00FF)] {
+    for (step, mask) in [
+        (32u32, 0x0000_0000_FFFF_FFFFu64),
+        (16, 0x0000_FFFF_0000_FFFF),
+        (8, 0x00FF_00FF_00FF_00FF),
+    ] {
         let gap = (step / 8) as usize;
         for i in 0..8 {
             if i & gap == 0 {
@@ -165,8 +171,15 @@ mod tests {
     #[test]
     fn box_cascade_has_the_right_variance() {
         for sigma in [0.8f32, 2.0, 5.3, 19.7] {
-            let var: f32 = box_radii(sigma).iter().map(|&r| ((2 * r + 1).pow(2) - 1) as f32 / 12.0).sum();
-            assert!((var.sqrt() - sigma).abs() / sigma < 0.15, "sigma {sigma}: got {}", var.sqrt());
+            let var: f32 = box_radii(sigma)
+                .iter()
+                .map(|&r| ((2 * r + 1).pow(2) - 1) as f32 / 12.0)
+                .sum();
+            assert!(
+                (var.sqrt() - sigma).abs() / sigma < 0.15,
+                "sigma {sigma}: got {}",
+                var.sqrt()
+            );
         }
     }
 
@@ -219,7 +232,13 @@ mod tests {
         m.as_raw_mut()[5 * 50 + 40] = 255;
         let b = gaussian_blur(&m, 1.5);
         assert_eq!((b.width(), b.height()), (50, 10));
-        let peak = b.as_raw().iter().enumerate().max_by_key(|(_, v)| **v).unwrap().0;
+        let peak = b
+            .as_raw()
+            .iter()
+            .enumerate()
+            .max_by_key(|(_, v)| **v)
+            .unwrap()
+            .0;
         assert_eq!(peak, 5 * 50 + 40);
     }
 }

@@ -125,7 +125,10 @@ fn next_where(row: &[u8], mut from: usize, on: bool) -> Option<usize> {
         }
         from += 8;
     }
-    row[from..].iter().position(|&v| (v > 0) == on).map(|i| from + i)
+    row[from..]
+        .iter()
+        .position(|&v| (v > 0) == on)
+        .map(|i| from + i)
 }
 
 fn has_zero_byte(v: u64) -> bool {

@@ -1,37 +1,59 @@
-//! Paste-back of repainted crops with the feathered alpha.
+//! Paste-back of repainted crops with their feathered alpha.
 
-use crate::buffer::{GrayImage, RgbImage};
-use crate::crop::CropPlan;
+use crate::buffer::{GrayImage, PixelBox, RgbImage};
+use crate::color::match_surroundings;
+use crate::poisson::seamless;
 use crate::resize::resize_rgb;
 
-/// Blends each repainted crop (at its working size) into `original` through
-/// `alpha` (255 = fully repainted), in the order given. A pixel whose alpha
-/// is 0 is copied from `original` untouched, so it stays byte-identical.
-pub fn composite(
-    original: &RgbImage,
-    alpha: &GrayImage,
-    results: &[(CropPlan, RgbImage)],
-) -> RgbImage {
-    assert_eq!(
-        (original.width(), original.height()),
-        (alpha.width(), alpha.height())
-    );
+/// One repainted crop: where it goes, the repaint at its working size, and
+/// the paste-back alpha over `area` (255 = fully repainted).
+pub struct Repainted {
+    pub area: PixelBox,
+    pub image: RgbImage,
+    pub alpha: GrayImage,
+}
+
+/// Optional corrections applied to each crop before it is blended.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Corrections {
+    /// Match Lab mean and spread to the unmasked ring of the crop.
+    pub color: bool,
+    /// Poisson-blend the repaint into the original inside the alpha.
+    pub seamless: bool,
+}
+
+/// Blends each crop into `original` in the order given. A pixel whose alpha
+/// is 0 in every crop is copied untouched, so it stays byte-identical.
+pub fn composite(original: &RgbImage, crops: &[Repainted], corrections: Corrections) -> RgbImage {
     let mut out = original.clone();
     let width = original.width() as usize;
-    for (plan, repainted) in results {
-        let area = plan.area;
-        let back = resize_rgb(repainted, area.width, area.height);
-        let (src, a, dst) = (back.as_raw(), alpha.as_raw(), out.as_raw_mut());
+    for crop in crops {
+        let area = crop.area;
+        assert_eq!(
+            (crop.alpha.width(), crop.alpha.height()),
+            (area.width, area.height)
+        );
+        let mut back = resize_rgb(&crop.image, area.width, area.height);
+        if corrections.color || corrections.seamless {
+            let before = original.crop(area);
+            if corrections.color {
+                back = match_surroundings(&back, &before, &crop.alpha);
+            }
+            if corrections.seamless {
+                back = seamless(&back, &before, &crop.alpha);
+            }
+        }
+        let (src, a, dst) = (back.as_raw(), crop.alpha.as_raw(), out.as_raw_mut());
         for y in 0..area.height as usize {
             for x in 0..area.width as usize {
-                let i = (area.y as usize + y) * width + area.x as usize + x;
-                let weight = a[i] as u32;
+                let local = y * area.width as usize + x;
+                let weight = a[local] as u32;
                 if weight == 0 {
                     continue;
                 }
-                let s = (y * area.width as usize + x) * 3;
+                let i = (area.y as usize + y) * width + area.x as usize + x;
                 for c in 0..3 {
-                    let (new, old) = (src[s + c] as u32, dst[i * 3 + c] as u32);
+                    let (new, old) = (src[local * 3 + c] as u32, dst[i * 3 + c] as u32);
                     dst[i * 3 + c] = ((new * weight + old * (255 - weight) + 127) / 255) as u8;
                 }
             }
@@ -43,7 +65,6 @@ pub fn composite(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::buffer::PixelBox;
     use crate::crop::plan_only_masked;
     use crate::mask::{feather, from_box};
 
@@ -56,21 +77,33 @@ mod tests {
         )
         .unwrap();
         let alpha = feather(&from_box(64, 48, PixelBox::new(20, 15, 10, 8)), 4);
-        let plans = plan_only_masked(&alpha, 6, 40, 40);
-        let results: Vec<_> = plans
-            .iter()
-            .map(|p| (*p, RgbImage::filled(40, 40, 7)))
-            .collect();
-        let out = composite(&original, &alpha, &results);
-        for i in 0..64 * 48 {
-            let (o, n) = (
-                &original.as_raw()[i * 3..i * 3 + 3],
-                &out.as_raw()[i * 3..i * 3 + 3],
-            );
-            match alpha.as_raw()[i] {
-                0 => assert_eq!(o, n, "pixel {i} changed outside the mask"),
-                255 => assert_eq!(n, &[7, 7, 7]),
-                _ => {}
+        let plans = plan_only_masked(std::slice::from_ref(&alpha), 6, 40, 40, true);
+        for corrections in [
+            Corrections::default(),
+            Corrections {
+                color: true,
+                seamless: true,
+            },
+        ] {
+            let crops: Vec<_> = plans
+                .iter()
+                .map(|p| Repainted {
+                    area: p.area,
+                    image: RgbImage::filled(40, 40, 7),
+                    alpha: alpha.crop(p.area),
+                })
+                .collect();
+            let out = composite(&original, &crops, corrections);
+            for i in 0..64 * 48 {
+                let (o, n) = (
+                    &original.as_raw()[i * 3..i * 3 + 3],
+                    &out.as_raw()[i * 3..i * 3 + 3],
+                );
+                match alpha.as_raw()[i] {
+                    0 => assert_eq!(o, n, "pixel {i} changed outside the mask"),
+                    255 if corrections == Corrections::default() => assert_eq!(n, &[7, 7, 7]),
+                    _ => {}
+                }
             }
         }
     }

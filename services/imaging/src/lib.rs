@@ -7,12 +7,14 @@
 pub mod bits;
 pub mod blur;
 pub mod buffer;
+pub mod color;
 pub mod components;
 pub mod composite;
 pub mod crop;
 pub mod distance;
 pub mod mask;
 pub mod metrics;
+pub mod poisson;
 pub mod resize;
 pub mod telea;
 

@@ -1,8 +1,8 @@
 //! Mask operators. A mask is a [`GrayImage`]: 0 = keep, 255 = repaint.
 //! Binary operators treat a pixel as "on" when it is >= [`ON_LEVEL`].
 
-pub use crate::blur::{gaussian_blur, sigma_for_radius};
 use crate::bits::BitMask;
+pub use crate::blur::{gaussian_blur, sigma_for_radius};
 use crate::buffer::{GrayImage, PixelBox};
 use crate::components::label;
 use crate::distance::squared_distance_to;
@@ -127,7 +127,7 @@ pub fn fill_holes(mask: &GrayImage) -> GrayImage {
     let data = mask.as_raw();
     let mut outside = vec![false; w * h];
     let mut stack: Vec<usize> = Vec::new();
-    let mut seed = |i: usize, outside: &mut [bool], stack: &mut Vec<usize>| {
+    let seed = |i: usize, outside: &mut [bool], stack: &mut Vec<usize>| {
         if data[i] < ON_LEVEL && !outside[i] {
             outside[i] = true;
             stack.push(i);
@@ -159,7 +159,13 @@ pub fn fill_holes(mask: &GrayImage) -> GrayImage {
     let out = data
         .iter()
         .zip(&outside)
-        .map(|(&v, &reaches_border)| if reaches_border || v >= ON_LEVEL { v } else { 255 })
+        .map(|(&v, &reaches_border)| {
+            if reaches_border || v >= ON_LEVEL {
+                v
+            } else {
+                255
+            }
+        })
         .collect();
     GrayImage::from_raw(mask.width(), mask.height(), out).expect("same size")
 }
@@ -379,15 +385,27 @@ mod tests {
         // An open C shape has no hole.
         let c = subtract(&[&ring, &from_box(20, 20, PixelBox::new(9, 5, 3, 2))]).unwrap();
         assert_eq!(fill_holes(&c), c);
-        assert_eq!(fill_holes(&GrayImage::filled(4, 4, 0)), GrayImage::filled(4, 4, 0));
-        assert_eq!(fill_holes(&GrayImage::filled(4, 4, 255)), GrayImage::filled(4, 4, 255));
+        assert_eq!(
+            fill_holes(&GrayImage::filled(4, 4, 0)),
+            GrayImage::filled(4, 4, 0)
+        );
+        assert_eq!(
+            fill_holes(&GrayImage::filled(4, 4, 255)),
+            GrayImage::filled(4, 4, 255)
+        );
     }
 
     #[test]
     fn offset_moves_and_clips() {
         let m = from_box(10, 10, PixelBox::new(2, 2, 3, 3));
-        assert_eq!(offset(&m, 4, -1), from_box(10, 10, PixelBox::new(6, 1, 3, 3)));
-        assert_eq!(offset(&m, 7, 0), from_box(10, 10, PixelBox::new(9, 2, 1, 3)));
+        assert_eq!(
+            offset(&m, 4, -1),
+            from_box(10, 10, PixelBox::new(6, 1, 3, 3))
+        );
+        assert_eq!(
+            offset(&m, 7, 0),
+            from_box(10, 10, PixelBox::new(9, 2, 1, 3))
+        );
         assert_eq!(offset(&m, 100, 0), GrayImage::filled(10, 10, 0));
         assert_eq!(offset(&m, 0, 0), m);
     }
@@ -410,7 +428,10 @@ mod tests {
     fn set_operations() {
         let a = from_box(10, 10, PixelBox::new(0, 0, 6, 6));
         let b = from_box(10, 10, PixelBox::new(3, 3, 6, 6));
-        assert_eq!(intersect(&[&a, &b]).unwrap(), from_box(10, 10, PixelBox::new(3, 3, 3, 3)));
+        assert_eq!(
+            intersect(&[&a, &b]).unwrap(),
+            from_box(10, 10, PixelBox::new(3, 3, 3, 3))
+        );
         let diff = subtract(&[&a, &b]).unwrap();
         assert_eq!(diff.as_raw().iter().filter(|&&v| v == 255).count(), 36 - 9);
         assert_eq!(subtract(&[&a]).unwrap(), a);

@@ -1,104 +1,323 @@
-//! Turns wire mask operations into kernel calls, validating each one.
+//! Turns wire mask operations into kernel calls: all are validated first
+//! (errors name the operation's index and field, e.g. `ops[2].grow.pixels`),
+//! then applied in order to each region's mask until a Combine joins them.
 
 use inpaint_imaging::GrayImage;
-use inpaint_imaging::mask;
-use inpaint_proto::v1::{MaskOp, mask_op::Op};
+use inpaint_imaging::mask::{self, Shape as KernelShape};
+use inpaint_proto::v1::{CombineMode, FeatherKind, MaskOp, Shape, mask_op::Op};
 
 use crate::error::Error;
 
 /// Most operations one request may chain.
 pub const MAX_OPS: usize = 32;
 
-/// Applies `ops` to `mask` in order. Errors name the operation's index and
-/// field, e.g. `ops[2].grow.pixels`.
-pub fn apply(ops: &[MaskOp], mut current: GrayImage) -> Result<GrayImage, Error> {
+const KNOWN: &str =
+    "threshold, invert, grow, feather, fill_holes, offset, keep_largest, area_filter, combine";
+
+/// Checks every operation against an image of `width` x `height`.
+pub fn validate(ops: &[MaskOp], width: u32, height: u32) -> Result<(), Error> {
     if ops.len() > MAX_OPS {
         return Err(Error::invalid(
             "ops",
             format!("at most {MAX_OPS} operations, got {}", ops.len()),
         ));
     }
-    let longest = current.width().max(current.height()) as i64;
+    let longest = width.max(height) as f64;
     for (i, op) in ops.iter().enumerate() {
         let field = |name: &str| format!("ops[{i}].{name}");
-        current = match &op.op {
-            None => return Err(Error::invalid(format!("ops[{i}]"), "operation is not set")),
-            Some(Op::Threshold(t)) => {
-                let level = u8::try_from(t.level)
-                    .map_err(|_| Error::invalid(field("threshold.level"), "must be in 0..=255"))?;
-                mask::threshold(&current, level)
-            }
-            Some(Op::Invert(_)) => mask::invert(&current),
-            Some(Op::Grow(g)) => {
-                if (g.pixels as i64).abs() > longest {
-                    return Err(Error::invalid(
-                        field("grow.pixels"),
-                        format!(
-                            "|{}| is beyond the image's longer side ({longest})",
-                            g.pixels
-                        ),
-                    ));
-                }
-                mask::grow(&current, g.pixels)
-            }
-            Some(Op::Feather(f)) => {
-                if f.radius as i64 > longest {
-                    return Err(Error::invalid(
-                        field("feather.radius"),
-                        format!("{} is beyond the image's longer side ({longest})", f.radius),
-                    ));
-                }
-                mask::feather(&current, f.radius)
+        let within = |name: &str, v: f64, max: f64| -> Result<(), Error> {
+            if v.is_finite() && v.abs() <= max {
+                Ok(())
+            } else {
+                Err(Error::invalid(
+                    field(name),
+                    format!("{v} is out of range (|value| <= {max})"),
+                ))
             }
         };
+        match &op.op {
+            None => {
+                return Err(Error::invalid(
+                    format!("ops[{i}]"),
+                    format!("unknown or missing operation; known: {KNOWN}"),
+                ));
+            }
+            Some(Op::Threshold(t)) => within("threshold.level", t.level as f64, 255.0)?,
+            Some(Op::Invert(_)) | Some(Op::FillHoles(_)) | Some(Op::KeepLargest(_)) => {}
+            Some(Op::Grow(g)) => {
+                within("grow.pixels", g.pixels as f64, longest)?;
+                Shape::try_from(g.shape)
+                    .map_err(|_| Error::invalid(field("grow.shape"), "unknown shape"))?;
+            }
+            Some(Op::Feather(f)) => {
+                within("feather.radius", f.radius as f64, longest)?;
+                within("feather.sigma", f.sigma as f64, longest)?;
+                if f.sigma < 0.0 {
+                    return Err(Error::invalid(
+                        field("feather.sigma"),
+                        "must not be negative",
+                    ));
+                }
+                FeatherKind::try_from(f.kind)
+                    .map_err(|_| Error::invalid(field("feather.kind"), "unknown kind"))?;
+            }
+            Some(Op::Offset(o)) => {
+                within("offset.x", o.x as f64, longest)?;
+                within("offset.y", o.y as f64, longest)?;
+            }
+            Some(Op::AreaFilter(a)) => {
+                within("area_filter.min_ratio", a.min_ratio as f64, 1.0)?;
+                within("area_filter.max_ratio", a.max_ratio as f64, 1.0)?;
+                if a.min_ratio < 0.0 || a.max_ratio < 0.0 {
+                    return Err(Error::invalid(
+                        field("area_filter"),
+                        "ratios must not be negative",
+                    ));
+                }
+                if a.max_ratio > 0.0 && a.min_ratio > a.max_ratio {
+                    return Err(Error::invalid(
+                        field("area_filter.min_ratio"),
+                        "must not exceed max_ratio",
+                    ));
+                }
+            }
+            Some(Op::Combine(c)) => match CombineMode::try_from(c.mode) {
+                Ok(CombineMode::Unspecified) | Err(_) => {
+                    return Err(Error::invalid(
+                        field("combine.mode"),
+                        "merge, intersect, subtract or merge_invert",
+                    ));
+                }
+                Ok(_) => {}
+            },
+        }
     }
-    Ok(current)
+    Ok(())
+}
+
+/// Validates `ops`, then applies them to `regions` (same size each).
+pub fn apply(ops: &[MaskOp], mut regions: Vec<GrayImage>) -> Result<Vec<GrayImage>, Error> {
+    let Some(first) = regions.first() else {
+        return Err(Error::invalid("masks", "at least one mask is required"));
+    };
+    validate(ops, first.width(), first.height())?;
+    for op in ops {
+        let op = op.op.as_ref().expect("validated");
+        regions = match op {
+            Op::Combine(c) => vec![combine(
+                CombineMode::try_from(c.mode).expect("validated"),
+                &regions,
+            )],
+            other => regions.iter().map(|m| apply_one(other, m)).collect(),
+        };
+    }
+    Ok(regions)
+}
+
+fn apply_one(op: &Op, m: &GrayImage) -> GrayImage {
+    match op {
+        Op::Threshold(t) => mask::threshold(m, t.level as u8),
+        Op::Invert(_) => mask::invert(m),
+        Op::Grow(g) => {
+            let shape = match Shape::try_from(g.shape) {
+                Ok(Shape::Square) => KernelShape::Square,
+                _ => KernelShape::Ellipse,
+            };
+            mask::grow_shaped(m, g.pixels, shape)
+        }
+        Op::Feather(f) => match FeatherKind::try_from(f.kind) {
+            Ok(FeatherKind::Gaussian) => {
+                let sigma = if f.sigma > 0.0 {
+                    f.sigma
+                } else if f.radius > 0 {
+                    mask::sigma_for_radius(f.radius)
+                } else {
+                    0.0
+                };
+                mask::gaussian_blur(m, sigma)
+            }
+            _ => mask::feather(m, f.radius),
+        },
+        Op::FillHoles(_) => mask::fill_holes(m),
+        Op::Offset(o) => mask::offset(m, o.x, o.y),
+        Op::KeepLargest(k) => mask::keep_largest(m, k.count as usize),
+        Op::AreaFilter(a) => {
+            let max = if a.max_ratio > 0.0 {
+                a.max_ratio as f64
+            } else {
+                1.0
+            };
+            mask::filter_by_area(m, a.min_ratio as f64, max)
+        }
+        Op::Combine(_) => unreachable!("combine joins regions"),
+    }
+}
+
+fn combine(mode: CombineMode, regions: &[GrayImage]) -> GrayImage {
+    let all: Vec<&GrayImage> = regions.iter().collect();
+    let joined = match mode {
+        CombineMode::Intersect => mask::intersect(&all),
+        CombineMode::Subtract => mask::subtract(&all),
+        CombineMode::MergeInvert => mask::union(&all).map(|m| mask::invert(&m)),
+        CombineMode::Merge | CombineMode::Unspecified => mask::union(&all),
+    };
+    joined.expect("at least one region")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use inpaint_imaging::PixelBox;
-    use inpaint_proto::v1::{Feather, Grow, Invert};
+    use inpaint_proto::v1::{AreaFilter, Combine, Feather, Grow, Invert, Offset, Threshold};
 
     fn op(op: Op) -> MaskOp {
         MaskOp { op: Some(op) }
     }
 
+    fn boxed(x: u32, y: u32, w: u32, h: u32) -> GrayImage {
+        mask::from_box(40, 30, PixelBox::new(x, y, w, h))
+    }
+
     #[test]
     fn order_is_kept() {
-        let m = mask::from_box(20, 20, PixelBox::new(5, 5, 4, 4));
+        let m = boxed(5, 5, 4, 4);
         let invert_then_grow = apply(
-            &[op(Op::Invert(Invert {})), op(Op::Grow(Grow { pixels: 1 }))],
-            m.clone(),
+            &[
+                op(Op::Invert(Invert {})),
+                op(Op::Grow(Grow {
+                    pixels: 1,
+                    shape: 0,
+                })),
+            ],
+            vec![m.clone()],
         )
         .unwrap();
         let grow_then_invert = apply(
-            &[op(Op::Grow(Grow { pixels: 1 })), op(Op::Invert(Invert {}))],
-            m,
+            &[
+                op(Op::Grow(Grow {
+                    pixels: 1,
+                    shape: 0,
+                })),
+                op(Op::Invert(Invert {})),
+            ],
+            vec![m],
         )
         .unwrap();
         assert_ne!(invert_then_grow, grow_then_invert);
     }
 
     #[test]
-    fn bad_radius_names_index_and_field() {
-        let m = GrayImage::filled(10, 10, 0);
-        let err = apply(
+    fn ops_apply_per_region_until_combined() {
+        let regions = vec![boxed(0, 0, 4, 4), boxed(20, 10, 4, 4)];
+        let shifted = apply(&[op(Op::Offset(Offset { x: 2, y: 1 }))], regions.clone()).unwrap();
+        assert_eq!(shifted, vec![boxed(2, 1, 4, 4), boxed(22, 11, 4, 4)]);
+        let merged = apply(
             &[
+                op(Op::Offset(Offset { x: 2, y: 1 })),
+                op(Op::Combine(Combine {
+                    mode: CombineMode::Merge as i32,
+                })),
                 op(Op::Invert(Invert {})),
-                op(Op::Grow(Grow { pixels: -11 })),
             ],
-            m.clone(),
+            regions,
         )
-        .unwrap_err();
-        assert!(err.to_string().starts_with("ops[1].grow.pixels"), "{err}");
-        let err = apply(&[op(Op::Feather(Feather { radius: 50 }))], m.clone()).unwrap_err();
-        assert!(
-            err.to_string().starts_with("ops[0].feather.radius"),
-            "{err}"
+        .unwrap();
+        assert_eq!(merged.len(), 1);
+        assert_eq!(
+            merged[0],
+            mask::invert(&mask::union(&[&boxed(2, 1, 4, 4), &boxed(22, 11, 4, 4)]).unwrap())
         );
-        let err = apply(&[MaskOp { op: None }], m).unwrap_err();
-        assert!(err.to_string().starts_with("ops[0]"), "{err}");
+    }
+
+    #[test]
+    fn gaussian_feather_from_radius_or_sigma() {
+        let m = boxed(10, 10, 10, 10);
+        let by_radius = apply(
+            &[op(Op::Feather(Feather {
+                radius: 4,
+                kind: FeatherKind::Gaussian as i32,
+                sigma: 0.0,
+            }))],
+            vec![m.clone()],
+        )
+        .unwrap();
+        let by_sigma = apply(
+            &[op(Op::Feather(Feather {
+                radius: 0,
+                kind: FeatherKind::Gaussian as i32,
+                sigma: 1.7,
+            }))],
+            vec![m],
+        )
+        .unwrap();
+        assert_eq!(by_radius, by_sigma);
+    }
+
+    #[test]
+    fn bad_values_name_index_and_field() {
+        let m = GrayImage::filled(10, 10, 0);
+        let cases: Vec<(MaskOp, &str)> = vec![
+            (
+                op(Op::Grow(Grow {
+                    pixels: -11,
+                    shape: 0,
+                })),
+                "ops[1].grow.pixels",
+            ),
+            (
+                op(Op::Grow(Grow {
+                    pixels: 1,
+                    shape: 9,
+                })),
+                "ops[1].grow.shape",
+            ),
+            (
+                op(Op::Feather(Feather {
+                    radius: 50,
+                    kind: 0,
+                    sigma: 0.0,
+                })),
+                "ops[1].feather.radius",
+            ),
+            (
+                op(Op::Feather(Feather {
+                    radius: 1,
+                    kind: 0,
+                    sigma: f32::NAN,
+                })),
+                "ops[1].feather.sigma",
+            ),
+            (
+                op(Op::Threshold(Threshold { level: 256 })),
+                "ops[1].threshold.level",
+            ),
+            (
+                op(Op::AreaFilter(AreaFilter {
+                    min_ratio: 0.5,
+                    max_ratio: 0.1,
+                })),
+                "ops[1].area_filter.min_ratio",
+            ),
+            (
+                op(Op::AreaFilter(AreaFilter {
+                    min_ratio: f32::NAN,
+                    max_ratio: 0.1,
+                })),
+                "ops[1].area_filter.min_ratio",
+            ),
+            (op(Op::Combine(Combine { mode: 0 })), "ops[1].combine.mode"),
+            (MaskOp { op: None }, "ops[1]"),
+        ];
+        for (bad, field) in cases {
+            let err = apply(&[op(Op::Invert(Invert {})), bad], vec![m.clone()]).unwrap_err();
+            assert!(err.to_string().starts_with(&format!("{field}:")), "{err}");
+        }
+        let many = vec![op(Op::Invert(Invert {})); MAX_OPS + 1];
+        assert!(
+            apply(&many, vec![m])
+                .unwrap_err()
+                .to_string()
+                .starts_with("ops:")
+        );
     }
 }

@@ -1,8 +1,8 @@
 //! The `inpaint.v1.Mask` gRPC service.
 
 use inpaint_common::tensor::{into_gray_tensor, into_rgb_tensor, to_gray, to_rgb};
-use inpaint_imaging::composite::composite;
-use inpaint_imaging::crop::{CropPlan, plan_only_masked, plan_whole};
+use inpaint_imaging::composite::{Corrections, Repainted, composite};
+use inpaint_imaging::crop::{CropPlan, SIDE_MULTIPLE, plan_only_masked, plan_whole};
 use inpaint_imaging::resize::{resize_hole, resize_rgb};
 use inpaint_imaging::{GrayImage, PixelBox, RgbImage, mask};
 use inpaint_proto::v1::mask_server::Mask;
@@ -72,36 +72,40 @@ impl Mask for MaskService {
             }
             masks.push(m);
         }
-        if masks.is_empty() {
-            return Err(Error::invalid("masks", "at least one mask is required").into());
-        }
         let area = InpaintArea::try_from(req.area)
             .map_err(|_| Error::invalid("area", "unknown inpaint area"))?;
         let work = work_size(req.work_width, req.work_height)?;
+        ops::validate(&req.ops, image.width(), image.height())?;
         tracing::Span::current()
             .record("masks", masks.len())
             .record("ops", req.ops.len());
 
         let response = tokio::task::spawn_blocking(move || -> Result<PrepareResponse, Error> {
-            let merged = mask::union(&masks.iter().collect::<Vec<_>>()).expect("at least one mask");
-            let alpha = ops::apply(&req.ops, merged)?;
-            if mask::is_empty(&alpha) {
+            let regions = ops::apply(&req.ops, masks)?;
+            let union =
+                mask::union(&regions.iter().collect::<Vec<_>>()).expect("at least one region");
+            if mask::is_empty(&union) {
                 return Ok(PrepareResponse {
                     empty: true,
                     ..Default::default()
                 });
             }
             let plans = match area {
-                InpaintArea::OnlyMasked => plan_only_masked(&alpha, req.padding, work.0, work.1),
+                InpaintArea::OnlyMasked => {
+                    plan_only_masked(&regions, req.padding, work.0, work.1, !req.keep_crops_apart)
+                }
                 InpaintArea::Whole | InpaintArea::Unspecified => {
-                    vec![plan_whole(image.width(), image.height())]
+                    vec![plan_whole(image.width(), image.height(), regions.len())]
                 }
             };
-            let crops = plans.iter().map(|plan| cut(&image, &alpha, plan)).collect();
+            let crops = plans
+                .iter()
+                .map(|plan| cut(&image, &regions, plan))
+                .collect();
             Ok(PrepareResponse {
                 empty: false,
-                alpha: Some(into_gray_tensor(alpha)),
                 crops,
+                mask: req.return_mask.then(|| into_gray_tensor(union)),
             })
         })
         .await
@@ -118,12 +122,8 @@ impl Mask for MaskService {
         let req = request.into_inner();
         let image = to_rgb(req.image, "image")?;
         self.check_pixels("image", image.width(), image.height())?;
-        let alpha = to_gray(req.alpha, "alpha")?;
-        if (alpha.width(), alpha.height()) != (image.width(), image.height()) {
-            return Err(Error::invalid("alpha", "must be the image's size").into());
-        }
         tracing::Span::current().record("results", req.results.len());
-        let mut results = Vec::with_capacity(req.results.len());
+        let mut crops = Vec::with_capacity(req.results.len());
         for (i, r) in req.results.into_iter().enumerate() {
             let plan = plan_from_wire(r.crop, &image, &format!("results[{i}].crop"))?;
             let field = format!("results[{i}].image");
@@ -131,9 +131,22 @@ impl Mask for MaskService {
             if (repainted.width(), repainted.height()) != (plan.work_width, plan.work_height) {
                 return Err(Error::invalid(field, "must be the crop's working size").into());
             }
-            results.push((plan, repainted));
+            let field = format!("results[{i}].alpha");
+            let alpha = to_gray(r.alpha, &field)?;
+            if (alpha.width(), alpha.height()) != (plan.area.width, plan.area.height) {
+                return Err(Error::invalid(field, "must be the crop box's size").into());
+            }
+            crops.push(Repainted {
+                area: plan.area,
+                image: repainted,
+                alpha,
+            });
         }
-        let out = tokio::task::spawn_blocking(move || composite(&image, &alpha, &results))
+        let corrections = Corrections {
+            color: req.color_correction,
+            seamless: req.seamless,
+        };
+        let out = tokio::task::spawn_blocking(move || composite(&image, &crops, corrections))
             .await
             .map_err(|e| Status::internal(format!("composite task failed: {e}")))?;
         Ok(Response::new(CompositeResponse {
@@ -142,10 +155,11 @@ impl Mask for MaskService {
     }
 }
 
+/// The working size, each side rounded up to a multiple of 8.
 fn work_size(width: u32, height: u32) -> Result<(u32, u32), Error> {
     let pick = |v: u32, field: &str| match v {
         0 => Ok(DEFAULT_WORK_SIZE),
-        8..=MAX_WORK_SIDE => Ok(v),
+        8..=MAX_WORK_SIDE => Ok(v.div_ceil(SIDE_MULTIPLE) * SIDE_MULTIPLE),
         _ => Err(Error::invalid(
             field,
             format!("must be 0 (default) or in 8..={MAX_WORK_SIDE}"),
@@ -154,20 +168,27 @@ fn work_size(width: u32, height: u32) -> Result<(u32, u32), Error> {
     Ok((pick(width, "work_width")?, pick(height, "work_height")?))
 }
 
-/// Cuts one crop out at its working size, with the hole the engine must fill.
-fn cut(image: &RgbImage, alpha: &GrayImage, plan: &CropPlan) -> PreparedCrop {
+/// Cuts one crop out at its working size, with the hole the engine must fill
+/// and the paste-back alpha of the regions it holds.
+fn cut(image: &RgbImage, regions: &[GrayImage], plan: &CropPlan) -> PreparedCrop {
     let (w, h) = (plan.work_width, plan.work_height);
     let pixels = resize_rgb(&image.crop(plan.area), w, h);
-    let hole_here = alpha.crop(plan.area);
-    let hole = if (hole_here.width(), hole_here.height()) == (w, h) {
-        mask::threshold(&hole_here, 1)
+    let held: Vec<GrayImage> = plan
+        .regions
+        .iter()
+        .map(|&i| regions[i].crop(plan.area))
+        .collect();
+    let alpha = mask::union(&held.iter().collect::<Vec<_>>()).expect("a crop holds a region");
+    let hole = if (alpha.width(), alpha.height()) == (w, h) {
+        mask::threshold(&alpha, 1)
     } else {
-        resize_hole(&hole_here, w, h)
+        resize_hole(&alpha, w, h)
     };
     PreparedCrop {
         crop: Some(plan_to_wire(plan)),
         image: Some(into_rgb_tensor(pixels)),
         hole: Some(into_gray_tensor(hole)),
+        alpha: Some(into_gray_tensor(alpha)),
     }
 }
 
@@ -214,5 +235,6 @@ fn plan_from_wire(crop: Option<Crop>, image: &RgbImage, field: &str) -> Result<C
         area,
         work_width: crop.work_width,
         work_height: crop.work_height,
+        regions: vec![],
     })
 }
