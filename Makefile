@@ -5,7 +5,7 @@ PYTHON ?= python3
 CARGO ?= cargo
 PHOTO ?= models/cache/photos/astronaut.png
 
-.PHONY: setup models pydeps demo test bench-telea lint deploy-check clean
+.PHONY: setup models pydeps demo test bench-telea bench-mask lint deploy-check clean
 
 setup: models pydeps
 
@@ -28,6 +28,12 @@ bench-telea: models
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt
 	$(CARGO) build --release --quiet -p inpaint-imaging --example telea_bench
 	$(PYTHON) bench/telea_bench.py
+
+# Our mask operators vs OpenCV's on 4096x4096 masks at radii 4, 16, 64.
+bench-mask:
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+	$(CARGO) build --release --quiet -p inpaint-imaging --example mask_bench
+	$(PYTHON) bench/mask_bench.py
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -16,7 +16,7 @@ pub struct Repainted {
 /// Optional corrections applied to each crop before it is blended.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Corrections {
-    /// Match Lab mean and spread to the unmasked ring of the crop.
+    /// Fit the affine colour map on the unmasked ring of the crop.
     pub color: bool,
     /// Poisson-blend the repaint into the original inside the alpha.
     pub seamless: bool,
