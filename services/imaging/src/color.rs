@@ -87,11 +87,12 @@ fn solve4(mut a: [[f64; 4]; 4], mut y: [[f64; 3]; 4]) -> Option<[[f64; 3]; 4]> {
         for row in 0..4 {
             if row != col {
                 let f = a[row][col] / a[col][col];
-                for k in 0..4 {
-                    a[row][k] -= f * a[col][k];
+                let (pivot_a, pivot_y) = (a[col], y[col]);
+                for (v, p) in a[row].iter_mut().zip(pivot_a) {
+                    *v -= f * p;
                 }
-                for k in 0..3 {
-                    y[row][k] -= f * y[col][k];
+                for (v, p) in y[row].iter_mut().zip(pivot_y) {
+                    *v -= f * p;
                 }
             }
         }
