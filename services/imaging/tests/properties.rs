@@ -92,9 +92,8 @@ fn feather_is_opaque_on_the_mask_and_zero_from_the_radius() {
         let f = mask::feather(&m, r);
         let (w, h) = (m.width() as usize, m.height() as usize);
         let dist = squared_distance_to(w, h, |i| m.as_raw()[i] >= 128);
-        for i in 0..w * h {
-            let d = dist[i].sqrt();
-            let v = f.as_raw()[i];
+        for (d2, &v) in dist.iter().zip(f.as_raw()) {
+            let d = d2.sqrt();
             if d == 0.0 {
                 assert_eq!(v, 255);
             } else if d >= r as f32 {
