@@ -56,9 +56,21 @@ impl BitMask {
 
     /// 255 for on, 0 for off.
     pub fn to_gray(&self) -> GrayImage {
+        let mut out = GrayImage::filled(self.width as u32, self.height as u32, 0);
+        self.write_into(&mut out);
+        out
+    }
+
+    /// Writes 255 for on and 0 for off into `out`, which must be this size
+    /// (no allocation: pipelines reuse their buffers).
+    pub fn write_into(&self, out: &mut GrayImage) {
+        assert_eq!(
+            (out.width() as usize, out.height() as usize),
+            (self.width, self.height)
+        );
         let table = expand_table();
         let (w, h) = (self.width, self.height);
-        let mut data = vec![0u8; w * h];
+        let data = out.as_raw_mut();
         for (y, row) in data.chunks_exact_mut(w.max(1)).enumerate().take(h) {
             let words = self.row(y);
             let mut bytes = row.chunks_exact_mut(8);
@@ -76,7 +88,6 @@ impl BitMask {
                 };
             }
         }
-        GrayImage::from_raw(w as u32, h as u32, data).expect("sized above")
     }
 
     pub fn row(&self, y: usize) -> &[u64] {

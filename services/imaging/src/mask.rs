@@ -2,7 +2,7 @@
 //! Binary operators treat a pixel as "on" when it is >= [`ON_LEVEL`].
 
 use crate::bits::BitMask;
-pub use crate::blur::{gaussian_blur, sigma_for_radius};
+pub use crate::blur::{gaussian_blur, gaussian_blur_with_radius, sigma_for_radius};
 use crate::buffer::{GrayImage, PixelBox};
 use crate::components::label;
 use crate::distance::squared_distance_to;
@@ -54,9 +54,17 @@ pub fn grow(mask: &GrayImage, pixels: i32) -> GrayImage {
 /// Shrinking treats the outside of the image as "on", as OpenCV's erode does
 /// by default, so a mask touching the border is not eaten from there.
 pub fn grow_shaped(mask: &GrayImage, pixels: i32, shape: Shape) -> GrayImage {
+    let mut out = mask.clone();
+    grow_in_place(&mut out, pixels, shape);
+    out
+}
+
+/// [`grow_shaped`] writing over `mask` (no new image buffer).
+pub fn grow_in_place(mask: &mut GrayImage, pixels: i32, shape: Shape) {
     let r = pixels.unsigned_abs() as usize;
     if shape == Shape::Ellipse && r > BIT_DISC_MAX {
-        return grow_by_distance(mask, pixels);
+        *mask = grow_by_distance(mask, pixels);
+        return;
     }
     let mut bits = BitMask::from_gray(mask);
     if pixels < 0 {
@@ -69,7 +77,7 @@ pub fn grow_shaped(mask: &GrayImage, pixels: i32, shape: Shape) -> GrayImage {
     if pixels < 0 {
         grown.invert();
     }
-    grown.to_gray()
+    grown.write_into(mask);
 }
 
 /// Above this radius a disc costs more row passes than the distance

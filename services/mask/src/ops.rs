@@ -127,14 +127,13 @@ fn apply_one(op: &Op, m: &GrayImage) -> GrayImage {
         }
         Op::Feather(f) => match FeatherKind::try_from(f.kind) {
             Ok(FeatherKind::Gaussian) => {
-                let sigma = if f.sigma > 0.0 {
-                    f.sigma
-                } else if f.radius > 0 {
-                    mask::sigma_for_radius(f.radius)
+                if f.sigma > 0.0 {
+                    mask::gaussian_blur(m, f.sigma)
                 } else {
-                    0.0
-                };
-                mask::gaussian_blur(m, sigma)
+                    // As OpenCV's GaussianBlur with ksize 2r+1 and sigma 0.
+                    let sigma = mask::sigma_for_radius(f.radius);
+                    mask::gaussian_blur_with_radius(m, sigma, f.radius as usize)
+                }
             }
             _ => mask::feather(m, f.radius),
         },
@@ -232,25 +231,22 @@ mod tests {
     #[test]
     fn gaussian_feather_from_radius_or_sigma() {
         let m = boxed(10, 10, 10, 10);
-        let by_radius = apply(
-            &[op(Op::Feather(Feather {
-                radius: 4,
+        let gaussian = |radius, sigma| {
+            let f = Feather {
+                radius,
                 kind: FeatherKind::Gaussian as i32,
-                sigma: 0.0,
-            }))],
-            vec![m.clone()],
-        )
-        .unwrap();
-        let by_sigma = apply(
-            &[op(Op::Feather(Feather {
-                radius: 0,
-                kind: FeatherKind::Gaussian as i32,
-                sigma: 1.7,
-            }))],
-            vec![m],
-        )
-        .unwrap();
-        assert_eq!(by_radius, by_sigma);
+                sigma,
+            };
+            apply(&[op(Op::Feather(f))], vec![m.clone()])
+                .unwrap()
+                .remove(0)
+        };
+        // Radius alone: OpenCV's kernel of 2r+1 taps and its sigma.
+        let want = mask::gaussian_blur_with_radius(&m, mask::sigma_for_radius(4), 4);
+        assert_eq!(gaussian(4, 0.0), want);
+        // Sigma given: kernel cut at 3 sigma.
+        assert_eq!(gaussian(0, 2.5), mask::gaussian_blur(&m, 2.5));
+        assert_ne!(gaussian(0, 2.5), m);
     }
 
     #[test]
