@@ -11,7 +11,6 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::config::Config;
 use crate::error::Error;
-use crate::runtime;
 use crate::yunet::{self, Face, StrideOutput};
 
 struct Job {
@@ -31,7 +30,7 @@ pub struct FaceDetector {
 impl FaceDetector {
     /// Loads the model (blocking) and starts its thread.
     pub fn load(config: &Config) -> Result<Self, Error> {
-        let env = runtime::environment(&config.ort_dylib)?;
+        let env = inpaint_onnx::environment(&config.ort_dylib).map_err(|e| Error::Load(e.to_string()))?;
         let session = open_session(env, &config.face_model, config.ort_threads)?;
         let (jobs, queue) = mpsc::channel(config.face_queue.max(1));
         std::thread::Builder::new()

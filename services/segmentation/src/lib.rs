@@ -3,7 +3,6 @@
 pub mod config;
 pub mod detector;
 pub mod error;
-pub mod runtime;
 pub mod service;
 pub mod yunet;
 

@@ -1,0 +1,109 @@
+//! The process-wide ONNX Runtime environment (ort allows one per process),
+//! loaded from a library file at run time, and the execution providers a
+//! session really gets.
+
+use std::path::Path;
+use std::sync::OnceLock;
+
+pub use ort;
+use ort::environment::Environment;
+use ort::session::Session;
+use ort::session::builder::SessionBuilder;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum OnnxError {
+    #[error("{0}")]
+    Load(String),
+    #[error("CUDA was required but is not available: {0}")]
+    NoGpu(String),
+}
+
+static ENVIRONMENT: OnceLock<Result<Environment, String>> = OnceLock::new();
+
+/// Loads the ONNX Runtime library at `dylib` once per process and returns the
+/// environment. A missing library is a clear error, not ort's panic.
+pub fn environment(dylib: &Path) -> Result<&'static Environment, OnnxError> {
+    let env = ENVIRONMENT.get_or_init(|| {
+        if !dylib.is_file() {
+            return Err(format!(
+                "ONNX Runtime library not found at {} (run `make models`, or set ORT_DYLIB_PATH)",
+                dylib.display()
+            ));
+        }
+        let builder = ort::init_from(dylib).map_err(|e| format!("cannot load {}: {e}", dylib.display()))?;
+        builder.with_name("inpaint").build().map_err(|e| e.to_string())
+    });
+    env.as_ref().map_err(|e| OnnxError::Load(e.clone()))
+}
+
+/// Where a session runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Device {
+    Cpu,
+    Cuda,
+}
+
+impl Device {
+    pub fn name(self) -> &'static str {
+        match self {
+            Device::Cpu => "cpu",
+            Device::Cuda => "cuda",
+        }
+    }
+}
+
+/// Opens `model` on the preferred device. With `Device::Cuda`, the CUDA
+/// execution provider is registered with `error_on_failure`, so a session
+/// that would silently fall back to the CPU fails instead; the caller then
+/// retries on the CPU unless the GPU is required. Returns the device the
+/// session really runs on.
+pub fn open_session(
+    env: &Environment,
+    model: &Path,
+    prefer: Device,
+    require_gpu: bool,
+    threads: usize,
+) -> Result<(Session, Device), OnnxError> {
+    if !model.is_file() {
+        return Err(OnnxError::Load(format!("model file not found: {}", model.display())));
+    }
+    if prefer == Device::Cuda {
+        match open_cuda(env, model, threads) {
+            Ok(session) => return Ok((session, Device::Cuda)),
+            Err(why) if require_gpu => return Err(OnnxError::NoGpu(why)),
+            Err(why) => tracing::warn!(model = %model.display(), %why, "CUDA unavailable, running on the CPU"),
+        }
+    } else if require_gpu {
+        return Err(OnnxError::NoGpu("this build or configuration selects the CPU".into()));
+    }
+    let session = builder(env, threads)
+        .and_then(|mut b| b.commit_from_file(model).map_err(|e| e.to_string()))
+        .map_err(|e| OnnxError::Load(format!("{}: {e}", model.display())))?;
+    Ok((session, Device::Cpu))
+}
+
+fn builder(env: &Environment, threads: usize) -> Result<SessionBuilder, String> {
+    let mut b = Session::builder(env).map_err(|e| e.to_string())?;
+    if threads > 0 {
+        b = b.with_intra_threads(threads).map_err(|e| e.to_string())?;
+    }
+    Ok(b)
+}
+
+#[cfg(feature = "cuda")]
+fn open_cuda(env: &Environment, model: &Path, threads: usize) -> Result<Session, String> {
+    use ort::ep::{self, ExecutionProvider};
+    if !ep::CUDA::is_available().unwrap_or(false) {
+        return Err("the CUDA execution provider is not in this ONNX Runtime library".into());
+    }
+    let mut b = builder(env, threads)?;
+    // Registering directly reports a CUDA that cannot load, instead of the
+    // silent CPU fallback of environment-level providers.
+    ep::CUDA::default().register(&mut b).map_err(|e| e.to_string())?;
+    b.commit_from_file(model).map_err(|e| e.to_string())
+}
+
+#[cfg(not(feature = "cuda"))]
+fn open_cuda(_env: &Environment, _model: &Path, _threads: usize) -> Result<Session, String> {
+    Err("this binary was built without the `cuda` feature".into())
+}
