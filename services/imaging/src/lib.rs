@@ -14,7 +14,9 @@ pub mod crop;
 pub mod distance;
 pub mod mask;
 pub mod metrics;
+pub mod patchmatch;
 pub mod poisson;
+pub mod pushpull;
 pub mod resize;
 pub mod telea;
 

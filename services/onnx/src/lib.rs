@@ -30,8 +30,12 @@ pub fn environment(dylib: &Path) -> Result<&'static Environment, OnnxError> {
                 dylib.display()
             ));
         }
-        let builder = ort::init_from(dylib).map_err(|e| format!("cannot load {}: {e}", dylib.display()))?;
-        builder.with_name("inpaint").build().map_err(|e| e.to_string())
+        let builder =
+            ort::init_from(dylib).map_err(|e| format!("cannot load {}: {e}", dylib.display()))?;
+        builder
+            .with_name("inpaint")
+            .build()
+            .map_err(|e| e.to_string())
     });
     env.as_ref().map_err(|e| OnnxError::Load(e.clone()))
 }
@@ -65,16 +69,23 @@ pub fn open_session(
     threads: usize,
 ) -> Result<(Session, Device), OnnxError> {
     if !model.is_file() {
-        return Err(OnnxError::Load(format!("model file not found: {}", model.display())));
+        return Err(OnnxError::Load(format!(
+            "model file not found: {}",
+            model.display()
+        )));
     }
     if prefer == Device::Cuda {
         match open_cuda(env, model, threads) {
             Ok(session) => return Ok((session, Device::Cuda)),
             Err(why) if require_gpu => return Err(OnnxError::NoGpu(why)),
-            Err(why) => tracing::warn!(model = %model.display(), %why, "CUDA unavailable, running on the CPU"),
+            Err(why) => {
+                tracing::warn!(model = %model.display(), %why, "CUDA unavailable, running on the CPU")
+            }
         }
     } else if require_gpu {
-        return Err(OnnxError::NoGpu("this build or configuration selects the CPU".into()));
+        return Err(OnnxError::NoGpu(
+            "this build or configuration selects the CPU".into(),
+        ));
     }
     let session = builder(env, threads)
         .and_then(|mut b| b.commit_from_file(model).map_err(|e| e.to_string()))
@@ -99,7 +110,9 @@ fn open_cuda(env: &Environment, model: &Path, threads: usize) -> Result<Session,
     let mut b = builder(env, threads)?;
     // Registering directly reports a CUDA that cannot load, instead of the
     // silent CPU fallback of environment-level providers.
-    ep::CUDA::default().register(&mut b).map_err(|e| e.to_string())?;
+    ep::CUDA::default()
+        .register(&mut b)
+        .map_err(|e| e.to_string())?;
     b.commit_from_file(model).map_err(|e| e.to_string())
 }
 

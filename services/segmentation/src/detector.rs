@@ -30,7 +30,8 @@ pub struct FaceDetector {
 impl FaceDetector {
     /// Loads the model (blocking) and starts its thread.
     pub fn load(config: &Config) -> Result<Self, Error> {
-        let env = inpaint_onnx::environment(&config.ort_dylib).map_err(|e| Error::Load(e.to_string()))?;
+        let env =
+            inpaint_onnx::environment(&config.ort_dylib).map_err(|e| Error::Load(e.to_string()))?;
         let session = open_session(env, &config.face_model, config.ort_threads)?;
         let (jobs, queue) = mpsc::channel(config.face_queue.max(1));
         std::thread::Builder::new()
