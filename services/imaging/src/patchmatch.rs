@@ -425,7 +425,7 @@ mod tests {
     /// Vertical stripes, 4 pixels wide: a texture diffusion would blur.
     fn stripes(w: u32, h: u32) -> RgbImage {
         let data = (0..w * h).flat_map(|i| {
-            if (i % w) / 4 % 2 == 0 {
+            if ((i % w) / 4).is_multiple_of(2) {
                 [30, 60, 200]
             } else {
                 [220, 180, 40]
