@@ -7,9 +7,10 @@ PHOTO ?= models/cache/photos/astronaut.png
 
 .PHONY: setup models pydeps demo test bench-telea bench-mask lint deploy-check clean
 
-setup: models pydeps
+setup: pydeps models
 
-models:
+# Fetches (and builds, with the onnx package from pydeps) every model file.
+models: pydeps
 	$(PYTHON) models/fetch.py
 
 pydeps:

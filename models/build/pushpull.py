@@ -6,7 +6,8 @@ Pull: the known pixels (image * known) and their weights (known) are
 averaged 2x2 down a fixed number of levels. Push: from the coarsest level
 up, each level's normalised value (sum / weight) is blended with the
 bilinearly upsampled coarser estimate by its weight, so holes take the
-smooth average of their surroundings at the scale that reaches them. Known
+smooth average of their surroundings at the scale that reaches them (at the
+coarsest level, cells with nothing known take the image's average). Known
 pixels pass through unchanged. Every operator is a standard one (Mul, Add,
 Div, Max, Min, AveragePool, Resize), so the graph also runs on CUDA.
 
@@ -59,7 +60,17 @@ def push_pull(g, image, known):
     for level in range(LEVELS):
         nums.append(g.op("AveragePool", [nums[-1]], f"num{level + 1}", kernel_shape=[2, 2], strides=[2, 2]))
         dens.append(g.op("AveragePool", [dens[-1]], f"den{level + 1}", kernel_shape=[2, 2], strides=[2, 2]))
-    value = g.op("Div", [nums[-1], g.op("Max", [dens[-1], eps])], "coarse")
+    # Coarsest level: cells with no known pixel at all take the image's
+    # average known colour, so a hole wider than the pyramid reaches is
+    # still filled with something sensible.
+    axes = g.const("axes", [2, 3], [2], TensorProto.INT64)
+    total_num = g.op("ReduceSum", [nums[-1], axes], "total_num", keepdims=1)
+    total_den = g.op("ReduceSum", [dens[-1], axes], "total_den", keepdims=1)
+    average = g.op("Div", [total_num, g.op("Max", [total_den, eps])], "average")
+    coarse_here = g.op("Div", [nums[-1], g.op("Max", [dens[-1], eps])], "coarse_here")
+    coarse_weight = g.op("Min", [g.op("Mul", [dens[-1], gain]), one], "coarse_w")
+    value = g.op("Add", [g.op("Mul", [coarse_here, coarse_weight]),
+                         g.op("Mul", [average, g.op("Sub", [one, coarse_weight])])], "coarse")
     for level in range(LEVELS - 1, -1, -1):
         up = g.op("Resize", [value, "", scales], f"up{level}", mode="linear",
                   coordinate_transformation_mode="half_pixel")

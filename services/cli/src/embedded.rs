@@ -26,6 +26,8 @@ pub struct ClusterConfig {
     pub ort_dylib: PathBuf,
     pub face_model: PathBuf,
     pub max_image_pixels: u64,
+    /// The worker's model config (ONNX engine); None = native engines only.
+    pub worker_models: Option<PathBuf>,
 }
 
 impl Default for ClusterConfig {
@@ -40,6 +42,7 @@ impl Default for ClusterConfig {
             ort_dylib: seg.ort_dylib,
             face_model: seg.face_model,
             max_image_pixels: DEFAULT_MAX_IMAGE_PIXELS,
+            worker_models: None,
         }
     }
 }
@@ -90,6 +93,8 @@ impl Cluster {
         mask_config.service.max_image_pixels = config.max_image_pixels;
         let mut worker_config = inpaint_worker::Config::local(worker);
         worker_config.service.max_image_pixels = config.max_image_pixels;
+        worker_config.models = config.worker_models.clone();
+        worker_config.ort_dylib = config.ort_dylib.clone();
         let mut gateway_config = inpaint_gateway::Config::local(
             gateway,
             format!("http://{segmentation}"),

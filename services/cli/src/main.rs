@@ -13,7 +13,8 @@ use clap::{
 use inpaint_cli::embedded::{Cluster, ClusterConfig};
 use inpaint_cli::{client, mask_ops};
 use inpaint_proto::v1::{
-    FaceTarget, InpaintArea, InpaintParams, InpaintRequest, MaskOp, inpaint_request::Target,
+    FaceTarget, InpaintArea, InpaintParams, InpaintRequest, MaskOp, MaskedContent,
+    inpaint_request::Target,
 };
 
 #[derive(Parser)]
@@ -90,6 +91,27 @@ struct RunArgs {
     /// Telea neighbourhood radius (0 = default).
     #[arg(long, default_value_t = 0)]
     radius: u32,
+
+    /// Engine "onnx": which loaded model (default: the first).
+    #[arg(long, default_value = "")]
+    model: String,
+
+    /// Seed for engines with randomness (noise fill, patchmatch).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+
+    /// How far the result may move from the original inside the mask, 0..1.
+    #[arg(long)]
+    strength: Option<f32>,
+
+    /// What the engine sees in the hole.
+    #[arg(long, value_enum, default_value_t = Fill::Fill)]
+    fill: Fill,
+
+    /// Colours painted into the masked area (same size as the photo) that
+    /// guide the fill: transparent-background PNG, or the photo painted over.
+    #[arg(long)]
+    sketch: Option<PathBuf>,
 
     /// A mask operation (repeatable, applied in order) instead of
     /// invert/grow/mask-blur, e.g. `--op grow=16 --op feather=8`; see
@@ -174,6 +196,15 @@ struct ModelArgs {
     )]
     ort_dylib: PathBuf,
 
+    /// The worker's ONNX model config; used when the file and its models
+    /// are there (`make models`).
+    #[arg(
+        long,
+        env = "INPAINT_WORKER_MODELS",
+        default_value = "models/worker-models.toml"
+    )]
+    worker_models: PathBuf,
+
     /// YuNet face model.
     #[arg(
         long,
@@ -181,6 +212,41 @@ struct ModelArgs {
         default_value = "models/cache/yunet/face_detection_yunet_2023mar.onnx"
     )]
     face_model: PathBuf,
+}
+
+impl ModelArgs {
+    /// The worker model config, if it and every model it names exist.
+    fn usable_worker_models(&self) -> Option<PathBuf> {
+        let specs = inpaint_worker::models::load(&self.worker_models).ok()?;
+        specs
+            .iter()
+            .all(|s| s.path.is_file())
+            .then(|| self.worker_models.clone())
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Fill {
+    /// Smooth average of the surroundings.
+    Fill,
+    /// The original pixels.
+    Original,
+    /// Seeded noise.
+    Noise,
+    /// Mid grey.
+    Nothing,
+}
+
+impl Fill {
+    fn wire(self) -> i32 {
+        let content = match self {
+            Fill::Fill => MaskedContent::Fill,
+            Fill::Original => MaskedContent::Original,
+            Fill::Noise => MaskedContent::Noise,
+            Fill::Nothing => MaskedContent::Nothing,
+        };
+        content as i32
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -319,8 +385,15 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         }),
     };
     let (work_width, work_height) = args.work_size.unwrap_or((0, 0));
+    let sketch = match &args.sketch {
+        Some(path) => {
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?
+        }
+        None => vec![],
+    };
     let request = InpaintRequest {
         image,
+        sketch,
         target: Some(target),
         params: Some(InpaintParams {
             invert: args.invert,
@@ -336,7 +409,10 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             work_height,
             engine: args.engine.clone(),
             radius: args.radius,
-            seed: 0,
+            seed: args.seed,
+            model: args.model.clone(),
+            strength: args.strength,
+            masked_content: args.fill.wire(),
             mask_ops: args.ops.clone(),
             keep_crops_apart: args.keep_crops_apart,
             color_correction: args.color_correction,
@@ -356,6 +432,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             let cluster = Cluster::start(ClusterConfig {
                 ort_dylib: args.models.ort_dylib.clone(),
                 face_model: args.models.face_model.clone(),
+                worker_models: args.models.usable_worker_models(),
                 ..ClusterConfig::default()
             })
             .await?;
@@ -426,6 +503,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         segmentation: args.segmentation,
         mask: args.mask,
         worker: args.worker,
+        worker_models: args.models.usable_worker_models(),
         ort_dylib: args.models.ort_dylib,
         face_model: args.models.face_model,
         ..ClusterConfig::default()

@@ -66,6 +66,53 @@ pub fn decode_mask(
     Ok(GrayImage::from_raw(width, height, gray.into_raw()).expect("sized to the image"))
 }
 
+/// Decodes a sketch for `image`: the colours and where they were painted.
+/// Painted pixels are those with alpha >= 128 when the sketch has an alpha
+/// channel that is not fully opaque, otherwise those that differ from the
+/// image by more than a JPEG's noise. Same size or same aspect ratio (then
+/// scaled, nearest neighbour).
+pub fn decode_sketch(
+    bytes: &[u8],
+    image: &RgbImage,
+    max_pixels: u64,
+) -> Result<(RgbImage, GrayImage), Error> {
+    let field = "sketch";
+    let (width, height) = (image.width(), image.height());
+    let decoded = decode_checked(bytes, field, max_pixels)?;
+    let (sw, sh) = (decoded.width(), decoded.height());
+    if (sw, sh) != (width, height) && (sw as u64 * height as u64 != width as u64 * sh as u64) {
+        return Err(Error::invalid(
+            field,
+            format!(
+                "is {sw}x{sh}, image is {width}x{height}: it must have the same size or the same aspect ratio"
+            ),
+        ));
+    }
+    let rgba = decoded.to_rgba8();
+    let rgba = if (sw, sh) == (width, height) {
+        rgba
+    } else {
+        image::imageops::resize(&rgba, width, height, image::imageops::FilterType::Nearest)
+    };
+    let has_alpha = decoded.color().has_alpha() && rgba.pixels().any(|p| p[3] < 255);
+    const NOISE: u8 = 24;
+    let mut colours = Vec::with_capacity((width * height * 3) as usize);
+    let mut painted = Vec::with_capacity((width * height) as usize);
+    for (p, o) in rgba.pixels().zip(image.as_raw().chunks_exact(3)) {
+        colours.extend_from_slice(&p.0[..3]);
+        let on = if has_alpha {
+            p[3] >= 128
+        } else {
+            (0..3).any(|c| p[c].abs_diff(o[c]) > NOISE)
+        };
+        painted.push(if on { 255 } else { 0 });
+    }
+    Ok((
+        RgbImage::from_raw(width, height, colours).expect("sized"),
+        GrayImage::from_raw(width, height, painted).expect("sized"),
+    ))
+}
+
 fn decode_checked(bytes: &[u8], field: &str, max_pixels: u64) -> Result<DynamicImage, Error> {
     if bytes.is_empty() {
         return Err(Error::invalid(field, "is empty"));

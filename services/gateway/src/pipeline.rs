@@ -14,7 +14,7 @@ use inpaint_proto::v1::{
     mask_op::Op, region_source::Source,
 };
 
-use crate::decode::{decode_image, decode_mask, encode_gray_png, encode_png};
+use crate::decode::{decode_image, decode_mask, decode_sketch, encode_gray_png, encode_png};
 use crate::error::Error;
 use crate::stages::Stages;
 
@@ -77,6 +77,11 @@ impl Pipeline {
 
         let image = decode_image(&req.image, "image", self.max_image_pixels)?;
         check_params(&params, &image)?;
+        let sketch = if req.sketch.is_empty() {
+            None
+        } else {
+            Some(decode_sketch(&req.sketch, &image, self.max_image_pixels)?)
+        };
         timer.lap("decode");
 
         let default_area = match target {
@@ -113,6 +118,8 @@ impl Pipeline {
                     work_height: params.work_height,
                     keep_crops_apart: params.keep_crops_apart,
                     return_mask: params.return_mask,
+                    sketch: sketch.as_ref().map(|(colours, _)| from_rgb(colours)),
+                    sketch_mask: sketch.map(|(_, painted)| into_gray_tensor(painted)),
                 }),
             )
             .await
@@ -136,12 +143,17 @@ impl Pipeline {
                         engine: params.engine.clone(),
                         radius: params.radius,
                         seed: params.seed,
+                        model: params.model.clone(),
+                        masked_content: params.masked_content,
+                        strength: params.strength,
                         crops: prepared
                             .crops
                             .into_iter()
                             .map(|c| CropInput {
                                 image: c.image,
                                 hole: c.hole,
+                                sketch: c.sketch,
+                                sketch_mask: c.sketch_mask,
                             })
                             .collect(),
                     }),
@@ -323,6 +335,18 @@ fn mask_ops(params: &InpaintParams) -> Vec<MaskOp> {
 }
 
 fn check_params(params: &InpaintParams, image: &RgbImage) -> Result<(), Error> {
+    if let Some(s) = params.strength.filter(|s| !(0.0..=1.0).contains(s)) {
+        return Err(Error::invalid(
+            "params.strength",
+            format!("{s} is not in 0..=1"),
+        ));
+    }
+    if pb::MaskedContent::try_from(params.masked_content).is_err() {
+        return Err(Error::invalid(
+            "params.masked_content",
+            "unknown masked content",
+        ));
+    }
     let longest = image.width().max(image.height());
     if params.grow.unsigned_abs() > longest {
         return Err(Error::invalid(

@@ -1,7 +1,21 @@
 //! Worker configuration.
 
-use clap::Parser;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
 use inpaint_common::ServiceArgs;
+
+use crate::onnx_engine::RuntimeOptions;
+
+/// Where model engines should run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DeviceArg {
+    Cpu,
+    /// CUDA when this build has the `cuda` feature and the GPU loads; the CPU
+    /// otherwise (unless --require-gpu).
+    Cuda,
+}
 
 /// inpaint-worker: repaints crops with native and model engines.
 #[derive(Debug, Clone, Parser)]
@@ -10,9 +24,42 @@ pub struct Config {
     #[command(flatten)]
     pub service: ServiceArgs,
 
-    /// Crops repainted at once (CPU threads used for engines); 0 = one per core.
+    /// Crops repainted at once by native engines; 0 = one per core.
     #[arg(long, env = "INPAINT_WORKER_PARALLELISM", default_value_t = 0)]
     pub parallelism: usize,
+
+    /// Model config file (TOML, see models/worker-models.toml). Without it
+    /// no ONNX model is loaded.
+    #[arg(long, env = "INPAINT_WORKER_MODELS")]
+    pub models: Option<PathBuf>,
+
+    /// ONNX Runtime shared library.
+    #[arg(
+        long,
+        env = "ORT_DYLIB_PATH",
+        default_value = "models/cache/onnxruntime/libonnxruntime.so"
+    )]
+    pub ort_dylib: PathBuf,
+
+    /// Device for model engines.
+    #[arg(long, env = "INPAINT_WORKER_DEVICE", value_enum, default_value_t = DeviceArg::Cpu)]
+    pub device: DeviceArg,
+
+    /// Refuse to start unless every model runs on the GPU.
+    #[arg(long, env = "INPAINT_REQUIRE_GPU")]
+    pub require_gpu: bool,
+
+    /// Longest a crop waits for others to share its batch, in microseconds.
+    #[arg(long, env = "INPAINT_BATCH_WAIT_US", default_value_t = 2000)]
+    pub batch_wait_us: u64,
+
+    /// Crops queued per model beyond which requests get RESOURCE_EXHAUSTED.
+    #[arg(long, env = "INPAINT_MODEL_QUEUE", default_value_t = 64)]
+    pub model_queue: usize,
+
+    /// Threads ONNX Runtime may use inside one model run; 0 = its default.
+    #[arg(long, env = "INPAINT_ORT_THREADS", default_value_t = 0)]
+    pub ort_threads: usize,
 }
 
 impl Config {
@@ -20,6 +67,13 @@ impl Config {
         Self {
             service: ServiceArgs::local(listen),
             parallelism: 0,
+            models: None,
+            ort_dylib: "models/cache/onnxruntime/libonnxruntime.so".into(),
+            device: DeviceArg::Cpu,
+            require_gpu: false,
+            batch_wait_us: 2000,
+            model_queue: 64,
+            ort_threads: 0,
         }
     }
 
@@ -27,6 +81,20 @@ impl Config {
         match self.parallelism {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
+        }
+    }
+
+    pub fn runtime(&self) -> RuntimeOptions {
+        RuntimeOptions {
+            ort_dylib: self.ort_dylib.clone(),
+            device: match self.device {
+                DeviceArg::Cpu => inpaint_onnx::Device::Cpu,
+                DeviceArg::Cuda => inpaint_onnx::Device::Cuda,
+            },
+            require_gpu: self.require_gpu,
+            threads: self.ort_threads,
+            max_wait: Duration::from_micros(self.batch_wait_us),
+            queue: self.model_queue,
         }
     }
 }

@@ -1,41 +1,115 @@
 //! Inpainting engines behind one trait, and the registry the worker serves.
 
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
-use inpaint_imaging::{GrayImage, RgbImage, telea};
+use inpaint_imaging::{GrayImage, RgbImage, patchmatch, telea};
+use tokio::sync::Semaphore;
+
+use crate::error::Error;
+use crate::onnx_engine::ModelEngine;
 
 /// Per-request engine settings.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct EngineParams {
     /// Neighbourhood radius (telea); 0 = the engine's default.
     pub radius: u32,
     pub seed: u64,
+    /// Which model (onnx); empty = the first loaded.
+    pub model: String,
 }
 
+pub type EngineFuture = Pin<Box<dyn Future<Output = Result<RgbImage, Error>> + Send>>;
+
 /// Repaints the pixels where `hole` > 0; every other pixel is returned as is.
+/// Native engines run on the blocking pool; model engines queue for their
+/// model's batching thread.
 pub trait Engine: Send + Sync {
     fn name(&self) -> &'static str;
     fn description(&self) -> &'static str;
     fn device(&self) -> &'static str;
-    fn inpaint(&self, image: &RgbImage, hole: &GrayImage, params: &EngineParams) -> RgbImage;
+    /// Checks what the request asks of this engine before any work starts.
+    fn check(&self, _params: &EngineParams) -> Result<(), Error> {
+        Ok(())
+    }
+    fn inpaint(&self, image: RgbImage, hole: GrayImage, params: EngineParams) -> EngineFuture;
 }
 
-/// Telea's fast marching method (as OpenCV's INPAINT_TELEA), native Rust.
-pub struct Telea;
+/// A CPU kernel, run on the blocking pool at most `slots` at a time so a
+/// burst of crops queues instead of oversubscribing the cores.
+struct Native {
+    name: &'static str,
+    description: &'static str,
+    run: fn(&RgbImage, &GrayImage, &EngineParams) -> RgbImage,
+    slots: Arc<Semaphore>,
+}
 
-impl Engine for Telea {
+impl Engine for Native {
     fn name(&self) -> &'static str {
-        "telea"
+        self.name
     }
     fn description(&self) -> &'static str {
-        "fast marching inpainting (Telea 2004); smooth fills for small holes"
+        self.description
     }
     fn device(&self) -> &'static str {
         "cpu"
     }
-    fn inpaint(&self, image: &RgbImage, hole: &GrayImage, params: &EngineParams) -> RgbImage {
-        telea::inpaint(image, hole, params.radius)
+    fn inpaint(&self, image: RgbImage, hole: GrayImage, params: EngineParams) -> EngineFuture {
+        let (slots, run) = (self.slots.clone(), self.run);
+        Box::pin(async move {
+            let _slot = slots
+                .acquire_owned()
+                .await
+                .map_err(|e| Error::Task(e.to_string()))?;
+            tokio::task::spawn_blocking(move || run(&image, &hole, &params))
+                .await
+                .map_err(|e| Error::Task(e.to_string()))
+        })
+    }
+}
+
+/// Every loaded ONNX model, behind the engine name "onnx".
+pub struct Onnx {
+    pub models: Vec<Arc<ModelEngine>>,
+}
+
+impl Onnx {
+    pub fn model(&self, name: &str) -> Result<Arc<ModelEngine>, Error> {
+        let found = if name.is_empty() {
+            self.models.first()
+        } else {
+            self.models.iter().find(|m| m.spec.name == name)
+        };
+        found.cloned().ok_or_else(|| Error::UnknownModel {
+            name: name.to_string(),
+            loaded: self
+                .models
+                .iter()
+                .map(|m| m.spec.name.clone())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+    }
+}
+
+impl Engine for Onnx {
+    fn name(&self) -> &'static str {
+        "onnx"
+    }
+    fn description(&self) -> &'static str {
+        "an ONNX image+mask inpainting model from the model config, batched across requests"
+    }
+    fn device(&self) -> &'static str {
+        self.models.first().map_or("cpu", |m| m.device.name())
+    }
+    fn check(&self, params: &EngineParams) -> Result<(), Error> {
+        self.model(&params.model).map(|_| ())
+    }
+    fn inpaint(&self, image: RgbImage, hole: GrayImage, params: EngineParams) -> EngineFuture {
+        let model = self.model(&params.model);
+        Box::pin(async move { model?.inpaint(&image, &hole).await })
     }
 }
 
@@ -46,12 +120,29 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// The engines that need no model files.
-    pub fn native() -> Self {
-        let telea: Arc<dyn Engine> = Arc::new(Telea);
+    /// Telea and PatchMatch, plus "onnx" when models are loaded.
+    pub fn new(parallelism: usize, models: Vec<Arc<ModelEngine>>) -> Self {
+        let slots = Arc::new(Semaphore::new(parallelism.max(1)));
+        let mut engines: Vec<Arc<dyn Engine>> = vec![
+            Arc::new(Native {
+                name: "telea",
+                description: "fast marching inpainting (Telea 2004): smooth fills for small holes and scratches",
+                run: |image, hole, params| telea::inpaint(image, hole, params.radius),
+                slots: slots.clone(),
+            }),
+            Arc::new(Native {
+                name: "patchmatch",
+                description: "multi-scale exemplar fill (PatchMatch + Wexler EM): texture from the surroundings",
+                run: |image, hole, params| patchmatch::inpaint(image, hole, params.seed),
+                slots,
+            }),
+        ];
+        if !models.is_empty() {
+            engines.push(Arc::new(Onnx { models }));
+        }
         Self {
-            default: telea.name(),
-            engines: BTreeMap::from([(telea.name(), telea)]),
+            default: "telea",
+            engines: engines.into_iter().map(|e| (e.name(), e)).collect(),
         }
     }
 

@@ -1,14 +1,23 @@
 //! Worker errors, mapped to gRPC status in one place.
 
 use inpaint_common::status::invalid_argument;
-use tonic::Status;
+use tonic::metadata::MetadataValue;
+use tonic::{Code, Status};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("engine: unknown engine {name:?}; available: {available}")]
     UnknownEngine { name: String, available: String },
+    #[error("model: no model {name:?} is loaded; loaded: [{loaded}]")]
+    UnknownModel { name: String, loaded: String },
     #[error("{field}: {reason}")]
     InvalidField { field: String, reason: String },
+    #[error("model {model} cannot be loaded: {reason}")]
+    ModelLoad { model: String, reason: String },
+    #[error("model {model}: queue is full")]
+    Busy { model: String },
+    #[error("model run failed: {0}")]
+    Model(String),
     #[error("engine task failed: {0}")]
     Task(String),
 }
@@ -20,8 +29,18 @@ impl From<Error> for Status {
                 "engine",
                 format!("unknown engine {name:?}; available: {available}"),
             ),
+            Error::UnknownModel { .. } => Status::not_found(err.to_string()),
             Error::InvalidField { field, reason } => invalid_argument(&field, reason),
-            Error::Task(msg) => Status::internal(msg),
+            Error::ModelLoad { .. } => Status::failed_precondition(err.to_string()),
+            Error::Busy { .. } => {
+                let mut status =
+                    Status::new(Code::ResourceExhausted, format!("{err}; retry after 1s"));
+                status
+                    .metadata_mut()
+                    .insert("retry-after", MetadataValue::from_static("1"));
+                status
+            }
+            Error::Model(_) | Error::Task(_) => Status::internal(err.to_string()),
         }
     }
 }

@@ -3,36 +3,90 @@
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod models;
+pub mod onnx_engine;
+pub mod prefill;
 pub mod service;
 
 use std::future::Future;
 use std::sync::Arc;
 
 use inpaint_common::ServeError;
-use inpaint_common::health::health_reporter;
+use inpaint_common::health::{ServingStatus, health_reporter};
 use inpaint_proto::v1::inpaint_worker_server::InpaintWorkerServer;
 use tokio::net::TcpListener;
 use tonic::service::RoutesBuilder;
 
 pub use config::Config;
 
-/// Serves the worker on `listener` until `shutdown` resolves.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Config(#[from] models::ConfigError),
+    #[error(transparent)]
+    Model(#[from] error::Error),
+    #[error(transparent)]
+    Serve(#[from] ServeError),
+}
+
+/// Loads the configured models (refusing to start when one cannot load, or
+/// runs off the GPU while the GPU is required), then serves the worker on
+/// `listener` until `shutdown` resolves.
 pub async fn run(
     config: Config,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
-) -> Result<(), ServeError> {
+) -> Result<(), RunError> {
     let limit = config.service.max_message_bytes();
-    let engines = Arc::new(engine::Registry::native());
     let (reporter, health) = health_reporter();
-    let service = service::WorkerService::new(engines, &config);
+    type Server = InpaintWorkerServer<service::WorkerService>;
+    reporter.set_not_serving::<Server>().await;
     reporter
-        .set_serving::<InpaintWorkerServer<service::WorkerService>>()
+        .set_service_status("", ServingStatus::NotServing)
+        .await;
+
+    let models = load_models(&config).await?;
+    for model in &models {
+        // One health entry per model names the device it really runs on.
+        let entry = format!(
+            "inpaint.v1.InpaintWorker/model/{}/{}",
+            model.spec.name,
+            model.device.name()
+        );
+        reporter
+            .set_service_status(entry, ServingStatus::Serving)
+            .await;
+    }
+    let engines = Arc::new(engine::Registry::new(
+        config.effective_parallelism(),
+        models.clone(),
+    ));
+    let service = service::WorkerService::new(engines, models, &config);
+    reporter.set_serving::<Server>().await;
+    reporter
+        .set_service_status("", ServingStatus::Serving)
         .await;
     let server = InpaintWorkerServer::new(service)
         .max_decoding_message_size(limit)
         .max_encoding_message_size(limit);
     let mut routes = RoutesBuilder::default();
     routes.add_service(health).add_service(server);
-    inpaint_common::serve(listener, routes, shutdown).await
+    Ok(inpaint_common::serve(listener, routes, shutdown).await?)
+}
+
+async fn load_models(config: &Config) -> Result<Vec<Arc<onnx_engine::ModelEngine>>, RunError> {
+    let Some(file) = config.models.clone() else {
+        return Ok(vec![]);
+    };
+    let specs = models::load(&file)?;
+    let runtime = config.runtime();
+    let loaded = tokio::task::spawn_blocking(move || {
+        specs
+            .into_iter()
+            .map(|spec| onnx_engine::ModelEngine::load(spec, &runtime).map(Arc::new))
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .await
+    .map_err(|e| error::Error::Task(e.to_string()))??;
+    Ok(loaded)
 }

@@ -131,21 +131,38 @@ pub fn parse(text: &str, base: &Path) -> Result<Vec<ModelSpec>, String> {
 
 fn resolve(e: Entry, base: &Path) -> Result<ModelSpec, String> {
     let name = e.name.clone();
-    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
         return Err(format!("model name {name:?}: use letters, digits, - _ ."));
     }
     let need = |field: &str| format!("model {name:?}: `{field}` is required without a preset");
     let (dtype, range, mask) = match e.preset {
-        Some(Preset::Lama) => (Some(DType::F32), Some(Range::Unit), Some(MaskPolarity::HoleIsOne)),
-        Some(Preset::Migan) => (Some(DType::U8), Some(Range::Byte), Some(MaskPolarity::KeepIsOne)),
+        Some(Preset::Lama) => (
+            Some(DType::F32),
+            Some(Range::Unit),
+            Some(MaskPolarity::HoleIsOne),
+        ),
+        Some(Preset::Migan) => (
+            Some(DType::U8),
+            Some(Range::Byte),
+            Some(MaskPolarity::KeepIsOne),
+        ),
         None => (None, None, None),
     };
     let named = |v: Option<String>, default: &str| v.unwrap_or_else(|| default.to_string());
     let dtype = e.dtype.or(dtype).ok_or_else(|| need("dtype"))?;
     let input_range = e.input_range.or(range).ok_or_else(|| need("input_range"))?;
-    let output_range = e.output_range.or(range).ok_or_else(|| need("output_range"))?;
+    let output_range = e
+        .output_range
+        .or(range)
+        .ok_or_else(|| need("output_range"))?;
     if dtype == DType::U8 && (input_range != Range::Byte || output_range != Range::Byte) {
-        return Err(format!("model {name:?}: u8 tensors are always in the byte range"));
+        return Err(format!(
+            "model {name:?}: u8 tensors are always in the byte range"
+        ));
     }
     let max_batch = e.max_batch.unwrap_or(8);
     if !(1..=64).contains(&max_batch) {
@@ -157,11 +174,19 @@ fn resolve(e: Entry, base: &Path) -> Result<ModelSpec, String> {
     }
     let fixed_size = match e.fixed_size {
         Some([w, h]) if (8..=8192).contains(&w) && (8..=8192).contains(&h) => Some((w, h)),
-        Some(_) => return Err(format!("model {name:?}: fixed_size sides must be in 8..=8192")),
+        Some(_) => {
+            return Err(format!(
+                "model {name:?}: fixed_size sides must be in 8..=8192"
+            ));
+        }
         None => None,
     };
     Ok(ModelSpec {
-        path: if e.path.is_absolute() { e.path } else { base.join(e.path) },
+        path: if e.path.is_absolute() {
+            e.path
+        } else {
+            base.join(e.path)
+        },
         image_input: named(e.image_input, "image"),
         mask_input: named(e.mask_input, "mask"),
         output: named(e.output, "output"),
@@ -201,19 +226,43 @@ mod tests {
         )
         .unwrap();
         assert_eq!(specs[0].path, PathBuf::from("/models/a.onnx"));
-        assert_eq!((specs[0].dtype, specs[0].mask), (DType::F32, MaskPolarity::HoleIsOne));
+        assert_eq!(
+            (specs[0].dtype, specs[0].mask),
+            (DType::F32, MaskPolarity::HoleIsOne)
+        );
         assert_eq!(specs[0].fixed_size, Some((512, 512)));
-        assert_eq!((specs[1].dtype, specs[1].mask), (DType::U8, MaskPolarity::KeepIsOne));
-        assert_eq!((specs[1].output.as_str(), specs[1].max_batch), ("result", 2));
+        assert_eq!(
+            (specs[1].dtype, specs[1].mask),
+            (DType::U8, MaskPolarity::KeepIsOne)
+        );
+        assert_eq!(
+            (specs[1].output.as_str(), specs[1].max_batch),
+            ("result", 2)
+        );
     }
 
     #[test]
     fn mistakes_are_explained() {
         let base = Path::new(".");
-        assert!(parse("[[model]]\nname = \"x\"\npath = \"x.onnx\"\n", base).unwrap_err().contains("required without a preset"));
-        assert!(parse("[[model]]\nname = \"x\"\npath = \"x\"\npreset = \"lama\"\ncolour = 1\n", base).unwrap_err().contains("unknown field"));
+        assert!(
+            parse("[[model]]\nname = \"x\"\npath = \"x.onnx\"\n", base)
+                .unwrap_err()
+                .contains("required without a preset")
+        );
+        assert!(
+            parse(
+                "[[model]]\nname = \"x\"\npath = \"x\"\npreset = \"lama\"\ncolour = 1\n",
+                base
+            )
+            .unwrap_err()
+            .contains("unknown field")
+        );
         let twice = "[[model]]\nname = \"x\"\npath = \"x\"\npreset = \"lama\"\n";
-        assert!(parse(&format!("{twice}{twice}"), base).unwrap_err().contains("twice"));
+        assert!(
+            parse(&format!("{twice}{twice}"), base)
+                .unwrap_err()
+                .contains("twice")
+        );
         assert!(parse("[[model]]\nname = \"x\"\npath = \"x\"\npreset = \"migan\"\ninput_range = \"unit\"\n", base).is_err());
     }
 }

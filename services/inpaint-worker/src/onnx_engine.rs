@@ -66,10 +66,16 @@ impl ModelEngine {
             model: spec.name.clone(),
             reason,
         };
-        let env = inpaint_onnx::environment(&options.ort_dylib).map_err(|e| load_err(e.to_string()))?;
-        let (session, device) =
-            inpaint_onnx::open_session(env, &spec.path, options.device, options.require_gpu, options.threads)
-                .map_err(|e| load_err(e.to_string()))?;
+        let env =
+            inpaint_onnx::environment(&options.ort_dylib).map_err(|e| load_err(e.to_string()))?;
+        let (session, device) = inpaint_onnx::open_session(
+            env,
+            &spec.path,
+            options.device,
+            options.require_gpu,
+            options.threads,
+        )
+        .map_err(|e| load_err(e.to_string()))?;
         check_signature(&session, &spec).map_err(load_err)?;
         tracing::info!(model = %spec.name, path = %spec.path.display(), device = device.name(), "model loaded");
         let (jobs, queue) = mpsc::sync_channel(options.queue.max(1));
@@ -103,12 +109,19 @@ impl ModelEngine {
             TrySendError::Full(_) => Error::Busy {
                 model: self.spec.name.clone(),
             },
-            TrySendError::Disconnected(_) => Error::Task(format!("model {} thread stopped", self.spec.name)),
+            TrySendError::Disconnected(_) => {
+                Error::Task(format!("model {} thread stopped", self.spec.name))
+            }
         })?;
         let out = answer
             .await
             .map_err(|_| Error::Task(format!("model {} dropped the crop", self.spec.name)))??;
-        let back = unfit(&out, image.width(), image.height(), self.spec.fixed_size.is_some());
+        let back = unfit(
+            &out,
+            image.width(),
+            image.height(),
+            self.spec.fixed_size.is_some(),
+        );
         Ok(keep_known(image, hole, &back))
     }
 }
@@ -118,7 +131,10 @@ impl ModelEngine {
 fn model_size(spec: &ModelSpec, w: u32, h: u32) -> (u32, u32) {
     match spec.fixed_size {
         Some(size) => size,
-        None => (w.div_ceil(spec.side_multiple) * spec.side_multiple, h.div_ceil(spec.side_multiple) * spec.side_multiple),
+        None => (
+            w.div_ceil(spec.side_multiple) * spec.side_multiple,
+            h.div_ceil(spec.side_multiple) * spec.side_multiple,
+        ),
     }
 }
 
@@ -163,7 +179,8 @@ fn keep_known(original: &RgbImage, hole: &GrayImage, repainted: &RgbImage) -> Rg
     let mut out = original.clone();
     for (i, &m) in hole.as_raw().iter().enumerate() {
         if m > 0 {
-            out.as_raw_mut()[i * 3..i * 3 + 3].copy_from_slice(&repainted.as_raw()[i * 3..i * 3 + 3]);
+            out.as_raw_mut()[i * 3..i * 3 + 3]
+                .copy_from_slice(&repainted.as_raw()[i * 3..i * 3 + 3]);
         }
     }
     out
@@ -177,15 +194,27 @@ fn to_tensors(spec: &ModelSpec, image: &RgbImage, hole: &GrayImage) -> Pixels {
     };
     match spec.dtype {
         DType::F32 => {
-            let scale = if spec.input_range == Range::Unit { 1.0 / 255.0 } else { 1.0 };
+            let scale = if spec.input_range == Range::Unit {
+                1.0 / 255.0
+            } else {
+                1.0
+            };
             let mut data = vec![0f32; 3 * plane];
             for (i, px) in image.as_raw().chunks_exact(3).enumerate() {
                 for c in 0..3 {
                     data[c * plane + i] = px[c] as f32 * scale;
                 }
             }
-            let full = if spec.input_range == Range::Unit { 1.0 } else { 255.0 };
-            let mask = hole.as_raw().iter().map(|&m| if hole_value(m) { full } else { 0.0 }).collect();
+            let full = if spec.input_range == Range::Unit {
+                1.0
+            } else {
+                255.0
+            };
+            let mask = hole
+                .as_raw()
+                .iter()
+                .map(|&m| if hole_value(m) { full } else { 0.0 })
+                .collect();
             Pixels::F32 { image: data, mask }
         }
         DType::U8 => {
@@ -195,7 +224,11 @@ fn to_tensors(spec: &ModelSpec, image: &RgbImage, hole: &GrayImage) -> Pixels {
                     data[c * plane + i] = px[c];
                 }
             }
-            let mask = hole.as_raw().iter().map(|&m| if hole_value(m) { 255 } else { 0 }).collect();
+            let mask = hole
+                .as_raw()
+                .iter()
+                .map(|&m| if hole_value(m) { 255 } else { 0 })
+                .collect();
             Pixels::U8 { image: data, mask }
         }
     }
@@ -214,17 +247,34 @@ fn check_signature(session: &Session, spec: &ModelSpec) -> Result<(), String> {
         })?;
         match input.dtype() {
             ValueType::Tensor { ty, .. } if *ty == want => {}
-            other => return Err(format!("input {name:?} is {other:?}, the config says a {want:?} tensor")),
+            other => {
+                return Err(format!(
+                    "input {name:?} is {other:?}, the config says a {want:?} tensor"
+                ));
+            }
         }
     }
-    if !session.outputs().iter().any(|o| o.name() == spec.output.as_str()) {
+    if !session
+        .outputs()
+        .iter()
+        .any(|o| o.name() == spec.output.as_str())
+    {
         let names: Vec<&str> = session.outputs().iter().map(|o| o.name()).collect();
-        return Err(format!("has no output {:?} (its outputs: {names:?}); set output in the config", spec.output));
+        return Err(format!(
+            "has no output {:?} (its outputs: {names:?}); set output in the config",
+            spec.output
+        ));
     }
     Ok(())
 }
 
-fn run_batches(mut session: Session, spec: ModelSpec, queue: mpsc::Receiver<Job>, max_wait: Duration, stats: Arc<BatchStats>) {
+fn run_batches(
+    mut session: Session,
+    spec: ModelSpec,
+    queue: mpsc::Receiver<Job>,
+    max_wait: Duration,
+    stats: Arc<BatchStats>,
+) {
     let mut held: Option<Job> = None;
     loop {
         let first = match held.take() {
@@ -250,7 +300,9 @@ fn run_batches(mut session: Session, spec: ModelSpec, queue: mpsc::Receiver<Job>
         }
         stats.batches.fetch_add(1, Ordering::Relaxed);
         stats.crops.fetch_add(batch.len() as u64, Ordering::Relaxed);
-        stats.largest.fetch_max(batch.len() as u64, Ordering::Relaxed);
+        stats
+            .largest
+            .fetch_max(batch.len() as u64, Ordering::Relaxed);
         let span = tracing::info_span!(parent: &batch[0].span, "model_batch", model = %spec.name, size = batch.len());
         let _entered = span.enter();
         match run_one_batch(&mut session, &spec, &batch, key) {
@@ -269,14 +321,22 @@ fn run_batches(mut session: Session, spec: ModelSpec, queue: mpsc::Receiver<Job>
     }
 }
 
-fn run_one_batch(session: &mut Session, spec: &ModelSpec, batch: &[Job], (w, h): (u32, u32)) -> Result<Vec<RgbImage>, String> {
+fn run_one_batch(
+    session: &mut Session,
+    spec: &ModelSpec,
+    batch: &[Job],
+    (w, h): (u32, u32),
+) -> Result<Vec<RgbImage>, String> {
     let (n, w, h) = (batch.len(), w as usize, h as usize);
     let image_shape = [n, 3, h, w];
     let mask_shape = [n, 1, h, w];
     let e = |err: inpaint_onnx::ort::Error| err.to_string();
     let outputs = match spec.dtype {
         DType::F32 => {
-            let (mut image, mut mask) = (Vec::with_capacity(n * 3 * w * h), Vec::with_capacity(n * w * h));
+            let (mut image, mut mask) = (
+                Vec::with_capacity(n * 3 * w * h),
+                Vec::with_capacity(n * w * h),
+            );
             for job in batch {
                 if let Pixels::F32 { image: i, mask: m } = &job.pixels {
                     image.extend_from_slice(i);
@@ -288,13 +348,24 @@ fn run_one_batch(session: &mut Session, spec: &ModelSpec, batch: &[Job], (w, h):
                 spec.mask_input.as_str() => TensorRef::from_array_view((mask_shape, mask.as_slice())).map_err(e)?,
             ];
             let out = session.run(inputs).map_err(e)?;
-            let (shape, data) = out[spec.output.as_str()].try_extract_tensor::<f32>().map_err(e)?;
+            let (shape, data) = out[spec.output.as_str()]
+                .try_extract_tensor::<f32>()
+                .map_err(e)?;
             check_shape(shape.as_ref(), n, w, h)?;
-            let scale = if spec.output_range == Range::Unit { 255.0 } else { 1.0 };
-            split(n, w, h, |i| (data[i] * scale).round().clamp(0.0, 255.0) as u8)
+            let scale = if spec.output_range == Range::Unit {
+                255.0
+            } else {
+                1.0
+            };
+            split(n, w, h, |i| {
+                (data[i] * scale).round().clamp(0.0, 255.0) as u8
+            })
         }
         DType::U8 => {
-            let (mut image, mut mask) = (Vec::with_capacity(n * 3 * w * h), Vec::with_capacity(n * w * h));
+            let (mut image, mut mask) = (
+                Vec::with_capacity(n * 3 * w * h),
+                Vec::with_capacity(n * w * h),
+            );
             for job in batch {
                 if let Pixels::U8 { image: i, mask: m } = &job.pixels {
                     image.extend_from_slice(i);
@@ -306,7 +377,9 @@ fn run_one_batch(session: &mut Session, spec: &ModelSpec, batch: &[Job], (w, h):
                 spec.mask_input.as_str() => TensorRef::from_array_view((mask_shape, mask.as_slice())).map_err(e)?,
             ];
             let out = session.run(inputs).map_err(e)?;
-            let (shape, data) = out[spec.output.as_str()].try_extract_tensor::<u8>().map_err(e)?;
+            let (shape, data) = out[spec.output.as_str()]
+                .try_extract_tensor::<u8>()
+                .map_err(e)?;
             check_shape(shape.as_ref(), n, w, h)?;
             split(n, w, h, |i| data[i])
         }
@@ -316,7 +389,9 @@ fn run_one_batch(session: &mut Session, spec: &ModelSpec, batch: &[Job], (w, h):
 
 fn check_shape(shape: &[i64], n: usize, w: usize, h: usize) -> Result<(), String> {
     if shape != [n as i64, 3, h as i64, w as i64] {
-        return Err(format!("output shape {shape:?}, expected [{n}, 3, {h}, {w}]"));
+        return Err(format!(
+            "output shape {shape:?}, expected [{n}, 3, {h}, {w}]"
+        ));
     }
     Ok(())
 }

@@ -1,39 +1,95 @@
 //! The `inpaint.v1.InpaintWorker` gRPC service.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use inpaint_common::tensor::{into_rgb_tensor, to_gray, to_rgb};
+use inpaint_imaging::{GrayImage, RgbImage};
 use inpaint_proto::v1::inpaint_worker_server::InpaintWorker;
 use inpaint_proto::v1::{
-    EngineInfo, InpaintCropsRequest, InpaintCropsResponse, ListEnginesRequest, ListEnginesResponse,
+    CropInput, EngineInfo, InpaintCropsRequest, InpaintCropsResponse, ListEnginesRequest,
+    ListEnginesResponse, ListModelsRequest, ListModelsResponse, MaskedContent, ModelInfo,
 };
-use tokio::sync::Semaphore;
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
 use crate::config::Config;
 use crate::engine::{EngineParams, Registry};
 use crate::error::Error;
+use crate::models::DType;
+use crate::onnx_engine::ModelEngine;
+use crate::prefill::{apply_sketch, blend_strength, prefill};
 
 /// Largest neighbourhood radius accepted.
 pub const MAX_RADIUS: u32 = 64;
 
 pub struct WorkerService {
     engines: Arc<Registry>,
-    /// Engine runs happen on the blocking pool, at most this many at once, so
-    /// a burst of crops queues here instead of oversubscribing the cores.
-    slots: Arc<Semaphore>,
+    models: Vec<Arc<ModelEngine>>,
     max_image_pixels: u64,
 }
 
 impl WorkerService {
-    pub fn new(engines: Arc<Registry>, config: &Config) -> Self {
+    pub fn new(engines: Arc<Registry>, models: Vec<Arc<ModelEngine>>, config: &Config) -> Self {
         Self {
             engines,
-            slots: Arc::new(Semaphore::new(config.effective_parallelism())),
+            models,
             max_image_pixels: config.service.max_image_pixels,
         }
     }
+}
+
+/// One crop, checked.
+struct Crop {
+    image: RgbImage,
+    hole: GrayImage,
+    sketch: Option<(RgbImage, GrayImage)>,
+}
+
+fn check_crop(i: usize, crop: CropInput, max_pixels: u64) -> Result<Crop, Status> {
+    let image = to_rgb(crop.image, &format!("crops[{i}].image"))?;
+    let size = (image.width(), image.height());
+    let same_size = |field: String, w: u32, h: u32| -> Result<(), Status> {
+        if (w, h) != size {
+            return Err(invalid(field, "must be the image's size").into());
+        }
+        Ok(())
+    };
+    let hole = to_gray(crop.hole, &format!("crops[{i}].hole"))?;
+    same_size(format!("crops[{i}].hole"), hole.width(), hole.height())?;
+    if image.pixel_count() as u64 > max_pixels {
+        return Err(invalid(format!("crops[{i}].image"), "is over the pixel limit").into());
+    }
+    let sketch = match (crop.sketch, crop.sketch_mask) {
+        (None, None) => None,
+        (Some(colours), Some(painted)) => {
+            let colours = to_rgb(Some(colours), &format!("crops[{i}].sketch"))?;
+            same_size(
+                format!("crops[{i}].sketch"),
+                colours.width(),
+                colours.height(),
+            )?;
+            let painted = to_gray(Some(painted), &format!("crops[{i}].sketch_mask"))?;
+            same_size(
+                format!("crops[{i}].sketch_mask"),
+                painted.width(),
+                painted.height(),
+            )?;
+            Some((colours, painted))
+        }
+        _ => {
+            return Err(invalid(
+                format!("crops[{i}].sketch"),
+                "sketch and sketch_mask come together",
+            )
+            .into());
+        }
+    };
+    Ok(Crop {
+        image,
+        hole,
+        sketch,
+    })
 }
 
 #[tonic::async_trait]
@@ -54,43 +110,56 @@ impl InpaintWorker for WorkerService {
         if req.radius > MAX_RADIUS {
             return Err(invalid("radius", format!("must be at most {MAX_RADIUS}")).into());
         }
+        let strength = req.strength.unwrap_or(1.0);
+        if !(0.0..=1.0).contains(&strength) {
+            return Err(invalid("strength", format!("{strength} is not in 0..=1")).into());
+        }
+        let content = MaskedContent::try_from(req.masked_content)
+            .map_err(|_| invalid("masked_content", "unknown masked content"))?;
         let params = EngineParams {
             radius: req.radius,
             seed: req.seed,
+            model: req.model.clone(),
         };
-        let mut inputs = Vec::with_capacity(req.crops.len());
-        for (i, crop) in req.crops.into_iter().enumerate() {
-            let image = to_rgb(crop.image, &format!("crops[{i}].image"))?;
-            let hole = to_gray(crop.hole, &format!("crops[{i}].hole"))?;
-            if (hole.width(), hole.height()) != (image.width(), image.height()) {
-                return Err(invalid(format!("crops[{i}].hole"), "must be the image's size").into());
-            }
-            if image.pixel_count() as u64 > self.max_image_pixels {
-                return Err(invalid(format!("crops[{i}].image"), "is over the pixel limit").into());
-            }
-            inputs.push((image, hole));
-        }
+        engine.check(&params)?;
+        let crops = req
+            .crops
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| check_crop(i, c, self.max_image_pixels))
+            .collect::<Result<Vec<_>, _>>()?;
 
-        let runs = inputs.into_iter().map(|(image, hole)| {
-            let (engine, slots) = (engine.clone(), self.slots.clone());
-            async move {
-                let _slot = slots
-                    .acquire_owned()
-                    .await
-                    .map_err(|e| Error::Task(e.to_string()))?;
-                tokio::task::spawn_blocking(move || engine.inpaint(&image, &hole, &params))
-                    .await
-                    .map_err(|e| Error::Task(e.to_string()))
-            }
+        // All crops at once: native engines share the CPU slots, model
+        // engines share their model's batches (with other requests' too).
+        let runs = crops.into_iter().enumerate().map(|(i, crop)| {
+            let engine = engine.clone();
+            let mut params = params.clone();
+            // Distinct but repeatable randomness per crop.
+            params.seed = req
+                .seed
+                .wrapping_add((i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            tokio::spawn(async move {
+                let sketch = crop.sketch.as_ref().map(|(c, p)| (c, p));
+                let (guided, hole) = apply_sketch(&crop.image, &crop.hole, sketch);
+                let seen = prefill(&guided, &hole, content, params.seed);
+                let repainted = engine.inpaint(seen, hole, params).await?;
+                Ok::<_, Error>(blend_strength(
+                    &crop.image,
+                    &repainted,
+                    &crop.hole,
+                    strength,
+                ))
+            })
         });
         let mut images = Vec::new();
-        for run in runs.map(tokio::spawn).collect::<Vec<_>>() {
+        for run in runs.collect::<Vec<_>>() {
             let image = run.await.map_err(|e| Error::Task(e.to_string()))??;
             images.push(into_rgb_tensor(image));
         }
         Ok(Response::new(InpaintCropsResponse {
             images,
             engine: engine.name().to_string(),
+            device: engine.device().to_string(),
         }))
     }
 
@@ -111,6 +180,37 @@ impl InpaintWorker for WorkerService {
             engines,
             default_engine: self.engines.default_name().into(),
         }))
+    }
+
+    async fn list_models(
+        &self,
+        _request: Request<ListModelsRequest>,
+    ) -> Result<Response<ListModelsResponse>, Status> {
+        let models = self
+            .models
+            .iter()
+            .map(|m| {
+                let (fixed_width, fixed_height) = m.spec.fixed_size.unwrap_or((0, 0));
+                ModelInfo {
+                    name: m.spec.name.clone(),
+                    path: m.spec.path.display().to_string(),
+                    device: m.device.name().into(),
+                    dtype: match m.spec.dtype {
+                        DType::F32 => "f32",
+                        DType::U8 => "u8",
+                    }
+                    .into(),
+                    fixed_width,
+                    fixed_height,
+                    side_multiple: m.spec.side_multiple,
+                    max_batch: m.spec.max_batch as u32,
+                    batches: m.stats.batches.load(Ordering::Relaxed),
+                    crops: m.stats.crops.load(Ordering::Relaxed),
+                    largest_batch: m.stats.largest.load(Ordering::Relaxed),
+                }
+            })
+            .collect();
+        Ok(Response::new(ListModelsResponse { models }))
     }
 }
 

@@ -72,6 +72,26 @@ impl Mask for MaskService {
             }
             masks.push(m);
         }
+        let sketch = match (req.sketch, req.sketch_mask) {
+            (None, None) => None,
+            (Some(colours), Some(painted)) => {
+                let colours = to_rgb(Some(colours), "sketch")?;
+                let painted = to_gray(Some(painted), "sketch_mask")?;
+                let size = (image.width(), image.height());
+                if (colours.width(), colours.height()) != size {
+                    return Err(Error::invalid("sketch", "must be the image's size").into());
+                }
+                if (painted.width(), painted.height()) != size {
+                    return Err(Error::invalid("sketch_mask", "must be the image's size").into());
+                }
+                Some((colours, painted))
+            }
+            _ => {
+                return Err(
+                    Error::invalid("sketch", "sketch and sketch_mask come together").into(),
+                );
+            }
+        };
         let area = InpaintArea::try_from(req.area)
             .map_err(|_| Error::invalid("area", "unknown inpaint area"))?;
         let work = work_size(req.work_width, req.work_height)?;
@@ -100,7 +120,7 @@ impl Mask for MaskService {
             };
             let crops = plans
                 .iter()
-                .map(|plan| cut(&image, &regions, plan))
+                .map(|plan| cut(&image, &regions, sketch.as_ref(), plan))
                 .collect();
             Ok(PrepareResponse {
                 empty: false,
@@ -168,9 +188,14 @@ fn work_size(width: u32, height: u32) -> Result<(u32, u32), Error> {
     Ok((pick(width, "work_width")?, pick(height, "work_height")?))
 }
 
-/// Cuts one crop out at its working size, with the hole the engine must fill
-/// and the paste-back alpha of the regions it holds.
-fn cut(image: &RgbImage, regions: &[GrayImage], plan: &CropPlan) -> PreparedCrop {
+/// Cuts one crop out at its working size, with the hole the engine must fill,
+/// the paste-back alpha of the regions it holds and the sketch, if any.
+fn cut(
+    image: &RgbImage,
+    regions: &[GrayImage],
+    sketch: Option<&(RgbImage, GrayImage)>,
+    plan: &CropPlan,
+) -> PreparedCrop {
     let (w, h) = (plan.work_width, plan.work_height);
     let pixels = resize_rgb(&image.crop(plan.area), w, h);
     let held: Vec<GrayImage> = plan
@@ -184,11 +209,28 @@ fn cut(image: &RgbImage, regions: &[GrayImage], plan: &CropPlan) -> PreparedCrop
     } else {
         resize_hole(&alpha, w, h)
     };
+    let (sketch, sketch_mask) = match sketch {
+        Some((colours, painted)) => {
+            let painted = painted.crop(plan.area);
+            let painted = if (w, h) == (painted.width(), painted.height()) {
+                mask::threshold(&painted, 1)
+            } else {
+                resize_hole(&painted, w, h)
+            };
+            (
+                Some(into_rgb_tensor(resize_rgb(&colours.crop(plan.area), w, h))),
+                Some(into_gray_tensor(painted)),
+            )
+        }
+        None => (None, None),
+    };
     PreparedCrop {
         crop: Some(plan_to_wire(plan)),
         image: Some(into_rgb_tensor(pixels)),
         hole: Some(into_gray_tensor(hole)),
         alpha: Some(into_gray_tensor(alpha)),
+        sketch,
+        sketch_mask,
     }
 }
 
