@@ -11,6 +11,7 @@ use tonic::Code;
 
 fn request(image: Vec<u8>, target: Option<Target>, params: InpaintParams) -> InpaintRequest {
     InpaintRequest {
+        sketch: vec![],
         image,
         target,
         params: Some(params),

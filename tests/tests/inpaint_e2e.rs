@@ -48,6 +48,7 @@ async fn uploaded_mask_and_faces_through_all_services() {
     let response = inpaint_cli::client::inpaint(
         &url,
         InpaintRequest {
+            sketch: vec![],
             image: photo.clone(),
             target: Some(Target::Mask(box_mask_png(w, h, SMOOTH_HOLE))),
             params: Some(InpaintParams {
@@ -86,6 +87,7 @@ async fn uploaded_mask_and_faces_through_all_services() {
     let response = inpaint_cli::client::inpaint(
         &url,
         InpaintRequest {
+            sketch: vec![],
             image: photo.clone(),
             target: Some(Target::Mask(box_mask_png(w, h, SMOOTH_HOLE))),
             params: Some(InpaintParams {
@@ -117,6 +119,7 @@ async fn uploaded_mask_and_faces_through_all_services() {
     let response = inpaint_cli::client::inpaint(
         &url,
         InpaintRequest {
+            sketch: vec![],
             image: photo.clone(),
             target: Some(Target::Faces(FaceTarget::default())),
             params: Some(InpaintParams {

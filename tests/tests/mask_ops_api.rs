@@ -56,6 +56,7 @@ async fn operators_through_the_public_api() {
     let response = inpaint_cli::client::inpaint(
         &url,
         InpaintRequest {
+            sketch: vec![],
             image: photo.clone(),
             target: Some(Target::Mask(upload.clone())),
             params: Some(InpaintParams {
@@ -152,6 +153,7 @@ async fn bad_operations_name_index_and_field() {
         let status = inpaint_cli::client::inpaint(
             &url,
             InpaintRequest {
+                sketch: vec![],
                 image: photo.clone(),
                 target: Some(Target::Mask(two_boxes_png())),
                 params: Some(InpaintParams {

@@ -39,6 +39,7 @@ async fn unreachable_stage_is_unavailable_not_a_hang() {
     let status = inpaint_cli::client::inpaint(
         &format!("http://{addr}"),
         InpaintRequest {
+            sketch: vec![],
             image: photo,
             target: Some(Target::Mask(box_mask_png(
                 512,

@@ -105,8 +105,8 @@ struct RunArgs {
     strength: Option<f32>,
 
     /// What the engine sees in the hole.
-    #[arg(long, value_enum, default_value_t = Fill::Fill)]
-    fill: Fill,
+    #[arg(long, value_enum, default_value_t = Content::Fill)]
+    fill: Content,
 
     /// Colours painted into the masked area (same size as the photo) that
     /// guide the fill: transparent-background PNG, or the photo painted over.
@@ -226,7 +226,7 @@ impl ModelArgs {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
-enum Fill {
+enum Content {
     /// Smooth average of the surroundings.
     Fill,
     /// The original pixels.
@@ -237,13 +237,13 @@ enum Fill {
     Nothing,
 }
 
-impl Fill {
+impl Content {
     fn wire(self) -> i32 {
         let content = match self {
-            Fill::Fill => MaskedContent::Fill,
-            Fill::Original => MaskedContent::Original,
-            Fill::Noise => MaskedContent::Noise,
-            Fill::Nothing => MaskedContent::Nothing,
+            Content::Fill => MaskedContent::Fill,
+            Content::Original => MaskedContent::Original,
+            Content::Noise => MaskedContent::Noise,
+            Content::Nothing => MaskedContent::Nothing,
         };
         content as i32
     }
