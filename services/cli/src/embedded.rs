@@ -28,6 +28,8 @@ pub struct ClusterConfig {
     pub max_image_pixels: u64,
     /// The worker's model config (ONNX engine); None = native engines only.
     pub worker_models: Option<PathBuf>,
+    /// How long a model crop waits for others to share its batch.
+    pub batch_wait_us: u64,
 }
 
 impl Default for ClusterConfig {
@@ -43,6 +45,7 @@ impl Default for ClusterConfig {
             face_model: seg.face_model,
             max_image_pixels: DEFAULT_MAX_IMAGE_PIXELS,
             worker_models: None,
+            batch_wait_us: 2000,
         }
     }
 }
@@ -94,6 +97,7 @@ impl Cluster {
         let mut worker_config = inpaint_worker::Config::local(worker);
         worker_config.service.max_image_pixels = config.max_image_pixels;
         worker_config.models = config.worker_models.clone();
+        worker_config.batch_wait_us = config.batch_wait_us;
         worker_config.ort_dylib = config.ort_dylib.clone();
         let mut gateway_config = inpaint_gateway::Config::local(
             gateway,

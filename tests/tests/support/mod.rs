@@ -54,15 +54,27 @@ pub fn box_mask_png(width: u32, height: u32, area: PixelBox) -> Vec<u8> {
     png(image::DynamicImage::ImageLuma8(m))
 }
 
-pub async fn start_cluster(max_image_pixels: Option<u64>) -> Cluster {
-    let mut config = ClusterConfig {
+/// The cluster's settings for tests: fetched models, the project's ONNX
+/// models in the worker.
+pub fn cluster_config() -> ClusterConfig {
+    fetched("pushpull/pushpull_lama.onnx");
+    ClusterConfig {
         ort_dylib: fetched("onnxruntime/libonnxruntime.so"),
         face_model: fetched("yunet/face_detection_yunet_2023mar.onnx"),
+        worker_models: Some(repo_root().join("models/worker-models.toml")),
         ..ClusterConfig::default()
-    };
+    }
+}
+
+pub async fn start_cluster(max_image_pixels: Option<u64>) -> Cluster {
+    let mut config = cluster_config();
     if let Some(limit) = max_image_pixels {
         config.max_image_pixels = limit;
     }
+    start_cluster_with(config).await
+}
+
+pub async fn start_cluster_with(config: ClusterConfig) -> Cluster {
     let cluster = Cluster::start(config).await.expect("cluster starts");
     cluster
         .wait_ready(true, Duration::from_secs(60))

@@ -1,0 +1,275 @@
+//! Engines on real photos through the full gRPC path: telea, patchmatch and
+//! the ONNX engine with the project's push-pull model; batching across
+//! concurrent requests; seeds, strength, sketches; model errors.
+
+mod support;
+
+use std::time::Duration;
+
+use inpaint_imaging::metrics::psnr_in_mask;
+use inpaint_imaging::{PixelBox, mask};
+use inpaint_proto::v1::inpaint_worker_client::InpaintWorkerClient;
+use inpaint_proto::v1::{
+    InpaintArea, InpaintParams, InpaintRequest, ListModelsRequest, MaskedContent,
+    inpaint_request::Target,
+};
+use support::*;
+use tonic::Code;
+
+/// Smooth backdrop of the astronaut photo, and a patch of the cat's fur.
+const SMOOTH: (&str, PixelBox) = (
+    "astronaut.png",
+    PixelBox {
+        x: 330,
+        y: 20,
+        width: 24,
+        height: 24,
+    },
+);
+const TEXTURED: (&str, PixelBox) = (
+    "chelsea.png",
+    PixelBox {
+        x: 40,
+        y: 200,
+        width: 32,
+        height: 32,
+    },
+);
+
+fn request(photo: &[u8], hole: PixelBox, params: InpaintParams) -> InpaintRequest {
+    let img = decode_rgb(photo);
+    InpaintRequest {
+        image: photo.to_vec(),
+        target: Some(Target::Mask(box_mask_png(img.width(), img.height(), hole))),
+        params: Some(InpaintParams {
+            area: InpaintArea::Whole as i32,
+            ..params
+        }),
+        sketch: vec![],
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_engine_on_smooth_and_textured_holes() {
+    let cluster = start_cluster(None).await;
+    let url = cluster.gateway_url();
+    // Smooth holes must be close to the photo; textured ones at least
+    // plausible (fur cannot be recovered exactly by any of these).
+    for ((name, hole), floor) in [(SMOOTH, 27.0), (TEXTURED, 24.0)] {
+        let photo = photo_bytes(name);
+        let original = decode_rgb(&photo);
+        for engine in ["telea", "patchmatch", "onnx"] {
+            let params = InpaintParams {
+                engine: engine.into(),
+                seed: 3,
+                ..Default::default()
+            };
+            let response = inpaint_cli::client::inpaint(&url, request(&photo, hole, params))
+                .await
+                .unwrap_or_else(|e| panic!("{engine} on {name}: {e}"));
+            assert_eq!(response.engine, engine);
+            let result = decode_rgb(&response.image);
+            assert_identical_outside(&original, &result, hole, 0);
+            let m = mask::from_box(original.width(), original.height(), hole);
+            let psnr = psnr_in_mask(&original, &result, &m).unwrap();
+            println!("engine={engine} case={name} psnr={psnr:.2}");
+            assert!(psnr > floor, "{engine} on {name}: PSNR {psnr:.2} dB");
+        }
+    }
+    cluster.shutdown().await.expect("clean shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_share_model_batches() {
+    let mut config = cluster_config();
+    // Long enough that requests decoded and prepared at different moments
+    // still meet in one batch.
+    config.batch_wait_us = 300_000;
+    let cluster = start_cluster_with(config).await;
+    let url = cluster.gateway_url();
+    let photo = photo_bytes("astronaut.png");
+    let calls = (0..6).map(|i| {
+        let (url, photo) = (url.clone(), photo.clone());
+        tokio::spawn(async move {
+            let hole = PixelBox::new(300 + i * 10, 20, 24, 24);
+            let params = InpaintParams {
+                engine: "onnx".into(),
+                model: "pushpull".into(),
+                area: InpaintArea::OnlyMasked as i32,
+                ..Default::default()
+            };
+            let mut req = request(&photo, hole, params);
+            req.params.as_mut().unwrap().area = InpaintArea::OnlyMasked as i32;
+            inpaint_cli::client::inpaint(&url, req).await
+        })
+    });
+    for call in calls.collect::<Vec<_>>() {
+        let response = call.await.unwrap().expect("onnx request succeeds");
+        assert_eq!(response.engine, "onnx");
+    }
+    let mut worker = InpaintWorkerClient::connect(format!("http://{}", cluster.worker))
+        .await
+        .unwrap();
+    let models = worker
+        .list_models(ListModelsRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .models;
+    let pushpull = models
+        .iter()
+        .find(|m| m.name == "pushpull")
+        .expect("listed");
+    println!(
+        "batches={} crops={} largest={}",
+        pushpull.batches, pushpull.crops, pushpull.largest_batch
+    );
+    assert_eq!(pushpull.device, "cpu");
+    assert_eq!(pushpull.crops, 6);
+    assert!(
+        pushpull.largest_batch >= 2,
+        "no batch was formed: {pushpull:?}"
+    );
+    assert!(pushpull.batches < 6);
+    cluster.shutdown().await.expect("clean shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seeds_strength_and_sketch() {
+    let cluster = start_cluster(None).await;
+    let url = cluster.gateway_url();
+    let (name, hole) = TEXTURED;
+    let photo = photo_bytes(name);
+    let original = decode_rgb(&photo);
+    let seeded = |seed| InpaintParams {
+        engine: "patchmatch".into(),
+        masked_content: MaskedContent::Noise as i32,
+        seed,
+        ..Default::default()
+    };
+    let run = |params| inpaint_cli::client::inpaint(&url, request(&photo, hole, params));
+    let a = run(seeded(42)).await.unwrap().image;
+    let b = run(seeded(42)).await.unwrap().image;
+    let c = run(seeded(43)).await.unwrap().image;
+    assert_eq!(a, b, "same seed, same bytes");
+    assert_ne!(a, c, "another seed, another fill");
+
+    // Strength 0 keeps the original; 0.5 lands between.
+    let keep = run(InpaintParams {
+        strength: Some(0.0),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    assert_eq!(decode_rgb(&keep.image), original);
+    let bad = run(InpaintParams {
+        strength: Some(1.5),
+        ..Default::default()
+    })
+    .await
+    .unwrap_err();
+    assert_eq!(bad.code(), Code::InvalidArgument);
+    assert!(
+        bad.message().starts_with("params.strength"),
+        "{}",
+        bad.message()
+    );
+
+    // A red stroke painted across the hole stays red and tints the fill.
+    let mut sketch = image::load_from_memory(&photo).unwrap().into_rgb8();
+    for x in hole.x..hole.right() {
+        for y in hole.y + 14..hole.y + 18 {
+            sketch.put_pixel(x, y, image::Rgb([230, 20, 20]));
+        }
+    }
+    let mut req = request(&photo, hole, InpaintParams::default());
+    req.sketch = png(image::DynamicImage::ImageRgb8(sketch));
+    let guided = decode_rgb(&inpaint_cli::client::inpaint(&url, req).await.unwrap().image);
+    let at = |x: u32, y: u32| {
+        let i = ((y * guided.width() + x) * 3) as usize;
+        [
+            guided.as_raw()[i],
+            guided.as_raw()[i + 1],
+            guided.as_raw()[i + 2],
+        ]
+    };
+    assert_eq!(at(hole.x + 16, hole.y + 15), [230, 20, 20]);
+    let near = at(hole.x + 16, hole.y + 19);
+    assert!(
+        near[0] as i32 - near[1] as i32 > 40,
+        "the fill next to the stroke is reddish: {near:?}"
+    );
+    cluster.shutdown().await.expect("clean shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn model_errors_are_clear() {
+    let cluster = start_cluster(None).await;
+    let photo = photo_bytes("astronaut.png");
+    let status = inpaint_cli::client::inpaint(
+        &cluster.gateway_url(),
+        request(
+            &photo,
+            SMOOTH.1,
+            InpaintParams {
+                engine: "onnx".into(),
+                model: "no-such-model".into(),
+                ..Default::default()
+            },
+        ),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound, "{status:?}");
+    assert!(
+        status.message().contains("no-such-model") && status.message().contains("pushpull"),
+        "{}",
+        status.message()
+    );
+    cluster.shutdown().await.expect("clean shutdown");
+
+    let dir = std::env::temp_dir().join(format!("inpaint-models-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let lama = fetched("pushpull/pushpull_lama.onnx");
+    let cases = [
+        (
+            format!(
+                "[[model]]\nname = \"gone\"\npath = \"{}\"\npreset = \"lama\"\n",
+                dir.join("gone.onnx").display()
+            ),
+            "gone.onnx",
+        ),
+        (
+            // The u8 convention on a float model.
+            format!(
+                "[[model]]\nname = \"wrong\"\npath = \"{}\"\npreset = \"migan\"\n",
+                lama.display()
+            ),
+            "config says",
+        ),
+        (
+            format!(
+                "[[model]]\nname = \"renamed\"\npath = \"{}\"\npreset = \"lama\"\nimage_input = \"img\"\n",
+                lama.display()
+            ),
+            "has no input \"img\"",
+        ),
+    ];
+    for (i, (toml, expected)) in cases.iter().enumerate() {
+        let file = dir.join(format!("models-{i}.toml"));
+        std::fs::write(&file, toml).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut config = inpaint_worker::Config::local(listener.local_addr().unwrap());
+        config.models = Some(file);
+        config.ort_dylib = fetched("onnxruntime/libonnxruntime.so");
+        let outcome = tokio::time::timeout(
+            Duration::from_secs(30),
+            inpaint_worker::run(config, listener, std::future::pending()),
+        )
+        .await
+        .expect("refuses to start, does not hang");
+        let err = outcome.expect_err("must refuse to start").to_string();
+        assert!(err.contains(expected), "case {i}: {err}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
