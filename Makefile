@@ -5,7 +5,7 @@ PYTHON ?= python3
 CARGO ?= cargo
 PHOTO ?= models/cache/photos/astronaut.png
 
-.PHONY: setup models pydeps demo test bench-telea bench-mask lint deploy-check clean
+.PHONY: setup models pydeps demo test bench-telea bench-mask bench-worker lint deploy-check clean
 
 setup: pydeps models
 
@@ -35,6 +35,13 @@ bench-mask:
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt
 	$(CARGO) build --release --quiet -p inpaint-imaging --example mask_bench
 	$(PYTHON) bench/mask_bench.py
+
+# Engines' quality and speed against OpenCV and Python onnxruntime, and
+# batched vs unbatched throughput.
+bench-worker: models
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt onnxruntime==1.31.1
+	$(CARGO) build --release --quiet -p inpaint-worker --example worker_bench
+	$(PYTHON) bench/worker_bench.py
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -79,33 +79,48 @@ async fn every_engine_on_smooth_and_textured_holes() {
     cluster.shutdown().await.expect("clean shutdown");
 }
 
+/// Four copies of the astronaut photo in a 2x2 grid: four faces, so one
+/// request brings four same-size crops.
+fn four_astronauts() -> Vec<u8> {
+    let one = image::load_from_memory(&photo_bytes("astronaut.png"))
+        .unwrap()
+        .into_rgb8();
+    let mut grid = image::RgbImage::new(1024, 1024);
+    for (x, y) in [(0, 0), (512, 0), (0, 512), (512, 512)] {
+        image::imageops::replace(&mut grid, &one, x, y);
+    }
+    png(image::DynamicImage::ImageRgb8(grid))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_requests_share_model_batches() {
     let mut config = cluster_config();
-    // Long enough that requests decoded and prepared at different moments
-    // still meet in one batch.
-    config.batch_wait_us = 300_000;
+    // Crops on their way wait this long for each other.
+    config.batch_wait_us = 200_000;
     let cluster = start_cluster_with(config).await;
     let url = cluster.gateway_url();
-    let photo = photo_bytes("astronaut.png");
-    let calls = (0..6).map(|i| {
+    let photo = four_astronauts();
+    let calls = (0..3).map(|_| {
         let (url, photo) = (url.clone(), photo.clone());
         tokio::spawn(async move {
-            let hole = PixelBox::new(300 + i * 10, 20, 24, 24);
-            let params = InpaintParams {
-                engine: "onnx".into(),
-                model: "pushpull".into(),
-                area: InpaintArea::OnlyMasked as i32,
-                ..Default::default()
+            let req = InpaintRequest {
+                image: photo,
+                target: Some(Target::Faces(Default::default())),
+                params: Some(InpaintParams {
+                    engine: "onnx".into(),
+                    model: "pushpull".into(),
+                    keep_crops_apart: true,
+                    ..Default::default()
+                }),
+                sketch: vec![],
             };
-            let mut req = request(&photo, hole, params);
-            req.params.as_mut().unwrap().area = InpaintArea::OnlyMasked as i32;
             inpaint_cli::client::inpaint(&url, req).await
         })
     });
     for call in calls.collect::<Vec<_>>() {
         let response = call.await.unwrap().expect("onnx request succeeds");
         assert_eq!(response.engine, "onnx");
+        assert_eq!(response.crops.len(), 4, "one crop per face");
     }
     let mut worker = InpaintWorkerClient::connect(format!("http://{}", cluster.worker))
         .await
@@ -125,12 +140,12 @@ async fn concurrent_requests_share_model_batches() {
         pushpull.batches, pushpull.crops, pushpull.largest_batch
     );
     assert_eq!(pushpull.device, "cpu");
-    assert_eq!(pushpull.crops, 6);
+    assert_eq!(pushpull.crops, 12);
     assert!(
         pushpull.largest_batch >= 2,
         "no batch was formed: {pushpull:?}"
     );
-    assert!(pushpull.batches < 6);
+    assert!(pushpull.batches < 12);
     cluster.shutdown().await.expect("clean shutdown");
 }
 

@@ -1,10 +1,12 @@
 //! The ONNX engine: one session per model, owned by its own thread, fed by a
 //! bounded queue. The thread gathers same-shape crops from concurrent
-//! requests into one batch (up to `max_batch`, waiting at most `max_wait`
-//! for more), runs it, and answers each crop.
+//! requests into one batch (up to `max_batch`), runs it, and answers each
+//! crop. It waits for more crops (at most `max_wait`) only while other crops
+//! are on their way (being prepared or queued), so a lone request pays no
+//! batching delay.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
 use std::time::{Duration, Instant};
 
@@ -56,6 +58,24 @@ pub struct ModelEngine {
     pub device: Device,
     pub stats: Arc<BatchStats>,
     jobs: SyncSender<Job>,
+    /// Crops between entering `inpaint` and getting their answer.
+    in_flight: Arc<AtomicUsize>,
+}
+
+/// Counts a crop as in flight until dropped.
+struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    fn new(counter: &Arc<AtomicUsize>) -> Self {
+        counter.fetch_add(1, Ordering::SeqCst);
+        Self(counter.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl ModelEngine {
@@ -80,21 +100,30 @@ impl ModelEngine {
         tracing::info!(model = %spec.name, path = %spec.path.display(), device = device.name(), "model loaded");
         let (jobs, queue) = mpsc::sync_channel(options.queue.max(1));
         let stats = Arc::new(BatchStats::default());
-        let (thread_spec, thread_stats, max_wait) = (spec.clone(), stats.clone(), options.max_wait);
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let batcher = Batcher {
+            spec: spec.clone(),
+            queue,
+            max_wait: options.max_wait,
+            stats: stats.clone(),
+            in_flight: in_flight.clone(),
+        };
         std::thread::Builder::new()
             .name(format!("model-{}", spec.name))
-            .spawn(move || run_batches(session, thread_spec, queue, max_wait, thread_stats))
+            .spawn(move || batcher.run(session))
             .map_err(|e| load_err(format!("cannot start its thread: {e}")))?;
         Ok(Self {
             spec,
             device,
             stats,
             jobs,
+            in_flight,
         })
     }
 
     /// Repaints the hole of one crop. Only hole pixels change.
     pub async fn inpaint(&self, image: &RgbImage, hole: &GrayImage) -> Result<RgbImage, Error> {
+        let _counted = InFlight::new(&self.in_flight);
         let (w, h) = model_size(&self.spec, image.width(), image.height());
         let (fitted, fitted_hole) = fit(image, hole, w, h, self.spec.fixed_size.is_some());
         let (reply, answer) = oneshot::channel();
@@ -268,53 +297,63 @@ fn check_signature(session: &Session, spec: &ModelSpec) -> Result<(), String> {
     Ok(())
 }
 
-fn run_batches(
-    mut session: Session,
+/// The model's thread: its session and what it needs to form batches.
+struct Batcher {
     spec: ModelSpec,
     queue: mpsc::Receiver<Job>,
     max_wait: Duration,
     stats: Arc<BatchStats>,
-) {
-    let mut held: Option<Job> = None;
-    loop {
-        let first = match held.take() {
-            Some(job) => job,
-            None => match queue.recv() {
-                Ok(job) => job,
-                Err(_) => return,
-            },
-        };
-        let key = (first.width, first.height);
-        let mut batch = vec![first];
-        let deadline = Instant::now() + max_wait;
-        while batch.len() < spec.max_batch {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match queue.recv_timeout(left) {
-                Ok(job) if (job.width, job.height) == key => batch.push(job),
-                Ok(job) => {
-                    held = Some(job);
-                    break;
-                }
-                Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => break,
-            }
-        }
-        stats.batches.fetch_add(1, Ordering::Relaxed);
-        stats.crops.fetch_add(batch.len() as u64, Ordering::Relaxed);
-        stats
-            .largest
-            .fetch_max(batch.len() as u64, Ordering::Relaxed);
-        let span = tracing::info_span!(parent: &batch[0].span, "model_batch", model = %spec.name, size = batch.len());
-        let _entered = span.enter();
-        match run_one_batch(&mut session, &spec, &batch, key) {
-            Ok(images) => {
-                for (job, image) in batch.into_iter().zip(images) {
-                    let _ = job.reply.send(Ok(image));
+    in_flight: Arc<AtomicUsize>,
+}
+
+impl Batcher {
+    fn run(self, mut session: Session) {
+        let mut held: Option<Job> = None;
+        loop {
+            let first = match held.take() {
+                Some(job) => job,
+                None => match self.queue.recv() {
+                    Ok(job) => job,
+                    Err(_) => return,
+                },
+            };
+            let key = (first.width, first.height);
+            let mut batch = vec![first];
+            let deadline = Instant::now() + self.max_wait;
+            // Wait only while more crops are coming than this batch holds.
+            while batch.len() < self.spec.max_batch
+                && self.in_flight.load(Ordering::SeqCst) > batch.len()
+            {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match self.queue.recv_timeout(left) {
+                    Ok(job) if (job.width, job.height) == key => batch.push(job),
+                    Ok(job) => {
+                        held = Some(job);
+                        break;
+                    }
+                    Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => break,
                 }
             }
-            Err(err) => {
-                tracing::error!(%err, "model run failed");
-                for job in batch {
-                    let _ = job.reply.send(Err(Error::Model(err.clone())));
+            self.stats.batches.fetch_add(1, Ordering::Relaxed);
+            self.stats
+                .crops
+                .fetch_add(batch.len() as u64, Ordering::Relaxed);
+            self.stats
+                .largest
+                .fetch_max(batch.len() as u64, Ordering::Relaxed);
+            let span = tracing::info_span!(parent: &batch[0].span, "model_batch", model = %self.spec.name, size = batch.len());
+            let _entered = span.enter();
+            match run_one_batch(&mut session, &self.spec, &batch, key) {
+                Ok(images) => {
+                    for (job, image) in batch.into_iter().zip(images) {
+                        let _ = job.reply.send(Ok(image));
+                    }
+                }
+                Err(err) => {
+                    tracing::error!(%err, "model run failed");
+                    for job in batch {
+                        let _ = job.reply.send(Err(Error::Model(err.clone())));
+                    }
                 }
             }
         }

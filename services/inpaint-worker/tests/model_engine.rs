@@ -96,3 +96,37 @@ async fn a_hole_wider_than_the_pyramid_is_not_left_black() {
         "mean value in the hole {mean:.1}: the fill went dark"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_crops_are_batched_up_to_the_limit() {
+    let mut spec = specs().remove(0);
+    spec.max_batch = 3;
+    let mut opts = options();
+    opts.max_wait = Duration::from_secs(1);
+    let engine = std::sync::Arc::new(ModelEngine::load(spec, &opts).expect("model loads"));
+    let crop = photo().crop(PixelBox::new(0, 0, 64, 64));
+    let hole = from_box(64, 64, PixelBox::new(20, 20, 10, 10));
+    let runs: Vec<_> = (0..7)
+        .map(|_| {
+            let (engine, crop, hole) = (engine.clone(), crop.clone(), hole.clone());
+            tokio::spawn(async move { engine.inpaint(&crop, &hole).await })
+        })
+        .collect();
+    let mut outputs = Vec::new();
+    for run in runs {
+        outputs.push(run.await.unwrap().expect("runs"));
+    }
+    assert!(
+        outputs.windows(2).all(|w| w[0] == w[1]),
+        "same input, same output, whatever the batch"
+    );
+    let stats = &engine.stats;
+    let (batches, crops, largest) = (
+        stats.batches.load(std::sync::atomic::Ordering::Relaxed),
+        stats.crops.load(std::sync::atomic::Ordering::Relaxed),
+        stats.largest.load(std::sync::atomic::Ordering::Relaxed),
+    );
+    assert_eq!(crops, 7);
+    assert_eq!(largest, 3, "batches fill up to max_batch and no further");
+    assert!(batches <= 5, "{batches} batches for 7 crops");
+}
