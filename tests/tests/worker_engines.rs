@@ -270,6 +270,16 @@ async fn model_errors_are_clear() {
             "has no input \"img\"",
         ),
     ];
+    let require_gpu = format!(
+        "[[model]]\nname = \"pushpull\"\npath = \"{}\"\npreset = \"lama\"\n",
+        lama.display()
+    );
+    let cases = [
+        cases[0].clone(),
+        cases[1].clone(),
+        cases[2].clone(),
+        (require_gpu, "CUDA was required"),
+    ];
     for (i, (toml, expected)) in cases.iter().enumerate() {
         let file = dir.join(format!("models-{i}.toml"));
         std::fs::write(&file, toml).unwrap();
@@ -277,6 +287,8 @@ async fn model_errors_are_clear() {
         let mut config = inpaint_worker::Config::local(listener.local_addr().unwrap());
         config.models = Some(file);
         config.ort_dylib = fetched("onnxruntime/libonnxruntime.so");
+        // The last case asks for the GPU, which a CPU build cannot give.
+        config.require_gpu = i == 3;
         let outcome = tokio::time::timeout(
             Duration::from_secs(30),
             inpaint_worker::run(config, listener, std::future::pending()),
