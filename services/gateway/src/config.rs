@@ -48,6 +48,46 @@ pub struct Config {
     /// departed pods behind a headless Service).
     #[arg(long, env = "INPAINT_RESOLVE_EVERY_SECS", default_value_t = 5)]
     pub resolve_every_secs: u64,
+
+    /// Redis URL for job state shared by every gateway replica (e.g.
+    /// redis://redis:6379). Without it jobs live in this process only.
+    #[arg(long, env = "INPAINT_REDIS_URL")]
+    pub redis_url: Option<String>,
+
+    /// Prefix of every Redis key this cluster uses.
+    #[arg(long, env = "INPAINT_REDIS_PREFIX", default_value = "inpaint")]
+    pub redis_prefix: String,
+
+    /// How long job records, inputs and results are kept, in seconds.
+    #[arg(long, env = "INPAINT_JOB_TTL_SECS", default_value_t = 86_400)]
+    pub job_ttl_secs: u64,
+
+    /// Jobs this replica runs at once (0: it only accepts jobs).
+    #[arg(long, env = "INPAINT_JOB_RUNNERS", default_value_t = 4)]
+    pub job_runners: usize,
+
+    /// A job claimed by a replica that shows no progress for this long is
+    /// taken over by another, in seconds.
+    #[arg(long, env = "INPAINT_JOB_RECLAIM_SECS", default_value_t = 30)]
+    pub job_reclaim_secs: u64,
+
+    /// Jobs queued or running (all replicas) beyond which submissions get
+    /// RESOURCE_EXHAUSTED.
+    #[arg(long, env = "INPAINT_MAX_QUEUED_JOBS", default_value_t = 10_000)]
+    pub max_queued_jobs: u64,
+
+    /// Pixels of queued or running jobs beyond which submissions get
+    /// RESOURCE_EXHAUSTED.
+    #[arg(
+        long,
+        env = "INPAINT_MAX_QUEUED_PIXELS",
+        default_value_t = 20_000_000_000
+    )]
+    pub max_queued_pixels: u64,
+
+    /// This replica's name in the job queue (default: host name and pid).
+    #[arg(long, env = "INPAINT_REPLICA")]
+    pub replica: Option<String>,
 }
 
 impl Config {
@@ -65,12 +105,27 @@ impl Config {
             max_upload_bytes: 64 << 20,
             stage_timeout_secs: 120,
             resolve_every_secs: 5,
+            redis_url: None,
+            redis_prefix: "inpaint".into(),
+            job_ttl_secs: 86_400,
+            job_runners: 4,
+            job_reclaim_secs: 30,
+            max_queued_jobs: 10_000,
+            max_queued_pixels: 20_000_000_000,
+            replica: None,
         }
     }
 
     /// Largest public request message: the uploads plus protobuf framing.
     pub fn max_request_bytes(&self) -> usize {
         self.max_upload_bytes.saturating_add(1 << 20)
+    }
+
+    pub fn replica_name(&self) -> String {
+        self.replica.clone().unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+            format!("{}-{}", host.trim(), std::process::id())
+        })
     }
 
     pub fn stage_timeout(&self) -> Duration {

@@ -113,21 +113,25 @@ pub fn decode_sketch(
     ))
 }
 
-fn decode_checked(bytes: &[u8], field: &str, max_pixels: u64) -> Result<DynamicImage, Error> {
+/// Pixels the encoded image declares, from its header only (for admission).
+pub fn image_pixels(bytes: &[u8], field: &str, max_pixels: u64) -> Result<u64, Error> {
+    let (w, h) = header(bytes, field, max_pixels)?;
+    Ok(w as u64 * h as u64)
+}
+
+/// The size an accepted image declares in its header, refused when over
+/// `max_pixels` before any pixel is decoded.
+fn header(bytes: &[u8], field: &str, max_pixels: u64) -> Result<(u32, u32), Error> {
     if bytes.is_empty() {
         return Err(Error::invalid(field, "is empty"));
     }
-    let reader = || {
-        ImageReader::new(Cursor::new(bytes))
-            .with_guessed_format()
-            .map_err(|e| Error::invalid(field, format!("cannot read: {e}")))
-    };
-    let format = reader()?.format();
-    if !format.is_some_and(|f| ACCEPTED.contains(&f)) {
+    let reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| Error::invalid(field, format!("cannot read: {e}")))?;
+    if !reader.format().is_some_and(|f| ACCEPTED.contains(&f)) {
         return Err(Error::invalid(field, "is not a PNG, JPEG or WebP image"));
     }
-    // Header only: refuse oversized images before allocating their pixels.
-    let (w, h) = reader()?
+    let (w, h) = reader
         .into_dimensions()
         .map_err(|e| Error::invalid(field, format!("cannot read the header: {e}")))?;
     let pixels = w as u64 * h as u64;
@@ -140,12 +144,21 @@ fn decode_checked(bytes: &[u8], field: &str, max_pixels: u64) -> Result<DynamicI
     if pixels == 0 {
         return Err(Error::invalid(field, "has no pixels"));
     }
+    Ok((w, h))
+}
+
+fn decode_checked(bytes: &[u8], field: &str, max_pixels: u64) -> Result<DynamicImage, Error> {
+    // Header only: refuse oversized images before allocating their pixels.
+    let (w, h) = header(bytes, field, max_pixels)?;
+    let pixels = w as u64 * h as u64;
     let mut limits = Limits::default();
     limits.max_image_width = Some(w);
     limits.max_image_height = Some(h);
     // Room for a 16-bit RGBA decode of the declared size and nothing more.
     limits.max_alloc = Some(pixels.saturating_mul(8).saturating_add(1 << 20));
-    let mut reader = reader()?;
+    let mut reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| Error::invalid(field, format!("cannot read: {e}")))?;
     reader.limits(limits);
     reader
         .decode()

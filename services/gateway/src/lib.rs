@@ -1,43 +1,28 @@
 //! Gateway: the public `inpaint.v1.Inpainting` API. Validates and decodes
-//! requests at the edge, then drives segmentation, mask and worker over gRPC.
+//! requests at the edge, then drives segmentation, mask and worker over gRPC;
+//! queues and runs asynchronous jobs.
 
 pub mod config;
 pub mod decode;
 pub mod error;
+pub mod jobs;
 pub mod pipeline;
 pub mod service;
 pub mod stages;
 
 use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
 
 use inpaint_common::ServeError;
 use inpaint_common::balance::BalanceError;
 use inpaint_common::health::health_reporter;
 use inpaint_proto::v1::inpainting_server::InpaintingServer;
+use jobs::JobStore;
 use tokio::net::TcpListener;
 use tonic::service::RoutesBuilder;
 
 pub use config::Config;
-
-/// Serves the public API on `listener` until `shutdown` resolves.
-pub async fn run(
-    config: Config,
-    listener: TcpListener,
-    shutdown: impl Future<Output = ()> + Send,
-) -> Result<(), RunError> {
-    let stages = stages::Stages::connect(&config)?;
-    let service = service::InpaintingService::new(stages, &config);
-    let (reporter, health) = health_reporter();
-    reporter
-        .set_serving::<InpaintingServer<service::InpaintingService>>()
-        .await;
-    let server = InpaintingServer::new(service)
-        .max_decoding_message_size(config.max_request_bytes())
-        .max_encoding_message_size(config.service.max_message_bytes());
-    let mut routes = RoutesBuilder::default();
-    routes.add_service(health).add_service(server);
-    Ok(inpaint_common::serve(listener, routes, shutdown).await?)
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -45,4 +30,79 @@ pub enum RunError {
     Stages(#[from] BalanceError),
     #[error(transparent)]
     Serve(#[from] ServeError),
+    #[error(transparent)]
+    Store(#[from] jobs::StoreError),
+}
+
+/// Serves the public API on `listener` until `shutdown` resolves, with jobs
+/// in Redis when `redis_url` is set and in memory otherwise. Runners stop
+/// claiming at shutdown and finish the job they hold.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), RunError> {
+    let ttl = Duration::from_secs(config.job_ttl_secs.max(1));
+    match config.redis_url.clone() {
+        Some(url) => {
+            let store = jobs::redis::RedisStore::connect(&url, &config.redis_prefix, ttl).await?;
+            tracing::info!(redis = %url, "job store: Redis");
+            serve_with(config, Arc::new(store), listener, shutdown).await
+        }
+        None => {
+            serve_with(
+                config,
+                Arc::new(jobs::memory::MemoryStore::new(ttl)),
+                listener,
+                shutdown,
+            )
+            .await
+        }
+    }
+}
+
+async fn serve_with<S: JobStore>(
+    config: Config,
+    store: Arc<S>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), RunError> {
+    let stages = stages::Stages::connect(&config)?;
+    let pipeline = Arc::new(pipeline::Pipeline {
+        stages,
+        max_image_pixels: config.service.max_image_pixels,
+        stage_timeout: config.stage_timeout(),
+    });
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let runner_config = jobs::runner::RunnerConfig {
+        concurrency: config.job_runners,
+        reclaim_idle: Duration::from_secs(config.job_reclaim_secs.max(1)),
+        consumer: config.replica_name(),
+    };
+    // A JoinSet: if this future is dropped, the runners go with it.
+    let mut runners = tokio::task::JoinSet::new();
+    for task in jobs::runner::spawn(store.clone(), pipeline.clone(), runner_config, stopped) {
+        runners.spawn(async move {
+            let _ = task.await;
+        });
+    }
+    let budget = jobs::admission::Budget {
+        max_jobs: config.max_queued_jobs,
+        max_pixels: config.max_queued_pixels,
+    };
+    let service =
+        service::InpaintingService::new(pipeline, store, budget, config.service.max_image_pixels);
+    let (reporter, health) = health_reporter();
+    reporter
+        .set_serving::<InpaintingServer<service::InpaintingService<S>>>()
+        .await;
+    let server = InpaintingServer::new(service)
+        .max_decoding_message_size(config.max_request_bytes())
+        .max_encoding_message_size(config.service.max_message_bytes());
+    let mut routes = RoutesBuilder::default();
+    routes.add_service(health).add_service(server);
+    let served = inpaint_common::serve(listener, routes, shutdown).await;
+    let _ = stop.send(true);
+    while runners.join_next().await.is_some() {}
+    Ok(served?)
 }

@@ -31,6 +31,42 @@ pub struct Pipeline {
     pub stage_timeout: Duration,
 }
 
+/// A stage boundary of one request, for progress reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Segmenting,
+    MasksReady { regions: u32 },
+    Inpainting { done: u32, total: u32 },
+    Compositing,
+}
+
+impl Stage {
+    /// (stage name, regions done, regions total) for job events.
+    pub fn describe(self) -> (&'static str, u32, u32) {
+        match self {
+            Stage::Segmenting => ("segmenting", 0, 0),
+            Stage::MasksReady { regions } => ("masks_ready", 0, regions),
+            Stage::Inpainting { done, total } => ("inpainting", done, total),
+            Stage::Compositing => ("compositing", 0, 0),
+        }
+    }
+}
+
+/// Hears about each stage boundary; an error stops the request there (a
+/// job's cancellation).
+pub trait Progress: Sync {
+    fn report(&self, stage: Stage) -> impl Future<Output = Result<(), Error>> + Send;
+}
+
+/// For synchronous calls: nobody is listening.
+pub struct Silent;
+
+impl Progress for Silent {
+    async fn report(&self, _stage: Stage) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
 /// Accumulates per-stage timings for the response.
 struct Timer {
     timings: Vec<StageTiming>,
@@ -67,7 +103,11 @@ enum Regions {
 }
 
 impl Pipeline {
-    pub async fn inpaint(&self, req: InpaintRequest) -> Result<InpaintResponse, Error> {
+    pub async fn inpaint(
+        &self,
+        req: InpaintRequest,
+        progress: &impl Progress,
+    ) -> Result<InpaintResponse, Error> {
         let params = req.params.unwrap_or_default();
         let target = req
             .target
@@ -88,6 +128,7 @@ impl Pipeline {
             Target::Mask(_) => InpaintArea::Whole,
             Target::Faces(_) => InpaintArea::OnlyMasked,
         };
+        progress.report(Stage::Segmenting).await?;
         let regions = self.find_regions(target, &image).await?;
         timer.lap("segment");
         let (masks, regions) = match regions {
@@ -131,41 +172,76 @@ impl Pipeline {
         }
 
         let crops: Vec<pb::Crop> = prepared.crops.iter().filter_map(|c| c.crop).collect();
+        let total = crops.len() as u32;
+        progress
+            .report(Stage::MasksReady { regions: total })
+            .await?;
+        progress
+            .report(Stage::Inpainting { done: 0, total })
+            .await?;
         let alphas: Vec<Option<pb::Tensor>> =
             prepared.crops.iter().map(|c| c.alpha.clone()).collect();
-        let repainted = self
-            .call(
-                "worker",
-                self.stages
-                    .worker
-                    .clone()
-                    .inpaint_crops(InpaintCropsRequest {
-                        engine: params.engine.clone(),
-                        radius: params.radius,
-                        seed: params.seed,
-                        model: params.model.clone(),
-                        masked_content: params.masked_content,
-                        strength: params.strength,
-                        crops: prepared
-                            .crops
-                            .into_iter()
-                            .map(|c| CropInput {
-                                image: c.image,
-                                hole: c.hole,
-                                sketch: c.sketch,
-                                sketch_mask: c.sketch_mask,
-                            })
-                            .collect(),
-                    }),
-            )
-            .await?;
-        timer.lap("inpaint");
-        if repainted.images.len() != crops.len() {
-            return Err(stage(
-                "worker",
-                tonic::Status::internal("worker returned a different number of crops"),
-            ));
+        // One call per crop, all at once: the worker batches them (with other
+        // requests' crops) and each finished crop is reported as progress.
+        let template = InpaintCropsRequest {
+            engine: params.engine.clone(),
+            radius: params.radius,
+            seed: params.seed,
+            model: params.model.clone(),
+            masked_content: params.masked_content,
+            strength: params.strength,
+            crops: vec![],
+        };
+        let mut calls = tokio::task::JoinSet::new();
+        for (i, c) in prepared.crops.into_iter().enumerate() {
+            let mut request = template.clone();
+            // Distinct but repeatable randomness per crop.
+            request.seed = params
+                .seed
+                .wrapping_add((i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            request.crops = vec![CropInput {
+                image: c.image,
+                hole: c.hole,
+                sketch: c.sketch,
+                sketch_mask: c.sketch_mask,
+            }];
+            let mut worker = self.stages.worker.clone();
+            let limit = self.stage_timeout;
+            calls.spawn(async move {
+                (
+                    i,
+                    tokio::time::timeout(limit, worker.inpaint_crops(request)).await,
+                )
+            });
         }
+        let mut images: Vec<Option<pb::Tensor>> = vec![None; crops.len()];
+        let mut engine = String::new();
+        let mut done = 0;
+        while let Some(joined) = calls.join_next().await {
+            let (i, answer) =
+                joined.map_err(|e| stage("worker", tonic::Status::internal(e.to_string())))?;
+            let answer = match answer {
+                Ok(Ok(response)) => response.into_inner(),
+                Ok(Err(status)) => return Err(stage("worker", status)),
+                Err(_) => {
+                    let late = format!("no answer within {:?}", self.stage_timeout);
+                    return Err(stage("worker", tonic::Status::unavailable(late)));
+                }
+            };
+            engine = answer.engine;
+            images[i] = answer.images.into_iter().next();
+            done += 1;
+            progress.report(Stage::Inpainting { done, total }).await?;
+        }
+        timer.lap("inpaint");
+        let images: Vec<pb::Tensor> =
+            images.into_iter().collect::<Option<_>>().ok_or_else(|| {
+                stage(
+                    "worker",
+                    tonic::Status::internal("worker returned no image for a crop"),
+                )
+            })?;
+        progress.report(Stage::Compositing).await?;
 
         let composited = self
             .call(
@@ -174,7 +250,7 @@ impl Pipeline {
                     image: Some(from_rgb(&image)),
                     results: crops
                         .iter()
-                        .zip(repainted.images)
+                        .zip(images)
                         .zip(alphas)
                         .map(|((crop, image), alpha)| CropResult {
                             crop: Some(*crop),
@@ -209,7 +285,7 @@ impl Pipeline {
             regions,
             crops,
             timings: timer.timings,
-            engine: repainted.engine,
+            engine,
             mask: used_mask,
         })
     }

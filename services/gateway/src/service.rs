@@ -1,38 +1,108 @@
-//! The public `inpaint.v1.Inpainting` gRPC service.
+//! The public `inpaint.v1.Inpainting` gRPC service: the synchronous call and
+//! the job API.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
 
 use inpaint_proto::v1::inpainting_server::Inpainting;
-use inpaint_proto::v1::{InpaintRequest, InpaintResponse};
+use inpaint_proto::v1::{
+    CancelJobRequest, GetJobRequest, GetResultRequest, InpaintRequest, InpaintResponse, Job,
+    JobEvent, JobState, SubmitJobOutcome, SubmitJobRequest, SubmitJobsRequest, SubmitJobsResponse,
+    WatchJobRequest,
+};
+use prost::Message;
+use tokio_stream::Stream;
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
-use crate::config::Config;
-use crate::pipeline::Pipeline;
-use crate::stages::Stages;
+use crate::decode::image_pixels;
+use crate::error::Error;
+use crate::jobs::admission::Budget;
+use crate::jobs::{JobStore, NewJob, is_final};
+use crate::pipeline::{Pipeline, Silent};
 
-pub struct InpaintingService {
-    pipeline: Pipeline,
+/// Most jobs one SubmitJobs call may carry.
+pub const MAX_BATCH_SUBMIT: usize = 1000;
+
+pub struct InpaintingService<S> {
+    pipeline: Arc<Pipeline>,
+    store: Arc<S>,
+    budget: Budget,
+    max_image_pixels: u64,
 }
 
-impl InpaintingService {
-    pub fn new(stages: Stages, config: &Config) -> Self {
+impl<S: JobStore> InpaintingService<S> {
+    pub fn new(
+        pipeline: Arc<Pipeline>,
+        store: Arc<S>,
+        budget: Budget,
+        max_image_pixels: u64,
+    ) -> Self {
         Self {
-            pipeline: Pipeline {
-                stages,
-                max_image_pixels: config.service.max_image_pixels,
-                stage_timeout: config.stage_timeout(),
-            },
+            pipeline,
+            store,
+            budget,
+            max_image_pixels,
         }
+    }
+
+    /// Checks what can be checked cheaply (the image header), applies the
+    /// budget, and queues the job.
+    async fn submit(&self, submit: SubmitJobRequest) -> Result<Job, Error> {
+        let request = submit
+            .request
+            .ok_or_else(|| Error::invalid("request", "is required"))?;
+        if request.target.is_none() {
+            return Err(Error::invalid("request.target", "set `mask` or `faces`"));
+        }
+        let pixels = image_pixels(&request.image, "request.image", self.max_image_pixels)?;
+        let key = (!submit.idempotency_key.is_empty()).then_some(submit.idempotency_key);
+        if key.as_ref().is_some_and(|k| k.len() > 256) {
+            return Err(Error::invalid("idempotency_key", "at most 256 bytes"));
+        }
+        let backlog = self
+            .store
+            .backlog()
+            .await
+            .map_err(|e| Error::Store(e.to_string()))?;
+        if let Err(refused) = self.budget.admit(backlog, pixels) {
+            return Err(Error::Busy {
+                reason: refused.reason,
+                retry_after_secs: refused.retry_after.as_secs(),
+            });
+        }
+        let new = NewJob {
+            input: request.encode_to_vec(),
+            idempotency_key: key,
+            pixels,
+        };
+        self.store
+            .create(new)
+            .await
+            .map_err(|e| Error::Store(e.to_string()))
+    }
+
+    async fn job(&self, id: &str) -> Result<Job, Error> {
+        self.store
+            .get(id)
+            .await
+            .map_err(|e| Error::Store(e.to_string()))?
+            .ok_or_else(|| Error::NotFound(format!("no job {id:?} (never submitted, or expired)")))
     }
 }
 
+type EventStream = Pin<Box<dyn Stream<Item = Result<JobEvent, Status>> + Send>>;
+
 #[tonic::async_trait]
-impl Inpainting for InpaintingService {
+impl<S: JobStore> Inpainting for InpaintingService<S> {
     #[instrument(skip_all, fields(image_bytes = request.get_ref().image.len()))]
     async fn inpaint(
         &self,
         request: Request<InpaintRequest>,
     ) -> Result<Response<InpaintResponse>, Status> {
-        match self.pipeline.inpaint(request.into_inner()).await {
+        match self.pipeline.inpaint(request.into_inner(), &Silent).await {
             Ok(response) => {
                 tracing::info!(
                     unchanged = response.unchanged,
@@ -47,5 +117,134 @@ impl Inpainting for InpaintingService {
                 Err(err.into())
             }
         }
+    }
+
+    #[instrument(skip_all)]
+    async fn submit_job(
+        &self,
+        request: Request<SubmitJobRequest>,
+    ) -> Result<Response<Job>, Status> {
+        let job = self.submit(request.into_inner()).await?;
+        tracing::info!(job = %job.id, existing = job.existing, "job submitted");
+        Ok(Response::new(job))
+    }
+
+    #[instrument(skip_all, fields(jobs = request.get_ref().jobs.len()))]
+    async fn submit_jobs(
+        &self,
+        request: Request<SubmitJobsRequest>,
+    ) -> Result<Response<SubmitJobsResponse>, Status> {
+        let jobs = request.into_inner().jobs;
+        if jobs.len() > MAX_BATCH_SUBMIT {
+            return Err(
+                Error::invalid("jobs", format!("at most {MAX_BATCH_SUBMIT} per call")).into(),
+            );
+        }
+        let mut outcomes = Vec::with_capacity(jobs.len());
+        for submit in jobs {
+            outcomes.push(match self.submit(submit).await {
+                Ok(job) => SubmitJobOutcome {
+                    job: Some(job),
+                    ..Default::default()
+                },
+                Err(err) => {
+                    let status: Status = err.into();
+                    SubmitJobOutcome {
+                        job: None,
+                        error_code: status.code() as i32,
+                        error_message: status.message().to_string(),
+                    }
+                }
+            });
+        }
+        Ok(Response::new(SubmitJobsResponse { outcomes }))
+    }
+
+    async fn get_job(&self, request: Request<GetJobRequest>) -> Result<Response<Job>, Status> {
+        Ok(Response::new(self.job(&request.into_inner().id).await?))
+    }
+
+    type WatchJobStream = EventStream;
+
+    async fn watch_job(
+        &self,
+        request: Request<WatchJobRequest>,
+    ) -> Result<Response<EventStream>, Status> {
+        let req = request.into_inner();
+        self.job(&req.id).await?;
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            let mut after = req.after_sequence;
+            loop {
+                let events = match store
+                    .events_after(&req.id, after, Duration::from_secs(10))
+                    .await
+                {
+                    Ok(events) => events,
+                    Err(err) => {
+                        let _ = tx.send(Err(Status::unavailable(err.to_string()))).await;
+                        return;
+                    }
+                };
+                if events.is_empty() && store.get(&req.id).await.ok().flatten().is_none() {
+                    let _ = tx.send(Err(Status::not_found("the job expired"))).await;
+                    return;
+                }
+                for e in events {
+                    after = e.sequence;
+                    let ended = is_final(e.state());
+                    if tx.send(Ok(e)).await.is_err() || ended {
+                        return; // the watcher left, or the job ended
+                    }
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn cancel_job(
+        &self,
+        request: Request<CancelJobRequest>,
+    ) -> Result<Response<Job>, Status> {
+        let id = request.into_inner().id;
+        let job = self
+            .store
+            .cancel(&id)
+            .await
+            .map_err(|e| Error::Store(e.to_string()))?
+            .ok_or_else(|| {
+                Error::NotFound(format!("no job {id:?} (never submitted, or expired)"))
+            })?;
+        tracing::info!(job = %id, state = ?job.state(), "cancel requested");
+        Ok(Response::new(job))
+    }
+
+    async fn get_result(
+        &self,
+        request: Request<GetResultRequest>,
+    ) -> Result<Response<InpaintResponse>, Status> {
+        let id = request.into_inner().id;
+        let job = self.job(&id).await?;
+        if job.state() != JobState::Succeeded {
+            let why = if job.error.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", job.error)
+            };
+            return Err(Status::failed_precondition(format!(
+                "job {id} is {:?}{why}",
+                job.state()
+            )));
+        }
+        let bytes = self
+            .store
+            .result(&id)
+            .await
+            .map_err(|e| Error::Store(e.to_string()))?
+            .ok_or_else(|| Error::NotFound(format!("the result of job {id} expired")))?;
+        let response = InpaintResponse::decode(bytes.as_slice())
+            .map_err(|e| Status::internal(format!("stored result is corrupt: {e}")))?;
+        Ok(Response::new(response))
     }
 }

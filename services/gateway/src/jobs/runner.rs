@@ -1,0 +1,174 @@
+//! Runs queued jobs: claims one, runs the pipeline with progress events and
+//! cancellation checks at each stage boundary, stores the result, ends the
+//! job once, acknowledges it. A reclaim loop takes over jobs whose replica
+//! stopped.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use inpaint_proto::v1::{InpaintRequest, JobEvent, JobState};
+use prost::Message;
+use tokio::sync::watch;
+
+use super::{Claim, JobStore, event};
+use crate::error::Error;
+use crate::pipeline::{Pipeline, Progress, Stage};
+
+#[derive(Debug, Clone)]
+pub struct RunnerConfig {
+    /// Jobs this replica runs at once.
+    pub concurrency: usize,
+    /// How long a claim may show no progress before another replica takes it.
+    pub reclaim_idle: Duration,
+    /// Unique per replica (and stable across its runner tasks).
+    pub consumer: String,
+}
+
+/// Starts the runner tasks; they stop when `stop` turns true.
+pub fn spawn<S: JobStore>(
+    store: Arc<S>,
+    pipeline: Arc<Pipeline>,
+    config: RunnerConfig,
+    stop: watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut tasks = Vec::new();
+    for n in 0..config.concurrency {
+        let (store, pipeline, mut stop) = (store.clone(), pipeline.clone(), stop.clone());
+        let consumer = format!("{}-{n}", config.consumer);
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let claim = tokio::select! {
+                    _ = stop.wait_for(|s| *s) => return,
+                    claim = store.claim(&consumer, Duration::from_secs(2)) => claim,
+                };
+                match claim {
+                    Ok(Some(claim)) => run_one(&*store, &pipeline, &claim, &consumer).await,
+                    Ok(None) => {}
+                    Err(err) => {
+                        tracing::warn!(%err, "cannot claim a job");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        }));
+    }
+    if config.concurrency > 0 {
+        let (store, pipeline, mut stop) = (store.clone(), pipeline.clone(), stop.clone());
+        let consumer = format!("{}-reclaim", config.consumer);
+        let idle = config.reclaim_idle;
+        tasks.push(tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = stop.wait_for(|s| *s) => return,
+                    _ = tokio::time::sleep(idle / 2) => {}
+                }
+                match store.reclaim(&consumer, idle).await {
+                    Ok(claims) => {
+                        for claim in claims {
+                            tracing::info!(job = %claim.job_id, "took over a job from a stopped replica");
+                            run_one(&*store, &pipeline, &claim, &consumer).await;
+                        }
+                    }
+                    Err(err) => tracing::warn!(%err, "reclaim failed"),
+                }
+            }
+        }));
+    }
+    tasks
+}
+
+/// Reports stages as job events; a cancel request stops the run at the next
+/// stage boundary.
+struct JobProgress<'a, S> {
+    store: &'a S,
+    claim: &'a Claim,
+    consumer: &'a str,
+}
+
+impl<S: JobStore> Progress for JobProgress<'_, S> {
+    async fn report(&self, stage: Stage) -> Result<(), Error> {
+        let id = &self.claim.job_id;
+        let job = self.store.get(id).await.map_err(store_error)?;
+        if job.as_ref().is_none_or(|j| j.cancel_requested) {
+            return Err(Error::Cancelled);
+        }
+        let (name, done, total) = stage.describe();
+        let e = JobEvent {
+            regions_done: done,
+            regions_total: total,
+            ..event(id, JobState::Running, name)
+        };
+        self.store.progress(id, e).await.map_err(store_error)?;
+        self.store
+            .touch(self.claim, self.consumer)
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+}
+
+fn store_error(e: super::StoreError) -> Error {
+    Error::Store(e.to_string())
+}
+
+#[tracing::instrument(skip_all, fields(job = %claim.job_id))]
+async fn run_one<S: JobStore>(store: &S, pipeline: &Pipeline, claim: &Claim, consumer: &str) {
+    let id = &claim.job_id;
+    let outcome = async {
+        let Some(job) = store.get(id).await.map_err(store_error)? else {
+            return Ok::<(), Error>(()); // expired
+        };
+        if super::is_final(job.state()) {
+            return Ok(()); // cancelled while queued, or finished by another replica
+        }
+        let input = store
+            .input(id)
+            .await
+            .map_err(store_error)?
+            .ok_or(Error::Store("input expired".into()))?;
+        let request = InpaintRequest::decode(input.as_slice())
+            .map_err(|e| Error::Store(format!("corrupt input: {e}")))?;
+        let progress = JobProgress {
+            store,
+            claim,
+            consumer,
+        };
+        match pipeline.inpaint(request, &progress).await {
+            Ok(response) => {
+                if !store
+                    .succeed(id, response.encode_to_vec())
+                    .await
+                    .map_err(store_error)?
+                {
+                    tracing::info!("job had already ended; result dropped");
+                }
+                Ok(())
+            }
+            Err(Error::Cancelled) => {
+                store
+                    .progress(id, event(id, JobState::Cancelled, "cancelled"))
+                    .await
+                    .map_err(store_error)?;
+                Ok(())
+            }
+            Err(err) => {
+                let status: tonic::Status = err.into();
+                let e = JobEvent {
+                    error: format!("{:?}: {}", status.code(), status.message()),
+                    ..event(id, JobState::Failed, "failed")
+                };
+                store.progress(id, e).await.map_err(store_error)?;
+                Ok(())
+            }
+        }
+    }
+    .await;
+    if let Err(err) = outcome {
+        // Store trouble: leave the claim unacknowledged so a reclaim retries.
+        tracing::warn!(%err, "job not finished; it will be retried");
+        return;
+    }
+    if let Err(err) = store.ack(claim).await {
+        tracing::warn!(%err, "cannot acknowledge the job");
+    }
+}
