@@ -30,6 +30,54 @@ pub struct ClusterConfig {
     pub worker_models: Option<PathBuf>,
     /// How long a model crop waits for others to share its batch.
     pub batch_wait_us: u64,
+    /// Gateway job settings (store, runners, budget); see inpaint-gateway.
+    pub jobs: JobSettings,
+}
+
+/// The gateway's job settings an embedded cluster exposes.
+#[derive(Debug, Clone)]
+pub struct JobSettings {
+    /// Redis URL; None = jobs in memory.
+    pub redis_url: Option<String>,
+    pub redis_prefix: String,
+    pub runners: usize,
+    pub reclaim_secs: u64,
+    pub ttl_secs: u64,
+    pub max_queued_jobs: u64,
+    pub replica: Option<String>,
+}
+
+impl Default for JobSettings {
+    fn default() -> Self {
+        let defaults = inpaint_gateway::Config::local(
+            "127.0.0.1:0".parse().expect("address"),
+            String::new(),
+            String::new(),
+            String::new(),
+        );
+        Self {
+            redis_url: defaults.redis_url,
+            redis_prefix: defaults.redis_prefix,
+            runners: defaults.job_runners,
+            reclaim_secs: defaults.job_reclaim_secs,
+            ttl_secs: defaults.job_ttl_secs,
+            max_queued_jobs: defaults.max_queued_jobs,
+            replica: None,
+        }
+    }
+}
+
+impl JobSettings {
+    /// Applies these settings to a gateway configuration.
+    pub fn apply(&self, config: &mut inpaint_gateway::Config) {
+        config.redis_url = self.redis_url.clone();
+        config.redis_prefix = self.redis_prefix.clone();
+        config.job_runners = self.runners;
+        config.job_reclaim_secs = self.reclaim_secs;
+        config.job_ttl_secs = self.ttl_secs;
+        config.max_queued_jobs = self.max_queued_jobs;
+        config.replica = self.replica.clone();
+    }
 }
 
 impl Default for ClusterConfig {
@@ -46,6 +94,7 @@ impl Default for ClusterConfig {
             max_image_pixels: DEFAULT_MAX_IMAGE_PIXELS,
             worker_models: None,
             batch_wait_us: 2000,
+            jobs: JobSettings::default(),
         }
     }
 }
@@ -106,6 +155,7 @@ impl Cluster {
             format!("http://{worker}"),
         );
         gateway_config.service.max_image_pixels = config.max_image_pixels;
+        config.jobs.apply(&mut gateway_config);
 
         let tasks = vec![
             spawn(

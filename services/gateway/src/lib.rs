@@ -79,13 +79,15 @@ async fn serve_with<S: JobStore>(
         reclaim_idle: Duration::from_secs(config.job_reclaim_secs.max(1)),
         consumer: config.replica_name(),
     };
-    // A JoinSet: if this future is dropped, the runners go with it.
+    // If this future is dropped, the runners go with their JoinSet.
     let mut runners = tokio::task::JoinSet::new();
-    for task in jobs::runner::spawn(store.clone(), pipeline.clone(), runner_config, stopped) {
-        runners.spawn(async move {
-            let _ = task.await;
-        });
-    }
+    jobs::runner::spawn(
+        &mut runners,
+        store.clone(),
+        pipeline.clone(),
+        runner_config,
+        stopped,
+    );
     let budget = jobs::admission::Budget {
         max_jobs: config.max_queued_jobs,
         max_pixels: config.max_queued_pixels,

@@ -119,3 +119,66 @@ pub fn assert_identical_outside(a: &RgbImage, b: &RgbImage, area: PixelBox, radi
     }
     assert!(checked > 0);
 }
+
+/// A private redis-server on a free port, without persistence; stopped when
+/// dropped.
+pub struct Redis {
+    child: std::process::Child,
+    pub url: String,
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn start_redis() -> Redis {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = std::process::Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-server runs (apt-get install redis-server)");
+    let url = format!("redis://127.0.0.1:{port}");
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Redis { child, url };
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("redis-server did not start on port {port}");
+}
+
+/// A small real photo and mask, for many quick jobs.
+pub fn small_job_request(engine: &str) -> inpaint_proto::v1::InpaintRequest {
+    let full = image::load_from_memory(&photo_bytes("astronaut.png"))
+        .unwrap()
+        .into_rgb8();
+    let crop = image::imageops::crop_imm(&full, 300, 0, 96, 64).to_image();
+    inpaint_proto::v1::InpaintRequest {
+        image: png(image::DynamicImage::ImageRgb8(crop)),
+        target: Some(inpaint_proto::v1::inpaint_request::Target::Mask(
+            box_mask_png(96, 64, PixelBox::new(30, 20, 16, 12)),
+        )),
+        params: Some(inpaint_proto::v1::InpaintParams {
+            engine: engine.into(),
+            ..Default::default()
+        }),
+        sketch: vec![],
+    }
+}

@@ -9,6 +9,7 @@ use std::time::Duration;
 use inpaint_proto::v1::{InpaintRequest, JobEvent, JobState};
 use prost::Message;
 use tokio::sync::watch;
+use tokio::task::JoinSet;
 
 use super::{Claim, JobStore, event};
 use crate::error::Error;
@@ -24,18 +25,20 @@ pub struct RunnerConfig {
     pub consumer: String,
 }
 
-/// Starts the runner tasks; they stop when `stop` turns true.
+/// Starts the runner tasks in `tasks`; they stop when `stop` turns true, and
+/// die with the set when it is dropped (an abrupt stop: their claims stay
+/// pending for another replica to take over).
 pub fn spawn<S: JobStore>(
+    tasks: &mut JoinSet<()>,
     store: Arc<S>,
     pipeline: Arc<Pipeline>,
     config: RunnerConfig,
     stop: watch::Receiver<bool>,
-) -> Vec<tokio::task::JoinHandle<()>> {
-    let mut tasks = Vec::new();
+) {
     for n in 0..config.concurrency {
         let (store, pipeline, mut stop) = (store.clone(), pipeline.clone(), stop.clone());
         let consumer = format!("{}-{n}", config.consumer);
-        tasks.push(tokio::spawn(async move {
+        tasks.spawn(async move {
             loop {
                 let claim = tokio::select! {
                     _ = stop.wait_for(|s| *s) => return,
@@ -50,13 +53,13 @@ pub fn spawn<S: JobStore>(
                     }
                 }
             }
-        }));
+        });
     }
     if config.concurrency > 0 {
         let (store, pipeline, mut stop) = (store.clone(), pipeline.clone(), stop.clone());
         let consumer = format!("{}-reclaim", config.consumer);
         let idle = config.reclaim_idle;
-        tasks.push(tokio::spawn(async move {
+        tasks.spawn(async move {
             loop {
                 tokio::select! {
                     _ = stop.wait_for(|s| *s) => return,
@@ -72,9 +75,8 @@ pub fn spawn<S: JobStore>(
                     Err(err) => tracing::warn!(%err, "reclaim failed"),
                 }
             }
-        }));
+        });
     }
-    tasks
 }
 
 /// Reports stages as job events; a cancel request stops the run at the next
