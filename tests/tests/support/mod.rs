@@ -140,7 +140,7 @@ pub fn start_redis() -> Redis {
         .local_addr()
         .unwrap()
         .port();
-    let child = std::process::Command::new("redis-server")
+    let mut child = std::process::Command::new("redis-server")
         .args([
             "--port",
             &port.to_string(),
@@ -161,6 +161,8 @@ pub fn start_redis() -> Redis {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("redis-server did not start on port {port}");
 }
 
