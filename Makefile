@@ -5,9 +5,13 @@ PYTHON ?= python3
 CARGO ?= cargo
 PHOTO ?= models/cache/photos/astronaut.png
 
-.PHONY: setup models pydeps demo test bench-telea bench-mask bench-worker lint deploy-check clean
+.PHONY: setup sysdeps models pydeps demo test bench-telea bench-mask bench-worker lint deploy-check clean
 
-setup: pydeps models
+setup: sysdeps pydeps models
+
+# redis-server for the job tests (Debian's package; tests start their own).
+sysdeps:
+	@command -v redis-server >/dev/null || { apt-get update -qq && apt-get install -y -qq redis-server; }
 
 # Fetches (and builds, with the onnx package from pydeps) every model file.
 models: pydeps

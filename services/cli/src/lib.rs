@@ -2,6 +2,7 @@
 //! services in one process on loopback) and the client calls, so that tests
 //! drive exactly what users run.
 
+pub mod batch;
 pub mod client;
 pub mod embedded;
 pub mod mask_ops;

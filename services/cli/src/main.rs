@@ -33,6 +33,95 @@ enum Command {
     Mask(MaskArgs),
     /// Run all four services in this process until Ctrl+C / SIGTERM.
     Serve(ServeArgs),
+    /// Repaint a folder of photos through the job API, resuming where an
+    /// earlier run stopped (finished outputs are skipped).
+    Batch(BatchArgs),
+    /// Follow or manage one job on a gateway.
+    #[command(subcommand)]
+    Job(JobCommand),
+}
+
+#[derive(Args)]
+struct BatchArgs {
+    /// Folder of photos (PNG, JPEG, WebP).
+    input: PathBuf,
+
+    /// Folder for the results (PNG, one per photo, same stem).
+    #[arg(short, long)]
+    output: PathBuf,
+
+    /// Repaint every face.
+    #[arg(
+        long,
+        conflicts_with = "mask_dir",
+        required_unless_present = "mask_dir"
+    )]
+    faces: bool,
+
+    /// Folder of masks, one per photo with the same stem.
+    #[arg(long)]
+    mask_dir: Option<PathBuf>,
+
+    /// Jobs in flight at once.
+    #[arg(long, default_value_t = 4)]
+    concurrency: usize,
+
+    /// Gateway URL; without it an embedded cluster is started here.
+    #[arg(long, env = "INPAINT_GATEWAY")]
+    gateway: Option<String>,
+
+    /// Engine name.
+    #[arg(long, default_value = "")]
+    engine: String,
+
+    /// Feathered seam width in pixels.
+    #[arg(long, default_value_t = 4)]
+    mask_blur: u32,
+
+    /// Grow (>0) or shrink (<0) the mask, in pixels.
+    #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
+    grow: i32,
+
+    /// No progress bar (for logs).
+    #[arg(long)]
+    quiet: bool,
+
+    #[command(flatten)]
+    models: ModelArgs,
+}
+
+#[derive(Subcommand)]
+enum JobCommand {
+    /// Print a job's progress events until it ends.
+    Watch {
+        id: String,
+        #[arg(
+            long,
+            env = "INPAINT_GATEWAY",
+            default_value = "http://127.0.0.1:50051"
+        )]
+        gateway: String,
+    },
+    /// Print a job's record.
+    Get {
+        id: String,
+        #[arg(
+            long,
+            env = "INPAINT_GATEWAY",
+            default_value = "http://127.0.0.1:50051"
+        )]
+        gateway: String,
+    },
+    /// Cancel a job at its next stage boundary.
+    Cancel {
+        id: String,
+        #[arg(
+            long,
+            env = "INPAINT_GATEWAY",
+            default_value = "http://127.0.0.1:50051"
+        )]
+        gateway: String,
+    },
 }
 
 #[derive(Args)]
@@ -305,7 +394,120 @@ async fn main() -> anyhow::Result<()> {
             mask(args, ops_in_order(sub)?)
         }
         Command::Serve(args) => serve(args).await,
+        Command::Batch(args) => batch(args).await,
+        Command::Job(command) => job(command).await,
     }
+}
+
+async fn batch(args: BatchArgs) -> anyhow::Result<()> {
+    let options = inpaint_cli::batch::BatchOptions {
+        input: args.input.clone(),
+        output: args.output.clone(),
+        target: match &args.mask_dir {
+            Some(dir) => inpaint_cli::batch::BatchTarget::MaskDir(dir.clone()),
+            None => inpaint_cli::batch::BatchTarget::Faces {
+                min_confidence: 0.0,
+            },
+        },
+        params: InpaintParams {
+            engine: args.engine.clone(),
+            mask_blur: args.mask_blur,
+            grow: args.grow,
+            ..Default::default()
+        },
+        concurrency: args.concurrency,
+        progress_bar: !args.quiet,
+    };
+    let summary = match &args.gateway {
+        Some(url) => inpaint_cli::batch::run(url, options).await?,
+        None => {
+            if args.faces {
+                require_file(&args.models.ort_dylib)?;
+                require_file(&args.models.face_model)?;
+            }
+            let cluster = Cluster::start(ClusterConfig {
+                ort_dylib: args.models.ort_dylib.clone(),
+                face_model: args.models.face_model.clone(),
+                worker_models: args.models.usable_worker_models(),
+                ..ClusterConfig::default()
+            })
+            .await?;
+            cluster
+                .wait_ready(args.faces, Duration::from_secs(120))
+                .await?;
+            let summary = inpaint_cli::batch::run(&cluster.gateway_url(), options).await;
+            cluster.shutdown().await?;
+            summary?
+        }
+    };
+    println!(
+        "done={} skipped={} failed={}",
+        summary.done,
+        summary.skipped,
+        summary.failed.len()
+    );
+    for (photo, why) in &summary.failed {
+        println!("failed {}: {why}", photo.display());
+    }
+    if !summary.failed.is_empty() {
+        bail!("{} photos failed", summary.failed.len());
+    }
+    Ok(())
+}
+
+async fn job(command: JobCommand) -> anyhow::Result<()> {
+    match command {
+        JobCommand::Watch { id, gateway } => {
+            let mut client = client::connect(&gateway).await?;
+            let mut events = client
+                .watch_job(inpaint_proto::v1::WatchJobRequest {
+                    id,
+                    after_sequence: 0,
+                })
+                .await?
+                .into_inner();
+            while let Some(e) = events.message().await? {
+                let regions = if e.regions_total > 0 {
+                    format!(" {}/{}", e.regions_done, e.regions_total)
+                } else {
+                    String::new()
+                };
+                let error = if e.error.is_empty() {
+                    String::new()
+                } else {
+                    format!(" error={:?}", e.error)
+                };
+                println!(
+                    "seq={} state={:?} stage={}{regions}{error}",
+                    e.sequence,
+                    e.state(),
+                    e.stage
+                );
+            }
+        }
+        JobCommand::Get { id, gateway } => {
+            let job = client::connect(&gateway)
+                .await?
+                .get_job(inpaint_proto::v1::GetJobRequest { id })
+                .await?
+                .into_inner();
+            println!("{job:#?}");
+        }
+        JobCommand::Cancel { id, gateway } => {
+            let job = client::connect(&gateway)
+                .await?
+                .cancel_job(inpaint_proto::v1::CancelJobRequest { id })
+                .await?
+                .into_inner();
+            println!(
+                "id={} state={:?} cancel_requested={}",
+                job.id,
+                job.state(),
+                job.cancel_requested
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The mask subcommand's operation flags in command-line order.

@@ -1,0 +1,66 @@
+//! `inpaint batch`: a folder through the job API, resumed after a stop.
+
+mod support;
+
+use inpaint_cli::batch::{BatchOptions, BatchTarget, run};
+use inpaint_imaging::PixelBox;
+use inpaint_proto::v1::InpaintParams;
+use support::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_processes_a_folder_and_resumes() {
+    let cluster = start_cluster(None).await;
+    let dir = std::env::temp_dir().join(format!("inpaint-batch-{}", std::process::id()));
+    let (input, masks, output) = (dir.join("in"), dir.join("masks"), dir.join("out"));
+    for d in [&input, &masks] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    for (name, photo) in [
+        ("a", "astronaut.png"),
+        ("b", "chelsea.png"),
+        ("c", "coffee.png"),
+    ] {
+        let bytes = photo_bytes(photo);
+        let img = decode_rgb(&bytes);
+        std::fs::write(input.join(format!("{name}.png")), &bytes).unwrap();
+        std::fs::write(
+            masks.join(format!("{name}.png")),
+            box_mask_png(img.width(), img.height(), PixelBox::new(40, 40, 20, 20)),
+        )
+        .unwrap();
+    }
+    // A photo without a mask fails alone.
+    std::fs::write(input.join("d.png"), photo_bytes("camera.png")).unwrap();
+    let options = BatchOptions {
+        input: input.clone(),
+        output: output.clone(),
+        target: BatchTarget::MaskDir(masks.clone()),
+        params: InpaintParams::default(),
+        concurrency: 2,
+        progress_bar: false,
+    };
+
+    let first = run(&cluster.gateway_url(), options.clone()).await.unwrap();
+    assert_eq!((first.done, first.skipped, first.failed.len()), (3, 0, 1));
+    assert!(
+        first.failed[0].1.contains("no mask named d"),
+        "{:?}",
+        first.failed
+    );
+    for name in ["a", "b", "c"] {
+        let out = decode_rgb(&std::fs::read(output.join(format!("{name}.png"))).unwrap());
+        let original = decode_rgb(&std::fs::read(input.join(format!("{name}.png"))).unwrap());
+        assert_eq!(
+            (out.width(), out.height()),
+            (original.width(), original.height())
+        );
+    }
+
+    // Resumption: done outputs are skipped; a removed one is made again.
+    std::fs::remove_file(output.join("b.png")).unwrap();
+    let second = run(&cluster.gateway_url(), options).await.unwrap();
+    assert_eq!((second.done, second.skipped), (1, 2));
+    assert!(output.join("b.png").is_file());
+    let _ = std::fs::remove_dir_all(&dir);
+    cluster.shutdown().await.expect("clean shutdown");
+}
