@@ -8,9 +8,7 @@ use tonic::transport::Channel;
 /// A client for the gateway at `url`, with message limits that fit the
 /// largest images the cluster accepts by default.
 pub async fn connect(url: &str) -> anyhow::Result<InpaintingClient<Channel>> {
-    let channel = tonic::transport::Endpoint::from_shared(url.to_string())?
-        .connect()
-        .await?;
+    let channel = inpaint_common::endpoint(url)?.connect().await?;
     let limit = max_message_bytes(DEFAULT_MAX_IMAGE_PIXELS);
     Ok(InpaintingClient::new(channel)
         .max_decoding_message_size(limit)

@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use tonic::transport::channel::Change;
-use tonic::transport::{Channel, Endpoint, Uri};
+use tonic::transport::{Channel, Uri};
 
 /// Settings for every endpoint behind a balanced channel.
 #[derive(Debug, Clone, Copy)]
@@ -58,11 +58,10 @@ pub fn dns_balanced(url: &str, settings: EndpointSettings) -> Result<Channel, Ba
                         }
                     }
                     for new in found.difference(&current) {
-                        let endpoint = Endpoint::from_shared(format!("{scheme}://{new}"))
+                        let endpoint = crate::serve::endpoint(&format!("{scheme}://{new}"))
                             .expect("socket address makes a valid URI")
                             .timeout(settings.request_timeout)
-                            .connect_timeout(settings.connect_timeout)
-                            .tcp_nodelay(true);
+                            .connect_timeout(settings.connect_timeout);
                         tracing::debug!(%host, addr = %new, "endpoint added");
                         if changes.send(Change::Insert(*new, endpoint)).await.is_err() {
                             return;

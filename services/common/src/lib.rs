@@ -11,7 +11,7 @@ pub mod telemetry;
 pub mod tensor;
 
 pub use config::{LogFormat, ServiceArgs};
-pub use serve::{ServeError, serve};
+pub use serve::{ServeError, WINDOW, endpoint, serve};
 pub use shutdown::shutdown_signal;
 
 /// gRPC health (re-exported so services share one tonic-health version).

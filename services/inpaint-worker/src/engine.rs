@@ -34,6 +34,11 @@ pub trait Engine: Send + Sync {
     fn check(&self, _params: &EngineParams) -> Result<(), Error> {
         Ok(())
     }
+    /// Whether the engine looks at the hole's pixels (so the masked-content
+    /// prefill matters); engines that only read the surroundings skip it.
+    fn reads_hole(&self) -> bool {
+        true
+    }
     fn inpaint(&self, image: RgbImage, hole: GrayImage, params: EngineParams) -> EngineFuture;
 }
 
@@ -42,6 +47,7 @@ pub trait Engine: Send + Sync {
 struct Native {
     name: &'static str,
     description: &'static str,
+    reads_hole: bool,
     run: fn(&RgbImage, &GrayImage, &EngineParams) -> RgbImage,
     slots: Arc<Semaphore>,
 }
@@ -55,6 +61,9 @@ impl Engine for Native {
     }
     fn device(&self) -> &'static str {
         "cpu"
+    }
+    fn reads_hole(&self) -> bool {
+        self.reads_hole
     }
     fn inpaint(&self, image: RgbImage, hole: GrayImage, params: EngineParams) -> EngineFuture {
         let (slots, run) = (self.slots.clone(), self.run);
@@ -127,12 +136,14 @@ impl Registry {
             Arc::new(Native {
                 name: "telea",
                 description: "fast marching inpainting (Telea 2004): smooth fills for small holes and scratches",
+                reads_hole: false,
                 run: |image, hole, params| telea::inpaint(image, hole, params.radius),
                 slots: slots.clone(),
             }),
             Arc::new(Native {
                 name: "patchmatch",
                 description: "multi-scale exemplar fill (PatchMatch + Wexler EM): texture from the surroundings",
+                reads_hole: true,
                 run: |image, hole, params| patchmatch::inpaint(image, hole, params.seed),
                 slots,
             }),

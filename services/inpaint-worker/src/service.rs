@@ -141,7 +141,11 @@ impl InpaintWorker for WorkerService {
             tokio::spawn(async move {
                 let sketch = crop.sketch.as_ref().map(|(c, p)| (c, p));
                 let (guided, hole) = apply_sketch(&crop.image, &crop.hole, sketch);
-                let seen = prefill(&guided, &hole, content, params.seed);
+                let seen = if engine.reads_hole() {
+                    prefill(&guided, &hole, content, params.seed)
+                } else {
+                    guided
+                };
                 let repainted = engine.inpaint(seen, hole, params).await?;
                 Ok::<_, Error>(blend_strength(
                     &crop.image,

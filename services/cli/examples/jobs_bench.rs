@@ -1,0 +1,250 @@
+//! `make bench-jobs`: the job API under load, and what the cluster costs.
+//!
+//! Starts segmentation, mask and worker in this process and the gateway as
+//! its own process (target/release/inpaint-gateway, in-memory jobs), so its
+//! peak memory (VmHWM) can be read. Prints key=value lines:
+//!   bench=jobs size=512|1024 concurrency=1|8|32 jobs=.. jobs_per_s=.. p50_ms=.. p99_ms=..
+//!   bench=gateway_memory peak_rss_mb=..
+//!   bench=overhead size=1024 ours_ms=(through all services) ref_ms=(in process) ratio=.. overhead_pct=..
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use inpaint_cli::embedded::{Cluster, ClusterConfig, JobSettings};
+use inpaint_imaging::composite::{Corrections, Repainted, composite};
+use inpaint_imaging::{GrayImage, PixelBox, RgbImage, mask, telea};
+use inpaint_proto::v1::inpainting_client::InpaintingClient;
+use inpaint_proto::v1::{
+    GetResultRequest, InpaintArea, InpaintParams, InpaintRequest, JobState, SubmitJobRequest,
+    WatchJobRequest, inpaint_request::Target,
+};
+use tonic::transport::Channel;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn png_rgb(img: &image::RgbImage) -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png)
+        .expect("png");
+    out.into_inner()
+}
+
+/// The astronaut photo at `size` (upscaled for 1024) and a hole mask
+/// covering 1/16 of its area over the backdrop and rocket.
+fn inputs(size: u32) -> (Vec<u8>, Vec<u8>, PixelBox) {
+    let photo = image::open(repo().join("models/cache/photos/astronaut.png"))
+        .expect("run make models")
+        .into_rgb8();
+    let photo = image::imageops::resize(&photo, size, size, image::imageops::FilterType::Lanczos3);
+    let hole = PixelBox::new(size * 5 / 8, size / 16, size / 4, size / 4);
+    let mut m = image::GrayImage::new(size, size);
+    for y in hole.y..hole.bottom() {
+        for x in hole.x..hole.right() {
+            m.put_pixel(x, y, image::Luma([255]));
+        }
+    }
+    let mut mask_png = std::io::Cursor::new(Vec::new());
+    m.write_to(&mut mask_png, image::ImageFormat::Png)
+        .expect("png");
+    (png_rgb(&photo), mask_png.into_inner(), hole)
+}
+
+fn request(image: &[u8], mask: &[u8]) -> InpaintRequest {
+    InpaintRequest {
+        image: image.to_vec(),
+        target: Some(Target::Mask(mask.to_vec())),
+        params: Some(InpaintParams {
+            engine: "telea".into(),
+            mask_blur: 4,
+            area: InpaintArea::Whole as i32,
+            ..Default::default()
+        }),
+        sketch: vec![],
+    }
+}
+
+/// One job from submission to its result, in milliseconds.
+async fn one_job(mut client: InpaintingClient<Channel>, req: InpaintRequest) -> f64 {
+    let start = Instant::now();
+    let job = client
+        .submit_job(SubmitJobRequest {
+            request: Some(req),
+            idempotency_key: String::new(),
+        })
+        .await
+        .expect("submit")
+        .into_inner();
+    let mut events = client
+        .watch_job(WatchJobRequest {
+            id: job.id.clone(),
+            after_sequence: 0,
+        })
+        .await
+        .expect("watch")
+        .into_inner();
+    let mut last = None;
+    while let Some(e) = events.message().await.expect("events") {
+        last = Some(e.state());
+    }
+    assert_eq!(last, Some(JobState::Succeeded));
+    client
+        .get_result(GetResultRequest { id: job.id })
+        .await
+        .expect("result");
+    start.elapsed().as_secs_f64() * 1e3
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// The same work in this process: decode, mask ops, Telea, paste, encode.
+fn in_process(image: &[u8], mask_png: &[u8]) -> f64 {
+    let start = Instant::now();
+    let rgb = image::load_from_memory(image).expect("decode").into_rgb8();
+    let (w, h) = rgb.dimensions();
+    let img = RgbImage::from_raw(w, h, rgb.into_raw()).expect("rgb");
+    let m = image::load_from_memory(mask_png)
+        .expect("decode")
+        .into_luma8();
+    let m = GrayImage::from_raw(w, h, m.into_raw()).expect("gray");
+    let alpha = mask::feather(&mask::threshold(&m, 128), 4);
+    let hole = mask::threshold(&alpha, 1);
+    let filled = telea::inpaint(&img, &hole, 0);
+    let out = composite(
+        &img,
+        &[Repainted {
+            area: PixelBox::new(0, 0, w, h),
+            image: filled,
+            alpha,
+        }],
+        Corrections::default(),
+    );
+    let encoded = png_rgb(&image::RgbImage::from_raw(w, h, out.into_raw()).expect("rgb"));
+    std::hint::black_box(encoded);
+    start.elapsed().as_secs_f64() * 1e3
+}
+
+fn free_port() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+fn peak_rss_mb(child: &Child) -> f64 {
+    let status =
+        std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+#[tokio::main]
+async fn main() {
+    // Backend services here; the gateway in its own process.
+    let cluster = Cluster::start(ClusterConfig {
+        ort_dylib: repo().join("models/cache/onnxruntime/libonnxruntime.so"),
+        face_model: repo().join("models/cache/yunet/face_detection_yunet_2023mar.onnx"),
+        jobs: JobSettings {
+            runners: 0,
+            ..JobSettings::default()
+        },
+        ..ClusterConfig::default()
+    })
+    .await
+    .expect("services start");
+    cluster
+        .wait_ready(false, Duration::from_secs(60))
+        .await
+        .expect("ready");
+    let addr = free_port();
+    let mut gateway = Command::new(repo().join("target/release/inpaint-gateway"))
+        .args(["--listen", &addr.to_string()])
+        .args([
+            "--segmentation-url",
+            &format!("http://{}", cluster.segmentation),
+        ])
+        .args(["--mask-url", &format!("http://{}", cluster.mask)])
+        .args(["--worker-url", &format!("http://{}", cluster.worker)])
+        .args(["--job-runners", "32", "--max-queued-jobs", "100000"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("build it: cargo build --release -p inpaint-gateway");
+    let url = format!("http://{addr}");
+    let client = loop {
+        if let Ok(c) = inpaint_cli::client::connect(&url).await {
+            break c;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+
+    for size in [512u32, 1024] {
+        let (image, mask_png, _) = inputs(size);
+        for concurrency in [1usize, 8, 32] {
+            let jobs = (concurrency * 4).max(16);
+            let _ = one_job(client.clone(), request(&image, &mask_png)).await; // warm-up
+            let start = Instant::now();
+            let mut tasks = tokio::task::JoinSet::new();
+            let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(concurrency));
+            for _ in 0..jobs {
+                let (client, req, slots) =
+                    (client.clone(), request(&image, &mask_png), slots.clone());
+                tasks.spawn(async move {
+                    let _slot = slots.acquire_owned().await;
+                    one_job(client, req).await
+                });
+            }
+            let mut latencies = Vec::with_capacity(jobs);
+            while let Some(ms) = tasks.join_next().await {
+                latencies.push(ms.expect("job"));
+            }
+            let secs = start.elapsed().as_secs_f64();
+            latencies.sort_by(f64::total_cmp);
+            println!(
+                "bench=jobs size={size} concurrency={concurrency} jobs={jobs} jobs_per_s={:.2} p50_ms={:.1} p99_ms={:.1}",
+                jobs as f64 / secs,
+                percentile(&latencies, 0.5),
+                percentile(&latencies, 0.99)
+            );
+        }
+    }
+    println!(
+        "bench=gateway_memory peak_rss_mb={:.1}",
+        peak_rss_mb(&gateway)
+    );
+
+    // Overhead: the synchronous call through every service vs the same work
+    // in this process, one at a time, best of several.
+    for size in [512u32, 1024] {
+        let (image, mask_png, _) = inputs(size);
+        let mut through = f64::INFINITY;
+        let mut local = f64::INFINITY;
+        for _ in 0..8 {
+            let start = Instant::now();
+            client
+                .clone()
+                .inpaint(request(&image, &mask_png))
+                .await
+                .expect("inpaint");
+            through = through.min(start.elapsed().as_secs_f64() * 1e3);
+            local = local.min(in_process(&image, &mask_png));
+        }
+        println!(
+            "bench=overhead size={size} ours_ms={through:.2} ref_ms={local:.2} ratio={:.3} overhead_pct={:.1}",
+            through / local,
+            (through / local - 1.0) * 100.0
+        );
+    }
+    let _ = gateway.kill();
+    let _ = gateway.wait();
+    cluster.shutdown().await.expect("shutdown");
+}
