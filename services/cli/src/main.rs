@@ -304,6 +304,24 @@ struct ModelArgs {
 }
 
 impl ModelArgs {
+    /// Starts the embedded cluster with these models and waits until it is
+    /// ready (the face model too when faces are wanted).
+    async fn start_embedded(&self, faces: bool) -> anyhow::Result<Cluster> {
+        if faces {
+            require_file(&self.ort_dylib)?;
+            require_file(&self.face_model)?;
+        }
+        let cluster = Cluster::start(ClusterConfig {
+            ort_dylib: self.ort_dylib.clone(),
+            face_model: self.face_model.clone(),
+            worker_models: self.usable_worker_models(),
+            ..ClusterConfig::default()
+        })
+        .await?;
+        cluster.wait_ready(faces, Duration::from_secs(120)).await?;
+        Ok(cluster)
+    }
+
     /// The worker model config, if it and every model it names exist.
     fn usable_worker_models(&self) -> Option<PathBuf> {
         let specs = inpaint_worker::models::load(&self.worker_models).ok()?;
@@ -421,20 +439,7 @@ async fn batch(args: BatchArgs) -> anyhow::Result<()> {
     let summary = match &args.gateway {
         Some(url) => inpaint_cli::batch::run(url, options).await?,
         None => {
-            if args.faces {
-                require_file(&args.models.ort_dylib)?;
-                require_file(&args.models.face_model)?;
-            }
-            let cluster = Cluster::start(ClusterConfig {
-                ort_dylib: args.models.ort_dylib.clone(),
-                face_model: args.models.face_model.clone(),
-                worker_models: args.models.usable_worker_models(),
-                ..ClusterConfig::default()
-            })
-            .await?;
-            cluster
-                .wait_ready(args.faces, Duration::from_secs(120))
-                .await?;
+            let cluster = args.models.start_embedded(args.faces).await?;
             let summary = inpaint_cli::batch::run(&cluster.gateway_url(), options).await;
             cluster.shutdown().await?;
             summary?
@@ -627,20 +632,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         Some(url) => client::inpaint(url, request).await?,
         None => {
             inpaint_common::telemetry::init(inpaint_common::LogFormat::Pretty);
-            if args.faces {
-                require_file(&args.models.ort_dylib)?;
-                require_file(&args.models.face_model)?;
-            }
-            let cluster = Cluster::start(ClusterConfig {
-                ort_dylib: args.models.ort_dylib.clone(),
-                face_model: args.models.face_model.clone(),
-                worker_models: args.models.usable_worker_models(),
-                ..ClusterConfig::default()
-            })
-            .await?;
-            cluster
-                .wait_ready(args.faces, Duration::from_secs(120))
-                .await?;
+            let cluster = args.models.start_embedded(args.faces).await?;
             let result = client::inpaint(&cluster.gateway_url(), request).await;
             cluster.shutdown().await?;
             result?

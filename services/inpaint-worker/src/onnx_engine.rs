@@ -369,28 +369,22 @@ fn run_one_batch(
     let (n, w, h) = (batch.len(), w as usize, h as usize);
     let image_shape = [n, 3, h, w];
     let mask_shape = [n, 1, h, w];
-    let e = |err: inpaint_onnx::ort::Error| err.to_string();
     let outputs = match spec.dtype {
         DType::F32 => {
-            let (mut image, mut mask) = (
-                Vec::with_capacity(n * 3 * w * h),
-                Vec::with_capacity(n * w * h),
-            );
-            for job in batch {
-                if let Pixels::F32 { image: i, mask: m } = &job.pixels {
-                    image.extend_from_slice(i);
-                    mask.extend_from_slice(m);
-                }
-            }
-            let inputs = inpaint_onnx::ort::inputs![
-                spec.image_input.as_str() => TensorRef::from_array_view((image_shape, image.as_slice())).map_err(e)?,
-                spec.mask_input.as_str() => TensorRef::from_array_view((mask_shape, mask.as_slice())).map_err(e)?,
-            ];
-            let out = session.run(inputs).map_err(e)?;
-            let (shape, data) = out[spec.output.as_str()]
-                .try_extract_tensor::<f32>()
-                .map_err(e)?;
-            check_shape(shape.as_ref(), n, w, h)?;
+            let (image, mask) = gather(batch, |p| match p {
+                Pixels::F32 { image, mask } => Some((image.as_slice(), mask.as_slice())),
+                Pixels::U8 { .. } => None,
+            });
+            let data = run_session(
+                session,
+                spec,
+                (image_shape, &image),
+                (mask_shape, &mask),
+                |v| v.try_extract_tensor::<f32>(),
+                n,
+                w,
+                h,
+            )?;
             let scale = if spec.output_range == Range::Unit {
                 255.0
             } else {
@@ -401,29 +395,68 @@ fn run_one_batch(
             })
         }
         DType::U8 => {
-            let (mut image, mut mask) = (
-                Vec::with_capacity(n * 3 * w * h),
-                Vec::with_capacity(n * w * h),
-            );
-            for job in batch {
-                if let Pixels::U8 { image: i, mask: m } = &job.pixels {
-                    image.extend_from_slice(i);
-                    mask.extend_from_slice(m);
-                }
-            }
-            let inputs = inpaint_onnx::ort::inputs![
-                spec.image_input.as_str() => TensorRef::from_array_view((image_shape, image.as_slice())).map_err(e)?,
-                spec.mask_input.as_str() => TensorRef::from_array_view((mask_shape, mask.as_slice())).map_err(e)?,
-            ];
-            let out = session.run(inputs).map_err(e)?;
-            let (shape, data) = out[spec.output.as_str()]
-                .try_extract_tensor::<u8>()
-                .map_err(e)?;
-            check_shape(shape.as_ref(), n, w, h)?;
+            let (image, mask) = gather(batch, |p| match p {
+                Pixels::U8 { image, mask } => Some((image.as_slice(), mask.as_slice())),
+                Pixels::F32 { .. } => None,
+            });
+            let data = run_session(
+                session,
+                spec,
+                (image_shape, &image),
+                (mask_shape, &mask),
+                |v| v.try_extract_tensor::<u8>(),
+                n,
+                w,
+                h,
+            )?;
             split(n, w, h, |i| data[i])
         }
     };
     Ok(outputs)
+}
+
+/// The batch's images and masks, each concatenated.
+fn gather<'a, T: Copy + 'a>(
+    batch: &'a [Job],
+    parts: impl Fn(&'a Pixels) -> Option<(&'a [T], &'a [T])>,
+) -> (Vec<T>, Vec<T>) {
+    let (mut image, mut mask) = (Vec::new(), Vec::new());
+    for (i, m) in batch.iter().filter_map(|job| parts(&job.pixels)) {
+        image.extend_from_slice(i);
+        mask.extend_from_slice(m);
+    }
+    (image, mask)
+}
+
+/// Runs one batch and copies out the output, checked to be [n, 3, h, w].
+#[allow(clippy::too_many_arguments)]
+fn run_session<T, O: Copy>(
+    session: &mut Session,
+    spec: &ModelSpec,
+    image: ([usize; 4], &[T]),
+    mask: ([usize; 4], &[T]),
+    extract: impl for<'v> Fn(
+        &'v inpaint_onnx::ort::value::DynValue,
+    ) -> inpaint_onnx::ort::Result<(
+        &'v inpaint_onnx::ort::value::Shape,
+        &'v [O],
+    )>,
+    n: usize,
+    w: usize,
+    h: usize,
+) -> Result<Vec<O>, String>
+where
+    T: inpaint_onnx::ort::value::PrimitiveTensorElementType + Clone + std::fmt::Debug + 'static,
+{
+    let e = |err: inpaint_onnx::ort::Error| err.to_string();
+    let inputs = inpaint_onnx::ort::inputs![
+        spec.image_input.as_str() => TensorRef::from_array_view(image).map_err(e)?,
+        spec.mask_input.as_str() => TensorRef::from_array_view(mask).map_err(e)?,
+    ];
+    let out = session.run(inputs).map_err(e)?;
+    let (shape, data) = extract(&out[spec.output.as_str()]).map_err(e)?;
+    check_shape(shape.as_ref(), n, w, h)?;
+    Ok(data.to_vec())
 }
 
 fn check_shape(shape: &[i64], n: usize, w: usize, h: usize) -> Result<(), String> {
