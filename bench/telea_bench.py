@@ -46,6 +46,7 @@ def cases():
     return {
         # Smooth backdrop left of the rocket.
         "astronaut_smooth_box": (astro, box(astro.shape, 330, 20, 24, 24)),
+        "astronaut_backdrop_32": (astro, box(astro.shape, 330, 20, 32, 32)),
         "astronaut_face_box": (astro, box(astro.shape, 178, 63, 90, 113)),
         "astronaut_scratches": (astro, scratches(astro.shape, 1)),
         "coffee_scratches": (coffee, scratches(coffee.shape, 2)),
