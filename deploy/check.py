@@ -19,11 +19,15 @@ def main() -> int:
     urls = []
     for path in sorted(K8S.rglob("*.yaml")):
         docs = [d for d in yaml.safe_load_all(path.read_text()) if d]
+        if docs and isinstance(docs[0], list):
+            # A JSON patch: its target is validated through the overlay.
+            print(f"ok   {path.relative_to(K8S)}: patch")
+            continue
         for doc in docs:
             if doc.get("kind") == "Kustomization":
-                for res in doc.get("resources", []):
+                for res in doc.get("resources", []) + [p["path"] for p in doc.get("patches", []) if "path" in p]:
                     if not (path.parent / res).exists():
-                        print(f"FAIL {path}: resource {res} does not exist")
+                        print(f"FAIL {path}: {res} does not exist")
                         failures += 1
                 continue
             try:
