@@ -35,6 +35,9 @@ pub fn spawn<S: JobStore>(
     config: RunnerConfig,
     stop: watch::Receiver<bool>,
 ) {
+    // Claims are refreshed this often while a job runs, so a long stage is
+    // not mistaken for a dead replica.
+    let heartbeat = config.reclaim_idle / 3;
     for n in 0..config.concurrency {
         let (store, pipeline, mut stop) = (store.clone(), pipeline.clone(), stop.clone());
         let consumer = format!("{}-{n}", config.consumer);
@@ -45,7 +48,9 @@ pub fn spawn<S: JobStore>(
                     claim = store.claim(&consumer, Duration::from_secs(2)) => claim,
                 };
                 match claim {
-                    Ok(Some(claim)) => run_one(&*store, &pipeline, &claim, &consumer).await,
+                    Ok(Some(claim)) => {
+                        run_one(&*store, &pipeline, &claim, &consumer, heartbeat).await
+                    }
                     Ok(None) => {}
                     Err(err) => {
                         tracing::warn!(%err, "cannot claim a job");
@@ -69,7 +74,7 @@ pub fn spawn<S: JobStore>(
                     Ok(claims) => {
                         for claim in claims {
                             tracing::info!(job = %claim.job_id, "took over a job from a stopped replica");
-                            run_one(&*store, &pipeline, &claim, &consumer).await;
+                            run_one(&*store, &pipeline, &claim, &consumer, heartbeat).await;
                         }
                     }
                     Err(err) => tracing::warn!(%err, "reclaim failed"),
@@ -114,7 +119,13 @@ fn store_error(e: super::StoreError) -> Error {
 }
 
 #[tracing::instrument(skip_all, fields(job = %claim.job_id))]
-async fn run_one<S: JobStore>(store: &S, pipeline: &Pipeline, claim: &Claim, consumer: &str) {
+async fn run_one<S: JobStore>(
+    store: &S,
+    pipeline: &Pipeline,
+    claim: &Claim,
+    consumer: &str,
+    heartbeat: Duration,
+) {
     let id = &claim.job_id;
     let outcome = async {
         let Some(job) = store.get(id).await.map_err(store_error)? else {
@@ -135,7 +146,19 @@ async fn run_one<S: JobStore>(store: &S, pipeline: &Pipeline, claim: &Claim, con
             claim,
             consumer,
         };
-        match pipeline.inpaint(request, &progress).await {
+        let beating = async {
+            loop {
+                tokio::time::sleep(heartbeat).await;
+                if let Err(err) = store.touch(claim, consumer).await {
+                    tracing::warn!(%err, "cannot refresh the job's claim");
+                }
+            }
+        };
+        let outcome = tokio::select! {
+            outcome = pipeline.inpaint(request, &progress) => outcome,
+            never = beating => never,
+        };
+        match outcome {
             Ok(response) => {
                 if !store
                     .succeed(id, response.encode_to_vec())
