@@ -1,29 +1,45 @@
 //! The one shutdown signal: Ctrl+C or SIGTERM.
 
-/// Resolves on Ctrl+C (SIGINT) or SIGTERM, whichever comes first.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(err) = tokio::signal::ctrl_c().await {
-            tracing::error!(%err, "cannot listen for Ctrl+C");
-            std::future::pending::<()>().await;
-        }
-    };
+use std::future::Future;
+
+/// Resolves on Ctrl+C (SIGINT) or SIGTERM, whichever comes first. The
+/// handlers are installed when this is called, not when the future is first
+/// polled, so a signal that arrives while the server is still starting is
+/// not lost to the default action (which would kill instead of draining).
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut sig) => {
-                sig.recv().await;
-            }
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let install = |kind: SignalKind, name: &'static str| match signal(kind) {
+            Ok(s) => Some(s),
             Err(err) => {
-                tracing::error!(%err, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
+                tracing::error!(%err, "cannot listen for {name}");
+                None
+            }
+        };
+        let mut interrupt = install(SignalKind::interrupt(), "Ctrl+C");
+        let mut terminate = install(SignalKind::terminate(), "SIGTERM");
+        async move {
+            tokio::select! {
+                _ = wait(&mut interrupt) => tracing::info!("Ctrl+C received, draining"),
+                _ = wait(&mut terminate) => tracing::info!("SIGTERM received, draining"),
             }
         }
-    };
+    }
     #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => tracing::info!("Ctrl+C received, draining"),
-        _ = terminate => tracing::info!("SIGTERM received, draining"),
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("Ctrl+C received, draining");
+    }
+}
+
+/// The next delivery of an installed signal; never, if it could not be installed.
+#[cfg(unix)]
+async fn wait(signal: &mut Option<tokio::signal::unix::Signal>) {
+    match signal {
+        Some(s) => {
+            s.recv().await;
+        }
+        None => std::future::pending::<()>().await,
     }
 }

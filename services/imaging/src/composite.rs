@@ -1,5 +1,7 @@
 //! Paste-back of repainted crops with their feathered alpha.
 
+use std::borrow::Cow;
+
 use crate::buffer::{GrayImage, PixelBox, RgbImage};
 use crate::color::match_surroundings;
 use crate::poisson::seamless;
@@ -33,14 +35,18 @@ pub fn composite(original: &RgbImage, crops: &[Repainted], corrections: Correcti
             (crop.alpha.width(), crop.alpha.height()),
             (area.width, area.height)
         );
-        let mut back = resize_rgb(&crop.image, area.width, area.height);
+        let mut back = if (crop.image.width(), crop.image.height()) == (area.width, area.height) {
+            Cow::Borrowed(&crop.image)
+        } else {
+            Cow::Owned(resize_rgb(&crop.image, area.width, area.height))
+        };
         if corrections.color || corrections.seamless {
             let before = original.crop(area);
             if corrections.color {
-                back = match_surroundings(&back, &before, &crop.alpha);
+                back = Cow::Owned(match_surroundings(&back, &before, &crop.alpha));
             }
             if corrections.seamless {
-                back = seamless(&back, &before, &crop.alpha);
+                back = Cow::Owned(seamless(&back, &before, &crop.alpha));
             }
         }
         let (src, a, dst) = (back.as_raw(), crop.alpha.as_raw(), out.as_raw_mut());

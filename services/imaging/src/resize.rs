@@ -41,6 +41,16 @@ pub fn resize_rgb(src: &RgbImage, width: u32, height: u32) -> RgbImage {
     RgbImage::from_raw(width, height, out).expect("sized above")
 }
 
+/// [`resize_rgb`] that hands the image back untouched when the size already
+/// matches (no copy).
+pub fn into_size(src: RgbImage, width: u32, height: u32) -> RgbImage {
+    if (src.width(), src.height()) == (width, height) {
+        src
+    } else {
+        resize_rgb(&src, width, height)
+    }
+}
+
 /// Resizes a hole (> 0 = fill) so that the result covers every source hole
 /// pixel and its one-pixel neighbourhood: after the repainted crop is scaled
 /// back, every pixel that needed repainting was inside the engine's hole,

@@ -147,7 +147,12 @@ impl InpaintWorker for WorkerService {
                     guided
                 };
                 let repainted = engine.inpaint(seen, hole, params).await?;
-                Ok::<_, Error>(blend_strength(
+                // Engines leave pixels outside the hole as they were, so at
+                // full strength the repaint is the answer as it stands.
+                if strength >= 1.0 {
+                    return Ok::<_, Error>(repainted);
+                }
+                Ok(blend_strength(
                     &crop.image,
                     &repainted,
                     &crop.hole,

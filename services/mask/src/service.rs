@@ -3,7 +3,7 @@
 use inpaint_common::tensor::{into_gray_tensor, into_rgb_tensor, to_gray, to_rgb};
 use inpaint_imaging::composite::{Corrections, Repainted, composite};
 use inpaint_imaging::crop::{CropPlan, SIDE_MULTIPLE, plan_only_masked, plan_whole};
-use inpaint_imaging::resize::{resize_hole, resize_rgb};
+use inpaint_imaging::resize::{into_size, resize_hole};
 use inpaint_imaging::{GrayImage, PixelBox, RgbImage, mask};
 use inpaint_proto::v1::mask_server::Mask;
 use inpaint_proto::v1::{
@@ -197,7 +197,7 @@ fn cut(
     plan: &CropPlan,
 ) -> PreparedCrop {
     let (w, h) = (plan.work_width, plan.work_height);
-    let pixels = resize_rgb(&image.crop(plan.area), w, h);
+    let pixels = into_size(image.crop(plan.area), w, h);
     let held: Vec<GrayImage> = plan
         .regions
         .iter()
@@ -218,7 +218,7 @@ fn cut(
                 resize_hole(&painted, w, h)
             };
             (
-                Some(into_rgb_tensor(resize_rgb(&colours.crop(plan.area), w, h))),
+                Some(into_rgb_tensor(into_size(colours.crop(plan.area), w, h))),
                 Some(into_gray_tensor(painted)),
             )
         }
