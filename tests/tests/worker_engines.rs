@@ -95,8 +95,9 @@ fn four_astronauts() -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_requests_share_model_batches() {
     let mut config = cluster_config();
-    // Crops on their way wait this long for each other.
+    // Crops wait this long for each other, whatever else is in flight.
     config.batch_wait_us = 200_000;
+    config.batch_always_wait = true;
     let cluster = start_cluster_with(config).await;
     let url = cluster.gateway_url();
     let photo = four_astronauts();

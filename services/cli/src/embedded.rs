@@ -28,8 +28,10 @@ pub struct ClusterConfig {
     pub max_image_pixels: u64,
     /// The worker's model config (ONNX engine); None = native engines only.
     pub worker_models: Option<PathBuf>,
-    /// How long a model crop waits for others to share its batch.
+    /// How long a model crop waits for others to share its batch, and
+    /// whether it always does (see inpaint-worker --batch-always-wait).
     pub batch_wait_us: u64,
+    pub batch_always_wait: bool,
     /// Gateway job settings (store, runners, budget); see inpaint-gateway.
     pub jobs: JobSettings,
 }
@@ -94,6 +96,7 @@ impl Default for ClusterConfig {
             max_image_pixels: DEFAULT_MAX_IMAGE_PIXELS,
             worker_models: None,
             batch_wait_us: 2000,
+            batch_always_wait: false,
             jobs: JobSettings::default(),
         }
     }
@@ -147,6 +150,7 @@ impl Cluster {
         worker_config.service.max_image_pixels = config.max_image_pixels;
         worker_config.models = config.worker_models.clone();
         worker_config.batch_wait_us = config.batch_wait_us;
+        worker_config.batch_always_wait = config.batch_always_wait;
         worker_config.ort_dylib = config.ort_dylib.clone();
         let mut gateway_config = inpaint_gateway::Config::local(
             gateway,

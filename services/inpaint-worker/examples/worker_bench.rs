@@ -56,6 +56,7 @@ fn options(models_toml: &Path) -> RuntimeOptions {
         require_gpu: false,
         threads: 0,
         max_wait: Duration::from_millis(5),
+        always_wait: false,
         queue: 256,
     }
 }

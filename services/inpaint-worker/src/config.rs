@@ -53,6 +53,11 @@ pub struct Config {
     #[arg(long, env = "INPAINT_BATCH_WAIT_US", default_value_t = 2000)]
     pub batch_wait_us: u64,
 
+    /// Always wait up to the batch wait for a batch to fill, even with no
+    /// other crop on its way (throughput over latency, e.g. on GPUs).
+    #[arg(long, env = "INPAINT_BATCH_ALWAYS_WAIT")]
+    pub batch_always_wait: bool,
+
     /// Crops queued per model beyond which requests get RESOURCE_EXHAUSTED.
     #[arg(long, env = "INPAINT_MODEL_QUEUE", default_value_t = 64)]
     pub model_queue: usize,
@@ -72,6 +77,7 @@ impl Config {
             device: DeviceArg::Cpu,
             require_gpu: false,
             batch_wait_us: 2000,
+            batch_always_wait: false,
             model_queue: 64,
             ort_threads: 0,
         }
@@ -94,6 +100,7 @@ impl Config {
             require_gpu: self.require_gpu,
             threads: self.ort_threads,
             max_wait: Duration::from_micros(self.batch_wait_us),
+            always_wait: self.batch_always_wait,
             queue: self.model_queue,
         }
     }

@@ -28,6 +28,9 @@ pub struct RuntimeOptions {
     pub require_gpu: bool,
     pub threads: usize,
     pub max_wait: Duration,
+    /// Wait up to `max_wait` for a batch to fill even when no other crop is
+    /// on its way (throughput over latency, e.g. on GPUs).
+    pub always_wait: bool,
     pub queue: usize,
 }
 
@@ -105,6 +108,7 @@ impl ModelEngine {
             spec: spec.clone(),
             queue,
             max_wait: options.max_wait,
+            always_wait: options.always_wait,
             stats: stats.clone(),
             in_flight: in_flight.clone(),
         };
@@ -302,6 +306,7 @@ struct Batcher {
     spec: ModelSpec,
     queue: mpsc::Receiver<Job>,
     max_wait: Duration,
+    always_wait: bool,
     stats: Arc<BatchStats>,
     in_flight: Arc<AtomicUsize>,
 }
@@ -320,9 +325,10 @@ impl Batcher {
             let key = (first.width, first.height);
             let mut batch = vec![first];
             let deadline = Instant::now() + self.max_wait;
-            // Wait only while more crops are coming than this batch holds.
+            // Wait only while more crops are coming than this batch holds
+            // (or always, when so configured).
             while batch.len() < self.spec.max_batch
-                && self.in_flight.load(Ordering::SeqCst) > batch.len()
+                && (self.always_wait || self.in_flight.load(Ordering::SeqCst) > batch.len())
             {
                 let left = deadline.saturating_duration_since(Instant::now());
                 match self.queue.recv_timeout(left) {
