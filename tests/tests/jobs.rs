@@ -161,6 +161,25 @@ async fn lifecycle_in_redis_and_expiry() {
     let cluster = start_cluster_with(config).await;
     lifecycle(&cluster.gateway_url()).await;
 
+    // An ended job keeps its record and result; its input is dropped.
+    let mut c = client(&cluster.gateway_url()).await;
+    let job = c.submit_job(submit("")).await.unwrap().into_inner();
+    watch_all(&mut c, &job.id).await;
+    let mut conn = redis::Client::open(redis.url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let (input, result): (i64, i64) = redis::pipe()
+        .cmd("EXISTS")
+        .arg(format!("inpaint:input:{}", job.id))
+        .cmd("EXISTS")
+        .arg(format!("inpaint:result:{}", job.id))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!((input, result), (0, 1));
+
     // A replica whose jobs live 2 s: everything about a job goes after that.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -252,6 +271,34 @@ async fn cancel_and_admission_control() {
     );
     let single = c.submit_job(submit("")).await.unwrap_err();
     assert_eq!(single.code(), Code::ResourceExhausted);
+    // Blobs over the store's cap are refused before they are queued.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let capped_url = format!("http://{}", listener.local_addr().unwrap());
+    let mut capped = inpaint_gateway::Config::local(
+        listener.local_addr().unwrap(),
+        format!("http://{}", cluster.segmentation),
+        format!("http://{}", cluster.mask),
+        format!("http://{}", cluster.worker),
+    );
+    capped.max_job_blob_bytes = 1000;
+    capped.job_runners = 0;
+    let (stop_capped, capped_stopped) = tokio::sync::oneshot::channel::<()>();
+    let capped_task = tokio::spawn(inpaint_gateway::run(capped, listener, async {
+        let _ = capped_stopped.await;
+    }));
+    let too_big = client(&capped_url)
+        .await
+        .submit_job(submit(""))
+        .await
+        .unwrap_err();
+    assert_eq!(too_big.code(), Code::InvalidArgument);
+    assert!(
+        too_big.message().starts_with("request:"),
+        "{}",
+        too_big.message()
+    );
+    stop_capped.send(()).unwrap();
+    capped_task.await.unwrap().expect("stops cleanly");
     assert!(
         single.metadata().get("retry-after").is_some(),
         "retry-after hint"

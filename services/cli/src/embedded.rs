@@ -46,6 +46,7 @@ pub struct JobSettings {
     pub reclaim_secs: u64,
     pub ttl_secs: u64,
     pub max_queued_jobs: u64,
+    pub max_blob_bytes: usize,
     pub replica: Option<String>,
 }
 
@@ -64,6 +65,7 @@ impl Default for JobSettings {
             reclaim_secs: defaults.job_reclaim_secs,
             ttl_secs: defaults.job_ttl_secs,
             max_queued_jobs: defaults.max_queued_jobs,
+            max_blob_bytes: defaults.max_job_blob_bytes,
             replica: None,
         }
     }
@@ -78,6 +80,7 @@ impl JobSettings {
         config.job_reclaim_secs = self.reclaim_secs;
         config.job_ttl_secs = self.ttl_secs;
         config.max_queued_jobs = self.max_queued_jobs;
+        config.max_job_blob_bytes = self.max_blob_bytes;
         config.replica = self.replica.clone();
     }
 }

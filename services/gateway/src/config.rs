@@ -85,6 +85,11 @@ pub struct Config {
     )]
     pub max_queued_pixels: u64,
 
+    /// Largest blob a job keeps in the store, in bytes: a larger request is
+    /// refused at submission, a larger result fails the job.
+    #[arg(long, env = "INPAINT_MAX_JOB_BLOB_BYTES", default_value_t = 64 << 20)]
+    pub max_job_blob_bytes: usize,
+
     /// This replica's name in the job queue (default: host name and pid).
     #[arg(long, env = "INPAINT_REPLICA")]
     pub replica: Option<String>,
@@ -112,6 +117,7 @@ impl Config {
             job_reclaim_secs: 30,
             max_queued_jobs: 10_000,
             max_queued_pixels: 20_000_000_000,
+            max_job_blob_bytes: 64 << 20,
             replica: None,
         }
     }

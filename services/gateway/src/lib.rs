@@ -78,6 +78,7 @@ async fn serve_with<S: JobStore>(
         concurrency: config.job_runners,
         reclaim_idle: Duration::from_secs(config.job_reclaim_secs.max(1)),
         consumer: config.replica_name(),
+        max_result_bytes: config.max_job_blob_bytes,
     };
     // If this future is dropped, the runners go with their JoinSet.
     let mut runners = tokio::task::JoinSet::new();
@@ -92,8 +93,13 @@ async fn serve_with<S: JobStore>(
         max_jobs: config.max_queued_jobs,
         max_pixels: config.max_queued_pixels,
     };
-    let service =
-        service::InpaintingService::new(pipeline, store, budget, config.service.max_image_pixels);
+    let service = service::InpaintingService::new(
+        pipeline,
+        store,
+        budget,
+        config.service.max_image_pixels,
+        config.max_job_blob_bytes,
+    );
     let (reporter, health) = health_reporter();
     reporter
         .set_serving::<InpaintingServer<service::InpaintingService<S>>>()

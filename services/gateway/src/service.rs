@@ -31,6 +31,7 @@ pub struct InpaintingService<S> {
     store: Arc<S>,
     budget: Budget,
     max_image_pixels: u64,
+    max_blob_bytes: usize,
 }
 
 impl<S: JobStore> InpaintingService<S> {
@@ -39,12 +40,14 @@ impl<S: JobStore> InpaintingService<S> {
         store: Arc<S>,
         budget: Budget,
         max_image_pixels: u64,
+        max_blob_bytes: usize,
     ) -> Self {
         Self {
             pipeline,
             store,
             budget,
             max_image_pixels,
+            max_blob_bytes,
         }
     }
 
@@ -73,8 +76,19 @@ impl<S: JobStore> InpaintingService<S> {
                 retry_after_secs: refused.retry_after.as_secs(),
             });
         }
+        let input = request.encode_to_vec();
+        if input.len() > self.max_blob_bytes {
+            return Err(Error::invalid(
+                "request",
+                format!(
+                    "is {} bytes encoded; jobs keep at most {} bytes",
+                    input.len(),
+                    self.max_blob_bytes
+                ),
+            ));
+        }
         let new = NewJob {
-            input: request.encode_to_vec(),
+            input,
             idempotency_key: key,
             pixels,
         };

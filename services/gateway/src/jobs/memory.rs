@@ -90,6 +90,8 @@ fn record(state: &mut State, id: &str, mut e: JobEvent, ttl: Duration) -> bool {
     entry.events.push(e);
     entry.expires = Instant::now() + ttl;
     if is_final(entry.job.state()) {
+        // The input is not needed any more; only the record and result stay.
+        entry.input = Vec::new();
         let pixels = entry.pixels;
         state.backlog.jobs = state.backlog.jobs.saturating_sub(1);
         state.backlog.pixels = state.backlog.pixels.saturating_sub(pixels);

@@ -35,7 +35,7 @@ pub struct RedisStore {
 }
 
 /// Moves a job by an event unless it already ended. KEYS: job, events,
-/// backlog jobs, backlog pixels. ARGV: state, stage, done, total, error,
+/// backlog jobs, backlog pixels, input (deleted once the job ends). ARGV: state, stage, done, total, error,
 /// unix ms, ttl ms, result key ('' for none), result bytes. Returns the new
 /// sequence number, or 0 when the job had ended or is gone.
 const PROGRESS: &str = r#"
@@ -50,6 +50,7 @@ redis.call('PEXPIRE', KEYS[1], ARGV[7])
 redis.call('PEXPIRE', KEYS[2], ARGV[7])
 if ARGV[8] ~= '' then redis.call('SET', ARGV[8], ARGV[9], 'PX', ARGV[7]) end
 if tonumber(ARGV[1]) >= 3 then
+  redis.call('DEL', KEYS[5])
   redis.call('DECRBY', KEYS[3], 1)
   redis.call('DECRBY', KEYS[4], tonumber(redis.call('HGET', KEYS[1], 'pixels') or '0'))
 end
@@ -143,6 +144,7 @@ impl RedisStore {
             .key(self.key("events", id))
             .key(format!("{}:backlog:jobs", self.prefix))
             .key(format!("{}:backlog:pixels", self.prefix))
+            .key(self.key("input", id))
             .arg(e.state)
             .arg(&e.stage)
             .arg(e.regions_done)

@@ -23,6 +23,8 @@ pub struct RunnerConfig {
     pub reclaim_idle: Duration,
     /// Unique per replica (and stable across its runner tasks).
     pub consumer: String,
+    /// A larger result fails the job instead of being stored.
+    pub max_result_bytes: usize,
 }
 
 /// Starts the runner tasks in `tasks`; they stop when `stop` turns true, and
@@ -38,6 +40,7 @@ pub fn spawn<S: JobStore>(
     // Claims are refreshed this often while a job runs, so a long stage is
     // not mistaken for a dead replica.
     let heartbeat = config.reclaim_idle / 3;
+    let max_result = config.max_result_bytes;
     for n in 0..config.concurrency {
         let (store, pipeline, mut stop) = (store.clone(), pipeline.clone(), stop.clone());
         let consumer = format!("{}-{n}", config.consumer);
@@ -49,7 +52,7 @@ pub fn spawn<S: JobStore>(
                 };
                 match claim {
                     Ok(Some(claim)) => {
-                        run_one(&*store, &pipeline, &claim, &consumer, heartbeat).await
+                        run_one(&*store, &pipeline, &claim, &consumer, heartbeat, max_result).await
                     }
                     Ok(None) => {}
                     Err(err) => {
@@ -74,7 +77,7 @@ pub fn spawn<S: JobStore>(
                     Ok(claims) => {
                         for claim in claims {
                             tracing::info!(job = %claim.job_id, "took over a job from a stopped replica");
-                            run_one(&*store, &pipeline, &claim, &consumer, heartbeat).await;
+                            run_one(&*store, &pipeline, &claim, &consumer, heartbeat, max_result).await;
                         }
                     }
                     Err(err) => tracing::warn!(%err, "reclaim failed"),
@@ -125,6 +128,7 @@ async fn run_one<S: JobStore>(
     claim: &Claim,
     consumer: &str,
     heartbeat: Duration,
+    max_result: usize,
 ) {
     let id = &claim.job_id;
     let outcome = async {
@@ -159,6 +163,17 @@ async fn run_one<S: JobStore>(
             never = beating => never,
         };
         match outcome {
+            Ok(response) if response.encoded_len() > max_result => {
+                let e = JobEvent {
+                    error: format!(
+                        "the result is {} bytes; jobs keep at most {max_result}",
+                        response.encoded_len()
+                    ),
+                    ..event(id, JobState::Failed, "failed")
+                };
+                store.progress(id, e).await.map_err(store_error)?;
+                Ok(())
+            }
             Ok(response) => {
                 if !store
                     .succeed(id, response.encode_to_vec())
