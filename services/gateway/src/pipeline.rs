@@ -5,7 +5,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use inpaint_common::status::violated_field;
-use inpaint_common::tensor::{from_rgb, into_gray_tensor, to_gray, to_rgb};
+use inpaint_common::tensor::{from_rgb, into_gray_tensor, into_rgb_tensor, to_gray, to_rgb};
 use inpaint_imaging::{GrayImage, RgbImage, mask};
 use inpaint_proto::v1::{
     self as pb, CompositeRequest, CropInput, CropResult, FaceDetection, InpaintArea,
@@ -247,7 +247,8 @@ impl Pipeline {
             .call(
                 "mask",
                 self.stages.mask.clone().composite(CompositeRequest {
-                    image: Some(from_rgb(&image)),
+                    // Its last use: the pixels move into the message.
+                    image: Some(into_rgb_tensor(image)),
                     results: crops
                         .iter()
                         .zip(images)

@@ -5,17 +5,15 @@ use inpaint_proto::v1::MaskedContent;
 
 /// Sketched hole pixels become known pixels with the sketch's colours (they
 /// guide every engine's fill around them); returns the image and the hole
-/// the engine works on.
+/// the engine works on, changed in place.
 pub fn apply_sketch(
-    image: &RgbImage,
-    hole: &GrayImage,
+    mut image: RgbImage,
+    mut hole: GrayImage,
     sketch: Option<(&RgbImage, &GrayImage)>,
 ) -> (RgbImage, GrayImage) {
     let Some((colours, painted)) = sketch else {
-        return (image.clone(), hole.clone());
+        return (image, hole);
     };
-    let mut image = image.clone();
-    let mut hole = hole.clone();
     for (i, (&p, h)) in painted.as_raw().iter().zip(hole.as_raw_mut()).enumerate() {
         if p > 0 && *h > 0 {
             *h = 0;
@@ -27,10 +25,10 @@ pub fn apply_sketch(
 }
 
 /// Replaces the hole's pixels as `content` says; `seed` drives the noise.
-pub fn prefill(image: &RgbImage, hole: &GrayImage, content: MaskedContent, seed: u64) -> RgbImage {
+pub fn prefill(image: RgbImage, hole: &GrayImage, content: MaskedContent, seed: u64) -> RgbImage {
     match content {
-        MaskedContent::Original => image.clone(),
-        MaskedContent::Fill | MaskedContent::Unspecified => pushpull::fill(image, hole),
+        MaskedContent::Original => image,
+        MaskedContent::Fill | MaskedContent::Unspecified => pushpull::fill(&image, hole),
         MaskedContent::Nothing => paint(image, hole, |_| [128, 128, 128]),
         MaskedContent::Noise => {
             let mut state = seed ^ 0xD1B5_4A32_D192_ED03;
@@ -45,8 +43,11 @@ pub fn prefill(image: &RgbImage, hole: &GrayImage, content: MaskedContent, seed:
     }
 }
 
-fn paint(image: &RgbImage, hole: &GrayImage, mut colour: impl FnMut(usize) -> [u8; 3]) -> RgbImage {
-    let mut out = image.clone();
+fn paint(
+    mut out: RgbImage,
+    hole: &GrayImage,
+    mut colour: impl FnMut(usize) -> [u8; 3],
+) -> RgbImage {
     for (i, &m) in hole.as_raw().iter().enumerate() {
         if m > 0 {
             out.as_raw_mut()[i * 3..i * 3 + 3].copy_from_slice(&colour(i));
@@ -89,12 +90,12 @@ mod tests {
     fn noise_is_seeded_and_only_in_the_hole() {
         let img = RgbImage::filled(10, 10, 7);
         let hole = from_box(10, 10, PixelBox::new(2, 2, 4, 4));
-        let a = prefill(&img, &hole, MaskedContent::Noise, 1);
-        assert_eq!(a, prefill(&img, &hole, MaskedContent::Noise, 1));
-        assert_ne!(a, prefill(&img, &hole, MaskedContent::Noise, 2));
+        let a = prefill(img.clone(), &hole, MaskedContent::Noise, 1);
+        assert_eq!(a, prefill(img.clone(), &hole, MaskedContent::Noise, 1));
+        assert_ne!(a, prefill(img.clone(), &hole, MaskedContent::Noise, 2));
         assert_eq!(a.as_raw()[0..3], [7, 7, 7]);
-        assert_eq!(prefill(&img, &hole, MaskedContent::Original, 1), img);
-        assert_eq!(prefill(&img, &hole, MaskedContent::Fill, 1), img);
+        assert_eq!(prefill(img.clone(), &hole, MaskedContent::Original, 1), img);
+        assert_eq!(prefill(img.clone(), &hole, MaskedContent::Fill, 1), img);
     }
 
     #[test]
@@ -115,7 +116,7 @@ mod tests {
         let hole = GrayImage::from_raw(4, 1, vec![255, 255, 255, 0]).unwrap();
         let colours = RgbImage::filled(4, 1, 9);
         let painted = GrayImage::from_raw(4, 1, vec![0, 255, 0, 255]).unwrap();
-        let (image, hole) = apply_sketch(&img, &hole, Some((&colours, &painted)));
+        let (image, hole) = apply_sketch(img, hole, Some((&colours, &painted)));
         assert_eq!(hole.as_raw(), &[255, 0, 255, 0]);
         assert_eq!(image.as_raw()[3..6], [9, 9, 9]);
         assert_eq!(

@@ -139,25 +139,22 @@ impl InpaintWorker for WorkerService {
                 .seed
                 .wrapping_add((i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
             tokio::spawn(async move {
+                // Engines leave pixels outside the hole as they were, so at
+                // full strength the repaint is the answer as it stands and
+                // the original need not be kept for blending.
+                let original = (strength < 1.0).then(|| (crop.image.clone(), crop.hole.clone()));
                 let sketch = crop.sketch.as_ref().map(|(c, p)| (c, p));
-                let (guided, hole) = apply_sketch(&crop.image, &crop.hole, sketch);
+                let (guided, hole) = apply_sketch(crop.image, crop.hole, sketch);
                 let seen = if engine.reads_hole() {
-                    prefill(&guided, &hole, content, params.seed)
+                    prefill(guided, &hole, content, params.seed)
                 } else {
                     guided
                 };
                 let repainted = engine.inpaint(seen, hole, params).await?;
-                // Engines leave pixels outside the hole as they were, so at
-                // full strength the repaint is the answer as it stands.
-                if strength >= 1.0 {
-                    return Ok::<_, Error>(repainted);
-                }
-                Ok(blend_strength(
-                    &crop.image,
-                    &repainted,
-                    &crop.hole,
-                    strength,
-                ))
+                Ok::<_, Error>(match original {
+                    None => repainted,
+                    Some((image, hole)) => blend_strength(&image, &repainted, &hole, strength),
+                })
             })
         });
         let mut images = Vec::new();
