@@ -53,6 +53,7 @@ async fn missing_model_keeps_not_serving_and_explains() {
             source: Some(Source::Faces(FaceDetection {
                 min_confidence: 0.0,
             })),
+            ..Default::default()
         }],
     };
     // Until the loader gives up the answer is UNAVAILABLE (loading); then

@@ -152,7 +152,7 @@ async fn main() {
     // Backend services here; the gateway in its own process.
     let cluster = Cluster::start(ClusterConfig {
         ort_dylib: repo().join("models/cache/onnxruntime/libonnxruntime.so"),
-        face_model: repo().join("models/cache/yunet/face_detection_yunet_2023mar.onnx"),
+        models_dir: repo().join("models/cache"),
         jobs: JobSettings {
             runners: 0,
             ..JobSettings::default()

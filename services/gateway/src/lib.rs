@@ -7,8 +7,11 @@ pub mod decode;
 pub mod error;
 pub mod jobs;
 pub mod pipeline;
+pub mod regions;
 pub mod service;
 pub mod stages;
+pub mod targets;
+pub mod vocabulary;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -8,15 +8,15 @@ use inpaint_common::status::violated_field;
 use inpaint_common::tensor::{from_rgb, into_gray_tensor, into_rgb_tensor, to_gray, to_rgb};
 use inpaint_imaging::{GrayImage, RgbImage, mask};
 use inpaint_proto::v1::{
-    self as pb, CompositeRequest, CropInput, CropResult, FaceDetection, InpaintArea,
-    InpaintCropsRequest, InpaintParams, InpaintRequest, InpaintResponse, ListEnginesRequest,
-    MaskOp, PrepareRequest, RegionSource, SegmentRequest, StageTiming, inpaint_request::Target,
-    mask_op::Op, region_source::Source,
+    self as pb, CompositeRequest, CropInput, CropResult, InpaintArea, InpaintCropsRequest,
+    InpaintParams, InpaintRequest, InpaintResponse, ListEnginesRequest, MaskOp, PrepareRequest,
+    RegionMode, SegmentRequest, StageTiming, inpaint_request::Target, mask_op::Op,
 };
 
 use crate::decode::{decode_image, decode_mask, decode_sketch, encode_gray_png, encode_png};
 use crate::error::Error;
 use crate::stages::Stages;
+use crate::{regions, targets};
 
 /// Padding around the mask's box in ONLY_MASKED mode when not given.
 pub const DEFAULT_PADDING: u32 = 32;
@@ -111,12 +111,17 @@ impl Pipeline {
         let params = req.params.unwrap_or_default();
         let target = req
             .target
-            .ok_or_else(|| Error::invalid("target", "set `mask` or `faces`"))?;
-        self.check_engine(&params.engine).await?;
+            .ok_or_else(|| Error::invalid("target", "set `mask`, `faces`, `prompt` or `detect`"))?;
+        self.check_engine(&params.engine, "params.engine").await?;
+        for (k, engine) in regions::engines(&params).enumerate() {
+            let field = format!("params.region_overrides[{k}].engine");
+            self.check_engine(engine, &field).await?;
+        }
         let mut timer = Timer::new();
 
         let image = decode_image(&req.image, "image", self.max_image_pixels)?;
         check_params(&params, &image)?;
+        let mode = regions::validate(&params, image.width().max(image.height()))?;
         let sketch = if req.sketch.is_empty() {
             None
         } else {
@@ -124,9 +129,15 @@ impl Pipeline {
         };
         timer.lap("decode");
 
-        let default_area = match target {
-            Target::Mask(_) => InpaintArea::Whole,
-            Target::Faces(_) => InpaintArea::OnlyMasked,
+        let upload = matches!(target, Target::Mask(_));
+        // Detections are repainted region by region at the working size
+        // unless asked to merge them.
+        let separate = !upload && mode != RegionMode::Merged;
+        let merged = !upload && mode == RegionMode::Merged;
+        let default_area = if upload {
+            InpaintArea::Whole
+        } else {
+            InpaintArea::OnlyMasked
         };
         progress.report(Stage::Segmenting).await?;
         let regions = self.find_regions(target, &image).await?;
@@ -142,22 +153,34 @@ impl Pipeline {
             Err(_) => return Err(Error::invalid("params.area", "unknown inpaint area")),
         };
         let user_ops = !params.mask_ops.is_empty();
+        let mut ops = if user_ops {
+            params.mask_ops.clone()
+        } else {
+            mask_ops(&params)
+        };
+        if merged {
+            ops = regions::merge_first(ops);
+        }
+        let mut notes = Vec::new();
+        let region_ops = if separate {
+            notes = regions::unused_overrides(&params, masks.len());
+            regions::region_ops(&params, masks.len(), mask_ops)
+        } else {
+            vec![]
+        };
         let prepared = self
             .call(
                 "mask",
                 self.stages.mask.clone().prepare(PrepareRequest {
                     image: Some(from_rgb(&image)),
                     masks: masks.into_iter().map(into_gray_tensor).collect(),
-                    ops: if user_ops {
-                        params.mask_ops.clone()
-                    } else {
-                        mask_ops(&params)
-                    },
+                    ops,
+                    region_ops,
                     area: area as i32,
                     padding: params.padding.unwrap_or(DEFAULT_PADDING),
                     work_width: params.work_width,
                     work_height: params.work_height,
-                    keep_crops_apart: params.keep_crops_apart,
+                    keep_crops_apart: params.keep_crops_apart || separate,
                     return_mask: params.return_mask,
                     sketch: sketch.as_ref().map(|(colours, _)| from_rgb(colours)),
                     sketch_mask: sketch.map(|(_, painted)| into_gray_tensor(painted)),
@@ -199,6 +222,11 @@ impl Pipeline {
             request.seed = params
                 .seed
                 .wrapping_add((i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            if let [region] = c.regions[..] {
+                if let Some(o) = regions::override_for(&params, region as usize) {
+                    regions::apply_to_crop(&mut request, o);
+                }
+            }
             request.crops = vec![CropInput {
                 image: c.image,
                 hole: c.hole,
@@ -282,7 +310,7 @@ impl Pipeline {
             width: result.width(),
             height: result.height(),
             unchanged: false,
-            notes: vec![],
+            notes,
             regions,
             crops,
             timings: timer.timings,
@@ -308,7 +336,7 @@ impl Pipeline {
     }
 
     /// Refuses an unknown engine before any pixel work is done.
-    async fn check_engine(&self, engine: &str) -> Result<(), Error> {
+    async fn check_engine(&self, engine: &str, field: &str) -> Result<(), Error> {
         if engine.is_empty() {
             return Ok(());
         }
@@ -326,7 +354,7 @@ impl Pipeline {
         }
         let names: Vec<_> = list.engines.iter().map(|e| e.name.as_str()).collect();
         Err(Error::invalid(
-            "params.engine",
+            field,
             format!("unknown engine {engine:?}; available: {}", names.join(", ")),
         ))
     }
@@ -353,23 +381,23 @@ impl Pipeline {
                     regions: vec![region],
                 })
             }
-            Target::Faces(faces) => {
+            detection => {
+                let (sources, public) =
+                    targets::sources(&detection)?.expect("an upload is handled above");
                 let found = self
                     .call(
                         "segmentation",
                         self.stages.segmentation.clone().segment(SegmentRequest {
                             image: Some(from_rgb(image)),
-                            sources: vec![RegionSource {
-                                source: Some(Source::Faces(FaceDetection {
-                                    min_confidence: faces.min_confidence,
-                                })),
-                            }],
+                            sources,
                         }),
                     )
-                    .await?;
+                    .await
+                    .map_err(|err| targets::public_field(err, public))?;
                 if found.regions.is_empty() {
+                    let what = targets::describe(&detection);
                     return Ok(Regions::None {
-                        note: "no faces found: nothing to repaint".into(),
+                        note: format!("no {what} found: nothing to repaint"),
                     });
                 }
                 let mut masks = Vec::with_capacity(found.regions.len());

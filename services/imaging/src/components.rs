@@ -99,6 +99,13 @@ pub fn label(mask: &GrayImage) -> Labeling {
 }
 
 impl Labeling {
+    /// Calls `visit(component, y, x0, x1)` for every run `x0..x1` on row `y`.
+    pub fn for_each_run(&self, mut visit: impl FnMut(usize, u32, u32, u32)) {
+        for (run, &c) in self.runs.iter().zip(&self.run_component) {
+            visit(c as usize, run.y, run.x0, run.x1);
+        }
+    }
+
     /// A mask (255/0) of the components for which `keep(index)` holds.
     pub fn render(&self, keep: impl Fn(usize) -> bool) -> GrayImage {
         let mut out = GrayImage::filled(self.width, self.height, 0);

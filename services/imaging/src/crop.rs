@@ -32,8 +32,9 @@ pub fn plan_whole(width: u32, height: u32, regions: usize) -> CropPlan {
 /// `padding`, widened to the working aspect ratio, sides rounded up to a
 /// multiple of 8 and clamped to the image. With `merge_overlapping`, crops
 /// that overlap become one (holding both regions); otherwise each region
-/// keeps its own crop. Crops come in a stable order: top to bottom, then
-/// left to right.
+/// keeps its own crop. Crops come in a stable order: merged, top to bottom
+/// then left to right; kept apart, in region order (so that overlapping
+/// crops are pasted in the order the caller gave the regions).
 pub fn plan_only_masked(
     regions: &[GrayImage],
     padding: u32,
@@ -67,7 +68,9 @@ pub fn plan_only_masked(
             plan.regions.sort_unstable();
         }
     }
-    plans.sort_by_key(|p| (p.area.y, p.area.x, p.regions.first().copied()));
+    if merge_overlapping {
+        plans.sort_by_key(|p| (p.area.y, p.area.x, p.regions.first().copied()));
+    }
     plans
 }
 

@@ -3,8 +3,9 @@
 //! then applied in order to each region's mask until a Combine joins them.
 
 use inpaint_imaging::GrayImage;
+use inpaint_imaging::RgbImage;
 use inpaint_imaging::mask::{self, Shape as KernelShape};
-use inpaint_proto::v1::{CombineMode, FeatherKind, MaskOp, Shape, mask_op::Op};
+use inpaint_proto::v1::{CombineMode, FeatherKind, MaskOp, RegionOps, Shape, mask_op::Op};
 
 use crate::error::Error;
 
@@ -112,6 +113,72 @@ pub fn apply(ops: &[MaskOp], mut regions: Vec<GrayImage>) -> Result<Vec<GrayImag
         };
     }
     Ok(regions)
+}
+
+/// The operator list of each region when some regions have their own
+/// (`region_ops`), or None when all share `ops`. Validated: indices in
+/// range and unique, no Combine anywhere (regions stay apart).
+pub fn region_ops(
+    region_ops: &[RegionOps],
+    ops: &[MaskOp],
+    regions: usize,
+    image: &RgbImage,
+) -> Result<Option<Vec<Vec<MaskOp>>>, Error> {
+    if region_ops.is_empty() {
+        return Ok(None);
+    }
+    let combines = |list: &[MaskOp]| list.iter().any(|op| matches!(op.op, Some(Op::Combine(_))));
+    if combines(ops) {
+        return Err(Error::invalid(
+            "region_ops",
+            "cannot be used when `ops` combines the regions",
+        ));
+    }
+    let mut per_region: Vec<Option<Vec<MaskOp>>> = vec![None; regions];
+    for (k, own) in region_ops.iter().enumerate() {
+        let field = format!("region_ops[{k}]");
+        let slot = per_region.get_mut(own.region as usize).ok_or_else(|| {
+            Error::invalid(
+                format!("{field}.region"),
+                format!("there are {regions} masks"),
+            )
+        })?;
+        if slot.is_some() {
+            return Err(Error::invalid(format!("{field}.region"), "given twice"));
+        }
+        validate(&own.ops, image.width(), image.height()).map_err(|e| match e {
+            Error::InvalidField {
+                field: inner,
+                reason,
+            } => Error::invalid(format!("{field}.{inner}"), reason),
+            other => other,
+        })?;
+        if combines(&own.ops) {
+            return Err(Error::invalid(
+                format!("{field}.ops"),
+                "cannot hold a combine",
+            ));
+        }
+        *slot = Some(own.ops.clone());
+    }
+    Ok(Some(
+        per_region
+            .into_iter()
+            .map(|own| own.unwrap_or_else(|| ops.to_vec()))
+            .collect(),
+    ))
+}
+
+/// Applies each region's own (validated, Combine-free) operators.
+pub fn apply_per_region(
+    per_region: &[Vec<MaskOp>],
+    regions: Vec<GrayImage>,
+) -> Result<Vec<GrayImage>, Error> {
+    let mut out = Vec::with_capacity(regions.len());
+    for (ops, region) in per_region.iter().zip(regions) {
+        out.extend(apply(ops, vec![region])?);
+    }
+    Ok(out)
 }
 
 fn apply_one(op: &Op, m: &GrayImage) -> GrayImage {

@@ -96,12 +96,16 @@ impl Mask for MaskService {
             .map_err(|_| Error::invalid("area", "unknown inpaint area"))?;
         let work = work_size(req.work_width, req.work_height)?;
         ops::validate(&req.ops, image.width(), image.height())?;
+        let region_ops = ops::region_ops(&req.region_ops, &req.ops, masks.len(), &image)?;
         tracing::Span::current()
             .record("masks", masks.len())
             .record("ops", req.ops.len());
 
         let response = tokio::task::spawn_blocking(move || -> Result<PrepareResponse, Error> {
-            let regions = ops::apply(&req.ops, masks)?;
+            let regions = match region_ops {
+                Some(per_region) => ops::apply_per_region(&per_region, masks)?,
+                None => ops::apply(&req.ops, masks)?,
+            };
             let union =
                 mask::union(&regions.iter().collect::<Vec<_>>()).expect("at least one region");
             if mask::is_empty(&union) {
@@ -231,6 +235,7 @@ fn cut(
         alpha: Some(into_gray_tensor(alpha)),
         sketch,
         sketch_mask,
+        regions: plan.regions.iter().map(|&i| i as u32).collect(),
     }
 }
 

@@ -9,12 +9,12 @@ pub enum Error {
     InvalidField { field: String, reason: String },
     #[error("model load failed: {0}")]
     Load(String),
-    #[error("face model is still loading")]
-    Loading,
-    #[error("face detection is unavailable: {0}")]
+    #[error("the {0} model is still loading")]
+    Loading(&'static str),
+    #[error("{0}")]
     Unavailable(String),
-    #[error("face detector queue is full")]
-    Busy,
+    #[error("the {0} model's queue is full")]
+    Busy(&'static str),
     #[error("model run failed: {0}")]
     Inference(String),
 }
@@ -39,12 +39,10 @@ impl From<Error> for Status {
         match err {
             Error::InvalidField { field, reason } => invalid_argument(&field, reason),
             Error::Load(_) | Error::Unavailable(_) => Status::failed_precondition(err.to_string()),
-            Error::Loading => Status::unavailable(err.to_string()),
-            Error::Busy => {
-                let mut status = Status::new(
-                    Code::ResourceExhausted,
-                    "face detector queue is full; retry after 1s",
-                );
+            Error::Loading(_) => Status::unavailable(err.to_string()),
+            Error::Busy(_) => {
+                let mut status =
+                    Status::new(Code::ResourceExhausted, format!("{err}; retry after 1s"));
                 status.metadata_mut().insert(
                     "retry-after",
                     tonic::metadata::MetadataValue::from_static("1"),

@@ -1,13 +1,18 @@
 //! Segmentation service: turns images and prompts into regions to repaint.
 
 pub mod config;
-pub mod detector;
 pub mod error;
+pub mod faces;
+pub mod filter;
+pub mod model_thread;
+pub mod models;
+pub mod sam;
 pub mod service;
+pub mod subject;
+pub mod text;
 pub mod yunet;
 
 use std::future::Future;
-use std::sync::Arc;
 
 use inpaint_common::ServeError;
 use inpaint_common::health::{ServingStatus, health_reporter};
@@ -21,15 +26,15 @@ pub use config::Config;
 pub enum RunError {
     #[error(transparent)]
     Serve(#[from] ServeError),
-    #[error("face model failed to load: {0}")]
-    ModelLoad(error::Error),
+    #[error("models failed to load: {0}")]
+    ModelLoad(String),
 }
 
 /// Serves segmentation on `listener` until `shutdown` resolves.
 ///
-/// Health is NOT_SERVING until the face model has loaded (in the
-/// background). If it cannot load and `require_models` is set, the service
-/// stops with that error; otherwise it keeps serving and face requests are
+/// Health is NOT_SERVING until the models have loaded (in the background).
+/// If one cannot load and `require_models` is set, the service stops with
+/// that error; otherwise it keeps serving and requests for that model are
 /// answered FAILED_PRECONDITION with the reason.
 pub async fn run(
     config: Config,
@@ -39,7 +44,7 @@ pub async fn run(
     let limit = config.service.max_message_bytes();
     let (reporter, health) = health_reporter();
     let service = service::SegmentationService::new(config.service.max_image_pixels);
-    let slot = service.detector_slot();
+    let models = service.models();
     type Server = SegmentationServer<service::SegmentationService>;
     reporter.set_not_serving::<Server>().await;
     reporter
@@ -49,24 +54,22 @@ pub async fn run(
     let (failed_tx, failed_rx) = tokio::sync::oneshot::channel();
     let loader_config = config.clone();
     tokio::spawn(async move {
-        let loaded =
-            tokio::task::spawn_blocking(move || detector::FaceDetector::load(&loader_config)).await;
-        let loaded =
-            loaded.unwrap_or_else(|e| Err(error::Error::Load(format!("loader panicked: {e}"))));
-        match loaded {
-            Ok(detector) => {
-                tracing::info!(model = detector.model_name(), "face model loaded");
-                let _ = slot.set(Ok(Arc::new(detector)));
-                reporter.set_serving::<Server>().await;
-                reporter
-                    .set_service_status("", ServingStatus::Serving)
-                    .await;
+        let failures = tokio::task::spawn_blocking(move || models.load(&loader_config))
+            .await
+            .unwrap_or_else(|e| vec![format!("model loader panicked: {e}")]);
+        if failures.is_empty() {
+            tracing::info!("models loaded");
+            reporter.set_serving::<Server>().await;
+            reporter
+                .set_service_status("", ServingStatus::Serving)
+                .await;
+        } else {
+            // Stays NOT_SERVING; without `require_models` the loaded models
+            // still answer and the failed one says why.
+            for why in &failures {
+                tracing::error!(%why, "model failed to load");
             }
-            Err(err) => {
-                tracing::error!(%err, "face model failed to load");
-                let _ = slot.set(Err(err.to_string()));
-                let _ = failed_tx.send(err);
-            }
+            let _ = failed_tx.send(failures.join("; "));
         }
     });
 

