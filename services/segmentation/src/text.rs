@@ -150,22 +150,27 @@ fn lines(
         if core.width.min(core.height) < MIN_SIDE || score < min_score {
             continue;
         }
-        found.push(render_line(core, scale, (width, height), score));
+        let grow = growth(core, component.pixels, scale);
+        found.push(render_line(core, grow, scale, (width, height), score));
     }
     found
 }
 
 /// How far a line's core box is grown, in image pixels, across the line and
-/// along it: DBNet's unclip distance (area * 1.5 / perimeter of the core
-/// rectangle), then a margin of a fifth of the unclipped line's height for
-/// anti-aliased edges; along the line a further half height, because the
-/// map fades early at a line's ends (a last "T" loses its crossbar's tip).
-fn growth(core: PixelBox, (sx, sy): (f32, f32)) -> (u32, u32) {
+/// along it: DBNet's unclip distance (area * 1.5 / perimeter of the core,
+/// its area counted in pixels so that a thin curved band is not taken for
+/// a thick line), then a margin of a fifth of the unclipped line's
+/// thickness for anti-aliased edges; along the line a further half
+/// thickness, because the map fades early at a line's ends (a last "T"
+/// loses its crossbar's tip).
+fn growth(core: PixelBox, pixels: u64, (sx, sy): (f32, f32)) -> (u32, u32) {
     let (cw, ch) = (core.width as f32, core.height as f32);
-    let unclip = cw * ch * UNCLIP_RATIO / (2.0 * (cw + ch));
+    let area = pixels as f32;
+    let unclip = area * UNCLIP_RATIO / (2.0 * (cw + ch));
     let horizontal = cw >= ch;
     let (along_scale, across_scale) = if horizontal { (sx, sy) } else { (sy, sx) };
-    let thickness = (cw.min(ch) + 2.0 * unclip) * across_scale;
+    let core_thickness = area / cw.max(ch);
+    let thickness = (core_thickness + 2.0 * unclip) * across_scale;
     let across = unclip * across_scale + (thickness * 0.2).max(2.0);
     let along = unclip * along_scale + (thickness * 0.2).max(2.0) + thickness * 0.5;
     let (across, along) = (across.ceil() as u32, along.ceil() as u32);
@@ -176,18 +181,18 @@ fn growth(core: PixelBox, (sx, sy): (f32, f32)) -> (u32, u32) {
     }
 }
 
-/// One line's core box scaled to the image and grown (see [`growth`]),
+/// One line's core box scaled to the image and grown by (gx, gy),
 /// with round corners, inside a full-image mask. Like DBNet's own
 /// post-processing it unclips the core's rectangle: the probability dips
 /// between letters and at their tops, the rectangle does not. (A tilted
 /// line gets its axis-aligned box: more than its strokes, never less.)
 fn render_line(
     core: PixelBox,
+    (gx, gy): (u32, u32),
     (sx, sy): (f32, f32),
     (width, height): (u32, u32),
     score: f32,
 ) -> TextLine {
-    let (gx, gy) = growth(core, (sx, sy));
     // Rectangle grown by all but the rounding radius, which the disc adds.
     let round = gx.min(gy);
     let x0 = ((core.x as f32 * sx).round() as u32).saturating_sub(gx - round);
