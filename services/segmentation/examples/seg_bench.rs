@@ -55,6 +55,9 @@ fn main() {
     let args = Args::parse();
     let any = "127.0.0.1:0".parse().expect("address");
     let mut config = Config::local_in(any, &args.models);
+    if let Some(dylib) = std::env::var_os("ORT_DYLIB_PATH") {
+        config.ort_dylib = dylib.into();
+    }
     config.ort_threads = args.threads;
     config.device = match args.device.as_str() {
         "cuda" => inpaint_onnx::Device::Cuda,
