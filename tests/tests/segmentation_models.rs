@@ -222,7 +222,7 @@ async fn the_face_on_the_portrait_and_filters() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn text_masks_cover_every_text_pixel_and_order_left_to_right() {
+async fn text_masks_cover_every_text_pixel_with_filters_and_orders() {
     let cluster = start_cluster(None).await;
     let mut seg = client(&cluster).await;
     let (_, lettered, inked) = lettering::lettered_coffee();
@@ -258,6 +258,52 @@ async fn text_masks_cover_every_text_pixel_and_order_left_to_right() {
     let union = inpaint_imaging::mask::union(&lines.iter().collect::<Vec<_>>()).unwrap();
     let covered = union.as_raw().iter().filter(|&&v| v > 0).count();
     assert!(covered * 5 < union.as_raw().len(), "{covered} px");
+    // Ordering and k largest, as ADetailer's filters.
+    let with_filter = |filter: DetectionFilter| RegionSource {
+        source: Some(Source::Text(TextDetection::default())),
+        filter: Some(filter),
+    };
+    let largest = segment(
+        &mut seg,
+        &image,
+        vec![with_filter(DetectionFilter {
+            order: RegionOrder::LargestFirst as i32,
+            ..Default::default()
+        })],
+    )
+    .await
+    .unwrap();
+    let areas: Vec<usize> = masks(&largest)
+        .iter()
+        .map(|m| m.as_raw().iter().filter(|&&v| v > 0).count())
+        .collect();
+    assert!(areas.windows(2).all(|w| w[0] >= w[1]), "{areas:?}");
+    let confident = segment(
+        &mut seg,
+        &image,
+        vec![with_filter(DetectionFilter {
+            order: RegionOrder::MostConfidentFirst as i32,
+            ..Default::default()
+        })],
+    )
+    .await
+    .unwrap();
+    let scores: Vec<f32> = confident.regions.iter().map(|r| r.score).collect();
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
+    let biggest = segment(
+        &mut seg,
+        &image,
+        vec![with_filter(DetectionFilter {
+            max_count: 1,
+            ..Default::default()
+        })],
+    )
+    .await
+    .unwrap();
+    assert_eq!(biggest.regions.len(), 1);
+    assert_eq!(biggest.regions[0].r#box, largest.regions[0].r#box);
+    assert_eq!(biggest.reports[0].device, "cpu");
+
     // Photos without text give no lines. (The PP-OCR model does mark the
     // cup of the clean coffee photo as text, with 0.99: a known false
     // positive of the model, so that photo is not in this list.)

@@ -135,7 +135,10 @@ async fn main() {
                 for w in warm {
                     let _ = w.await;
                 }
-                let warm_batches = engine.stats.batches.load(std::sync::atomic::Ordering::Relaxed);
+                let warm_batches = engine
+                    .stats
+                    .batches
+                    .load(std::sync::atomic::Ordering::Relaxed);
                 let start = Instant::now();
                 let runs: Vec<_> = (0..crops)
                     .map(|_| {
@@ -150,7 +153,8 @@ async fn main() {
                 }
                 let secs = start.elapsed().as_secs_f64();
                 let stats = &engine.stats;
-                let batches = stats.batches.load(std::sync::atomic::Ordering::Relaxed) - warm_batches;
+                let batches =
+                    stats.batches.load(std::sync::atomic::Ordering::Relaxed) - warm_batches;
                 println!(
                     "bench=throughput batch={batch} crops={crops} batches_run={batches} crops_per_s={:.2}",
                     crops as f64 / secs

@@ -77,9 +77,9 @@ pub struct Config {
     #[arg(long, env = "INPAINT_SUBJECT_MODEL")]
     pub subject_model: Option<PathBuf>,
 
-    /// Where models run: cpu, or cuda (falls back to the CPU with a warning;
-    /// needs a build with the `cuda` feature).
-    #[arg(long, env = "INPAINT_DEVICE", default_value = "cpu", value_parser = parse_device)]
+    /// Where models run: cpu, or cuda (falls back to the CPU with a warning
+    /// and reports "cpu"; needs a build with the `cuda` feature).
+    #[arg(long, env = "INPAINT_SEGMENTATION_DEVICE", default_value = "cpu", value_parser = parse_device)]
     pub device: Device,
 
     /// Threads ONNX Runtime may use inside one model run; 0 = its default.

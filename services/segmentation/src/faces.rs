@@ -1,6 +1,7 @@
 //! Faces with YuNet on its own model thread.
 
 use inpaint_imaging::RgbImage;
+use inpaint_onnx::Device;
 use ort::session::Session;
 use ort::value::TensorRef;
 
@@ -24,19 +25,24 @@ impl FaceDetector {
             .flat_map(|s| ["cls", "obj", "bbox"].map(|k| format!("{k}_{s}")))
             .collect();
         let outputs: Vec<&str> = outputs.iter().map(String::as_str).collect();
-        let (mut session, _) = runtime.open(
+        let (mut session, device) = runtime.open(
             &config.face_model,
             "INPAINT_FACE_MODEL",
             &[yunet::INPUT_NAME],
             &outputs,
         )?;
-        let thread = ModelThread::spawn("yunet", config.model_queue, move |(image, min)| {
-            run_model(&mut session, &image, min)
-        })?;
+        let thread =
+            ModelThread::spawn("yunet", device, config.model_queue, move |(image, min)| {
+                run_model(&mut session, &image, min)
+            })?;
         Ok(Self {
             thread,
             default_min_score: config.face_min_confidence,
         })
+    }
+
+    pub fn device(&self) -> Device {
+        self.thread.device()
     }
 
     /// Faces in `image` scoring at least `min_score` (0 = configured default).

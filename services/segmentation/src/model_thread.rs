@@ -20,12 +20,19 @@ struct Job<I, O> {
 /// Handle to a model's thread; cheap to share behind an `Arc`.
 pub struct ModelThread<I, O> {
     name: &'static str,
+    device: Device,
     jobs: mpsc::Sender<Job<I, O>>,
 }
 
 impl<I: Send + 'static, O: Send + 'static> ModelThread<I, O> {
-    /// Starts a thread that answers each call with `run(input)`.
-    pub fn spawn<F>(name: &'static str, queue: usize, mut run: F) -> Result<Self, Error>
+    /// Starts a thread that answers each call with `run(input)`; `device`
+    /// is where its session runs (for reports).
+    pub fn spawn<F>(
+        name: &'static str,
+        device: Device,
+        queue: usize,
+        mut run: F,
+    ) -> Result<Self, Error>
     where
         F: FnMut(I) -> Result<O, Error> + Send + 'static,
     {
@@ -39,7 +46,11 @@ impl<I: Send + 'static, O: Send + 'static> ModelThread<I, O> {
                 }
             })
             .map_err(|e| Error::Load(format!("cannot start the {name} thread: {e}")))?;
-        Ok(Self { name, jobs })
+        Ok(Self { name, device, jobs })
+    }
+
+    pub fn device(&self) -> Device {
+        self.device
     }
 
     pub async fn call(&self, input: I) -> Result<O, Error> {

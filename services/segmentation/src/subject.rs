@@ -7,6 +7,7 @@
 
 use inpaint_imaging::resize::resize_rgb;
 use inpaint_imaging::{GrayImage, RgbImage};
+use inpaint_onnx::Device;
 use ort::session::Session;
 use ort::value::TensorRef;
 
@@ -29,12 +30,16 @@ impl SubjectSegmenter {
     pub const MODEL: &'static str = "isnet-imgly-small";
 
     pub fn load(runtime: Runtime, path: &std::path::Path, queue: usize) -> Result<Self, Error> {
-        let (mut session, _) =
+        let (mut session, device) =
             runtime.open(path, "INPAINT_SUBJECT_MODEL", &["input"], &["output"])?;
-        let thread = ModelThread::spawn("isnet", queue, move |(image, level)| {
+        let thread = ModelThread::spawn("isnet", device, queue, move |(image, level)| {
             segment(&mut session, &image, level)
         })?;
         Ok(Self { thread })
+    }
+
+    pub fn device(&self) -> Device {
+        self.thread.device()
     }
 
     /// Pixels whose alpha is above `threshold` (0 = 0.5).

@@ -10,6 +10,7 @@ use inpaint_imaging::components::label;
 use inpaint_imaging::mask::{Shape, grow_in_place};
 use inpaint_imaging::resize::resize_rgb;
 use inpaint_imaging::{GrayImage, PixelBox, RgbImage};
+use inpaint_onnx::Device;
 use ort::session::Session;
 use ort::value::TensorRef;
 
@@ -48,7 +49,7 @@ impl TextDetector {
     pub const MODEL: &'static str = "ppocr-v4-det";
 
     pub fn load(runtime: Runtime, config: &Config) -> Result<Self, Error> {
-        let (mut session, _) = runtime.open(
+        let (mut session, device) = runtime.open(
             &config.text_model,
             "INPAINT_TEXT_MODEL",
             &[INPUT],
@@ -58,10 +59,17 @@ impl TextDetector {
             pixel_threshold: config.text_threshold,
             max_side: (config.text_max_side / 32).max(1) * 32,
         };
-        let thread = ModelThread::spawn("ppocr-det", config.model_queue, move |(image, min)| {
-            detect(&mut session, &settings, &image, min)
-        })?;
+        let thread = ModelThread::spawn(
+            "ppocr-det",
+            device,
+            config.model_queue,
+            move |(image, min)| detect(&mut session, &settings, &image, min),
+        )?;
         Ok(Self { thread })
+    }
+
+    pub fn device(&self) -> Device {
+        self.thread.device()
     }
 
     /// Lines whose mean probability is at least `min_score` (0 = default).
