@@ -64,3 +64,45 @@ async fn batch_processes_a_folder_and_resumes() {
     let _ = std::fs::remove_dir_all(&dir);
     cluster.shutdown().await.expect("clean shutdown");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_removes_text_from_every_photo() {
+    let cluster = start_cluster(None).await;
+    let dir = std::env::temp_dir().join(format!("inpaint-batch-text-{}", std::process::id()));
+    let (input, output) = (dir.join("in"), dir.join("out"));
+    std::fs::create_dir_all(&input).unwrap();
+    let (_, lettered, inked) = lettering::lettered_coffee();
+    let lettered_png = png(image::DynamicImage::ImageRgb8(lettered.clone()));
+    std::fs::write(input.join("lettered.png"), &lettered_png).unwrap();
+    // A photo without text comes back unchanged, not as a failure.
+    std::fs::write(input.join("plain.png"), photo_bytes("chelsea.png")).unwrap();
+    let options = BatchOptions {
+        input,
+        output: output.clone(),
+        target: BatchTarget::Detect("all text".into()),
+        params: InpaintParams::default(),
+        concurrency: 2,
+        progress_bar: false,
+    };
+    let summary = run(&cluster.gateway_url(), options).await.unwrap();
+    assert_eq!(
+        (summary.done, summary.failed.len()),
+        (2, 0),
+        "{:?}",
+        summary.failed
+    );
+    let out = image::load_from_memory(&std::fs::read(output.join("lettered.png")).unwrap())
+        .unwrap()
+        .into_rgb8();
+    let changed = inked
+        .iter()
+        .filter(|&&(x, y)| out.get_pixel(x, y) != lettered.get_pixel(x, y))
+        .count();
+    assert!(
+        changed * 10 > inked.len() * 9,
+        "{changed} of {} text pixels repainted",
+        inked.len()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    cluster.shutdown().await.expect("clean shutdown");
+}

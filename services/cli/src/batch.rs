@@ -13,8 +13,8 @@ use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use inpaint_proto::v1::inpainting_client::InpaintingClient;
 use inpaint_proto::v1::{
-    FaceTarget, GetResultRequest, InpaintParams, InpaintRequest, JobState, SubmitJobRequest,
-    WatchJobRequest, inpaint_request::Target,
+    DetectTarget, FaceTarget, GetResultRequest, InpaintParams, InpaintRequest, JobState,
+    SubmitJobRequest, WatchJobRequest, inpaint_request::Target,
 };
 use prost::Message;
 use tokio::sync::Semaphore;
@@ -27,6 +27,8 @@ pub enum BatchTarget {
     Faces {
         min_confidence: f32,
     },
+    /// What a phrase names (the gateway's detection vocabulary).
+    Detect(String),
     /// A mask per photo: the file in this folder with the photo's stem.
     MaskDir(PathBuf),
 }
@@ -158,6 +160,10 @@ async fn one(
     let target = match &options.target {
         BatchTarget::Faces { min_confidence } => Target::Faces(FaceTarget {
             min_confidence: *min_confidence,
+            ..Default::default()
+        }),
+        BatchTarget::Detect(phrase) => Target::Detect(DetectTarget {
+            prompt: phrase.clone(),
             ..Default::default()
         }),
         BatchTarget::MaskDir(dir) => Target::Mask(mask_for(dir, photo)?),

@@ -42,6 +42,7 @@ enum Command {
 }
 
 #[derive(Args)]
+#[command(group(clap::ArgGroup::new("batch_target").required(true)))]
 struct BatchArgs {
     /// Folder of photos (PNG, JPEG, WebP).
     input: PathBuf,
@@ -51,15 +52,16 @@ struct BatchArgs {
     output: PathBuf,
 
     /// Repaint every face.
-    #[arg(
-        long,
-        conflicts_with = "mask_dir",
-        required_unless_present = "mask_dir"
-    )]
+    #[arg(long, group = "batch_target")]
     faces: bool,
 
+    /// Repaint what a phrase names on every photo, e.g. "text" or
+    /// "watermark" (see `run --detect`).
+    #[arg(long, value_name = "PHRASE", group = "batch_target")]
+    detect: Option<String>,
+
     /// Folder of masks, one per photo with the same stem.
-    #[arg(long)]
+    #[arg(long, group = "batch_target")]
     mask_dir: Option<PathBuf>,
 
     /// Jobs in flight at once.
@@ -502,9 +504,10 @@ async fn batch(args: BatchArgs) -> anyhow::Result<()> {
     let options = inpaint_cli::batch::BatchOptions {
         input: args.input.clone(),
         output: args.output.clone(),
-        target: match &args.mask_dir {
-            Some(dir) => inpaint_cli::batch::BatchTarget::MaskDir(dir.clone()),
-            None => inpaint_cli::batch::BatchTarget::Faces {
+        target: match (&args.mask_dir, &args.detect) {
+            (Some(dir), _) => inpaint_cli::batch::BatchTarget::MaskDir(dir.clone()),
+            (None, Some(phrase)) => inpaint_cli::batch::BatchTarget::Detect(phrase.clone()),
+            (None, None) => inpaint_cli::batch::BatchTarget::Faces {
                 min_confidence: 0.0,
             },
         },
@@ -520,7 +523,7 @@ async fn batch(args: BatchArgs) -> anyhow::Result<()> {
     let summary = match &args.gateway {
         Some(url) => inpaint_cli::batch::run(url, options).await?,
         None => {
-            let cluster = args.models.start_embedded(args.faces).await?;
+            let cluster = args.models.start_embedded(args.mask_dir.is_none()).await?;
             let summary = inpaint_cli::batch::run(&cluster.gateway_url(), options).await;
             cluster.shutdown().await?;
             summary?
