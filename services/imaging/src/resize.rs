@@ -30,12 +30,23 @@ pub fn resize_rgb(src: &RgbImage, width: u32, height: u32) -> RgbImage {
             out[x * 3..x * 3 + 3].copy_from_slice(&acc);
         }
     }
-    let mut out = vec![0u8; dw * dh * 3];
+    // Whole rows at a time (vectorises); weights are >= 0, so adding 0.5
+    // and truncating rounds half away from zero like f32::round, and `as`
+    // saturates at 0 and 255.
+    let stride = dw * 3;
+    let mut out = vec![0u8; stride * dh];
+    let mut acc = vec![0f32; stride];
     for (y, taps) in ys.iter().enumerate() {
-        let dst = &mut out[y * dw * 3..(y + 1) * dw * 3];
-        for (k, value) in dst.iter_mut().enumerate() {
-            let v: f32 = taps.iter().map(|&(i, w)| rows[i * dw * 3 + k] * w).sum();
-            *value = v.round().clamp(0.0, 255.0) as u8;
+        acc.fill(0.0);
+        for &(i, w) in taps {
+            let row = &rows[i * stride..(i + 1) * stride];
+            for (a, &v) in acc.iter_mut().zip(row) {
+                *a += v * w;
+            }
+        }
+        let dst = &mut out[y * stride..(y + 1) * stride];
+        for (value, &a) in dst.iter_mut().zip(&acc) {
+            *value = (a + 0.5) as u8;
         }
     }
     RgbImage::from_raw(width, height, out).expect("sized above")

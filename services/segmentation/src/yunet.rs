@@ -34,13 +34,17 @@ pub fn preprocess(image: &RgbImage) -> (Vec<f32>, f32) {
     let resized = resize_rgb(image, w, h);
     let plane = INPUT_SIDE * INPUT_SIDE;
     let mut tensor = vec![0f32; 3 * plane];
-    for (i, px) in resized.as_raw().chunks_exact(3).enumerate() {
-        let (x, y) = (i % w as usize, i / w as usize);
-        let at = y * INPUT_SIDE + x;
+    let (b, rest) = tensor.split_at_mut(plane);
+    let (g, r) = rest.split_at_mut(plane);
+    for (y, row) in resized.as_raw().chunks_exact(w as usize * 3).enumerate() {
+        let at = y * INPUT_SIDE;
+        let (b, g, r) = (&mut b[at..], &mut g[at..], &mut r[at..]);
         // BGR order.
-        tensor[at] = px[2] as f32;
-        tensor[plane + at] = px[1] as f32;
-        tensor[2 * plane + at] = px[0] as f32;
+        for (x, px) in row.chunks_exact(3).enumerate() {
+            b[x] = px[2] as f32;
+            g[x] = px[1] as f32;
+            r[x] = px[0] as f32;
+        }
     }
     (tensor, scale)
 }
