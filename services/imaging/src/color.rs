@@ -68,7 +68,7 @@ pub fn match_surroundings(
             let x = [p[0] as f64, p[1] as f64, p[2] as f64, 255.0];
             std::array::from_fn::<u8, 3, _>(|c| {
                 let v: f64 = (0..4).map(|r| x[r] * map[r][c]).sum();
-                v.round().clamp(0.0, 255.0) as u8
+                crate::to_byte(v as f32)
             })
         })
         .collect();
@@ -118,7 +118,7 @@ fn linear_to_srgb(c: f32) -> u8 {
     } else {
         1.055 * c.powf(1.0 / 2.4) - 0.055
     };
-    (v * 255.0).round().clamp(0.0, 255.0) as u8
+    crate::to_byte(v * 255.0)
 }
 
 // D65 white.

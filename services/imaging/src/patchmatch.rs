@@ -76,8 +76,7 @@ pub fn inpaint(image: &RgbImage, hole: &GrayImage, seed: u64) -> RgbImage {
     for (i, &is_hole) in finest.hole.iter().enumerate() {
         if is_hole {
             for c in 0..3 {
-                out.as_raw_mut()[i * 3 + c] =
-                    finest.pixels[i * 3 + c].round().clamp(0.0, 255.0) as u8;
+                out.as_raw_mut()[i * 3 + c] = crate::to_byte(finest.pixels[i * 3 + c]);
             }
         }
     }
@@ -180,10 +179,7 @@ impl Level {
     }
 
     fn to_bytes(&self) -> Vec<u8> {
-        self.pixels
-            .iter()
-            .map(|v| v.round().clamp(0.0, 255.0) as u8)
-            .collect()
+        self.pixels.iter().map(|v| crate::to_byte(*v)).collect()
     }
 
     fn to_rgb(&self) -> RgbImage {

@@ -55,7 +55,7 @@ pub fn seamless(repainted: &RgbImage, original: &RgbImage, region: &GrayImage) -
             }
         }
         for &i in &cells {
-            out[i * 3 + c] = (new[i * 3 + c] as f32 + corr[i]).round().clamp(0.0, 255.0) as u8;
+            out[i * 3 + c] = crate::to_byte(new[i * 3 + c] as f32 + corr[i]);
         }
     }
     RgbImage::from_raw(original.width(), original.height(), out).expect("same size")

@@ -47,7 +47,7 @@ pub fn fill(image: &RgbImage, hole: &GrayImage) -> RgbImage {
     for (i, &m) in hole.as_raw().iter().enumerate() {
         if m > 0 {
             for c in 0..3 {
-                out.as_raw_mut()[i * 3 + c] = value[i][c].round().clamp(0.0, 255.0) as u8;
+                out.as_raw_mut()[i * 3 + c] = crate::to_byte(value[i][c]);
             }
         }
     }

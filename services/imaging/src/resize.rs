@@ -30,9 +30,7 @@ pub fn resize_rgb(src: &RgbImage, width: u32, height: u32) -> RgbImage {
             out[x * 3..x * 3 + 3].copy_from_slice(&acc);
         }
     }
-    // Whole rows at a time (vectorises); weights are >= 0, so adding 0.5
-    // and truncating rounds half away from zero like f32::round, and `as`
-    // saturates at 0 and 255.
+    // Whole rows at a time (vectorises).
     let stride = dw * 3;
     let mut out = vec![0u8; stride * dh];
     let mut acc = vec![0f32; stride];
@@ -46,7 +44,7 @@ pub fn resize_rgb(src: &RgbImage, width: u32, height: u32) -> RgbImage {
         }
         let dst = &mut out[y * stride..(y + 1) * stride];
         for (value, &a) in dst.iter_mut().zip(&acc) {
-            *value = (a + 0.5) as u8;
+            *value = crate::to_byte(a);
         }
     }
     RgbImage::from_raw(width, height, out).expect("sized above")

@@ -116,10 +116,7 @@ fn inpaint_all(image: &RgbImage, hole: &GrayImage, radius: u32) -> RgbImage {
         }
     }
 
-    let out = values
-        .iter()
-        .map(|&v| v.round().clamp(0.0, 255.0) as u8)
-        .collect();
+    let out = values.iter().map(|&v| crate::to_byte(v)).collect();
     RgbImage::from_raw(image.width(), image.height(), out).expect("same size")
 }
 

@@ -396,9 +396,7 @@ fn run_one_batch(
             } else {
                 1.0
             };
-            split(n, w, h, |i| {
-                (data[i] * scale).round().clamp(0.0, 255.0) as u8
-            })
+            split(n, w, h, |i| inpaint_imaging::to_byte(data[i] * scale))
         }
         DType::U8 => {
             let (image, mask) = gather(batch, |p| match p {

@@ -73,7 +73,7 @@ pub fn blend_strength(
                     result.as_raw()[i * 3 + c] as f32,
                     original.as_raw()[i * 3 + c] as f32,
                 );
-                out.as_raw_mut()[i * 3 + c] = (new * s + old * (1.0 - s)).round() as u8;
+                out.as_raw_mut()[i * 3 + c] = inpaint_imaging::to_byte(new * s + old * (1.0 - s));
             }
         }
     }
