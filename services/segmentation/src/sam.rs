@@ -8,6 +8,7 @@
 
 use std::collections::VecDeque;
 use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use inpaint_imaging::resize::resize_rgb;
@@ -15,6 +16,7 @@ use inpaint_imaging::{GrayImage, RgbImage};
 use inpaint_onnx::Device;
 use ort::session::Session;
 use ort::value::TensorRef;
+use tokio::sync::OnceCell;
 
 use crate::config::Config;
 use crate::error::Error;
@@ -104,17 +106,21 @@ impl PromptSegmenter {
     }
 
     pub async fn segment(&self, image: &RgbImage, prompt: Prompt) -> Result<PromptMask, Error> {
-        let key = image_key(image);
-        let cached = self.cache.lock().expect("cache lock").get(key);
-        let embedding_cache_hit = cached.is_some();
-        let embedding = match cached {
-            Some(e) => e,
-            None => {
-                let e = Arc::new(self.encoder.call(image.clone()).await?);
-                self.cache.lock().expect("cache lock").put(key, e.clone());
-                e
-            }
-        };
+        let slot = self
+            .cache
+            .lock()
+            .expect("cache lock")
+            .slot(image_key(image));
+        // Concurrent prompts on a new photo share one encoder run.
+        let encoded_here = AtomicBool::new(false);
+        let embedding = slot
+            .get_or_try_init(|| async {
+                encoded_here.store(true, Ordering::Relaxed);
+                self.encoder.call(image.clone()).await.map(Arc::new)
+            })
+            .await?
+            .clone();
+        let embedding_cache_hit = !encoded_here.load(Ordering::Relaxed);
         let (mask, score) = self
             .decoder
             .call(Decode {
@@ -140,10 +146,14 @@ fn image_key(image: &RgbImage) -> u64 {
     hasher.finish()
 }
 
+/// One image's embedding: filled once by whoever asks first, awaited by the
+/// others.
+type Slot = Arc<OnceCell<Arc<Vec<f32>>>>;
+
 /// The most recently used embeddings, at most `capacity`.
 struct EmbeddingCache {
     capacity: usize,
-    entries: VecDeque<(u64, Arc<Vec<f32>>)>,
+    entries: VecDeque<(u64, Slot)>,
 }
 
 impl EmbeddingCache {
@@ -154,21 +164,22 @@ impl EmbeddingCache {
         }
     }
 
-    fn get(&mut self, key: u64) -> Option<Arc<Vec<f32>>> {
-        let at = self.entries.iter().position(|(k, _)| *k == key)?;
-        let entry = self.entries.remove(at)?;
-        let value = entry.1.clone();
-        self.entries.push_front(entry);
-        Some(value)
-    }
-
-    fn put(&mut self, key: u64, value: Arc<Vec<f32>>) {
-        if self.capacity == 0 {
-            return;
+    /// The slot for `key`, now the most recently used; a new empty one if
+    /// the key is not cached (kept only when the cache has room at all). A
+    /// slot whose encoding failed stays empty and is filled by the next ask.
+    fn slot(&mut self, key: u64) -> Slot {
+        if let Some(at) = self.entries.iter().position(|(k, _)| *k == key) {
+            let entry = self.entries.remove(at).expect("found above");
+            let slot = entry.1.clone();
+            self.entries.push_front(entry);
+            return slot;
         }
-        self.entries.retain(|(k, _)| *k != key);
-        self.entries.push_front((key, value));
-        self.entries.truncate(self.capacity);
+        let slot = Slot::default();
+        if self.capacity > 0 {
+            self.entries.push_front((key, slot.clone()));
+            self.entries.truncate(self.capacity);
+        }
+        slot
     }
 }
 
@@ -272,16 +283,13 @@ mod tests {
     #[test]
     fn cache_keeps_the_most_recent() {
         let mut cache = EmbeddingCache::new(2);
-        let e = Arc::new(vec![1.0]);
-        cache.put(1, e.clone());
-        cache.put(2, e.clone());
-        assert!(cache.get(1).is_some()); // 1 is now the most recent
-        cache.put(3, e.clone());
-        assert!(cache.get(2).is_none());
-        assert!(cache.get(1).is_some() && cache.get(3).is_some());
+        let one = cache.slot(1);
+        let two = cache.slot(2);
+        assert!(Arc::ptr_eq(&one, &cache.slot(1))); // 1 is now the most recent
+        cache.slot(3);
+        assert!(!Arc::ptr_eq(&two, &cache.slot(2)), "2 was evicted");
         let mut off = EmbeddingCache::new(0);
-        off.put(1, e);
-        assert!(off.get(1).is_none());
+        assert!(!Arc::ptr_eq(&off.slot(1), &off.slot(1)));
     }
 
     #[test]
