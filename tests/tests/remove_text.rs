@@ -136,6 +136,49 @@ async fn remove_all_text_leaves_the_rest_byte_identical() {
         "other regions repainted"
     );
 
+    // Engine and grow for the last line only: its text pixels change (a
+    // different engine), its used mask grows, the first line stays as the
+    // plain request left it.
+    let plain =
+        inpaint_cli::client::inpaint(&url, request(&lettered, detect("text"), params.clone()))
+            .await
+            .expect("plain");
+    let last_index = plain.regions.len() as u32 - 1;
+    let own = InpaintParams {
+        region_overrides: vec![RegionOverride {
+            region: last_index,
+            engine: Some("patchmatch".into()),
+            seed: Some(7),
+            grow: Some(6),
+            ..Default::default()
+        }],
+        ..params.clone()
+    };
+    let tuned = inpaint_cli::client::inpaint(&url, request(&lettered, detect("text"), own))
+        .await
+        .expect("override engine and grow");
+    let ((plain_image, plain_mask), (tuned_image, tuned_mask)) = (decode(&plain), decode(&tuned));
+    let last_box = plain.regions.last().unwrap().r#box.unwrap();
+    let in_last: Vec<(u32, u32)> = inked
+        .iter()
+        .copied()
+        .filter(|&p| inside(&last_box, p))
+        .collect();
+    assert!(
+        mean_diff(&plain_image, &tuned_image, &in_last) > 1.0,
+        "last line repainted by patchmatch"
+    );
+    assert_eq!(
+        mean_diff(&plain_image, &tuned_image, &only_first),
+        0.0,
+        "first line untouched"
+    );
+    let area = |m: &image::GrayImage| m.pixels().filter(|p| p.0[0] > 0).count();
+    assert!(
+        area(&tuned_mask) > area(&plain_mask),
+        "the last region's mask grew"
+    );
+
     let merged = InpaintParams {
         region_mode: RegionMode::Merged as i32,
         ..params

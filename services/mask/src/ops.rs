@@ -383,4 +383,61 @@ mod tests {
                 .starts_with("ops:")
         );
     }
+
+    #[test]
+    fn region_ops_replace_the_shared_chain_for_their_region() {
+        let image = RgbImage::filled(40, 30, 0);
+        let grow = |pixels| {
+            op(Op::Grow(Grow {
+                pixels,
+                ..Default::default()
+            }))
+        };
+        let shared = vec![grow(1)];
+        let own = vec![RegionOps {
+            region: 1,
+            ops: vec![grow(3)],
+        }];
+        let chains = region_ops(&own, &shared, 2, &image).unwrap().unwrap();
+        let out = apply_per_region(&chains, vec![boxed(5, 5, 2, 2), boxed(20, 10, 2, 2)]).unwrap();
+        assert_eq!(mask::bounding_box(&out[0]), Some(PixelBox::new(4, 4, 4, 4)));
+        assert_eq!(
+            mask::bounding_box(&out[1]),
+            Some(PixelBox::new(17, 7, 8, 8))
+        );
+        assert!(region_ops(&[], &shared, 2, &image).unwrap().is_none());
+    }
+
+    #[test]
+    fn region_ops_errors_name_their_field() {
+        let image = RgbImage::filled(40, 30, 0);
+        let merge = op(Op::Combine(Combine {
+            mode: CombineMode::Merge as i32,
+        }));
+        let field = |own: &[RegionOps], shared: &[MaskOp]| match region_ops(own, shared, 2, &image)
+        {
+            Err(Error::InvalidField { field, .. }) => field,
+            other => panic!("expected an error, got {other:?}"),
+        };
+        let at = |region| RegionOps {
+            region,
+            ops: vec![],
+        };
+        assert_eq!(field(&[at(2)], &[]), "region_ops[0].region");
+        assert_eq!(field(&[at(0), at(0)], &[]), "region_ops[1].region");
+        assert_eq!(field(&[at(0)], std::slice::from_ref(&merge)), "region_ops");
+        let combining = RegionOps {
+            region: 0,
+            ops: vec![merge],
+        };
+        assert_eq!(field(&[combining], &[]), "region_ops[0].ops");
+        let bad = RegionOps {
+            region: 1,
+            ops: vec![op(Op::Grow(Grow {
+                pixels: 10_000,
+                ..Default::default()
+            }))],
+        };
+        assert_eq!(field(&[bad], &[]), "region_ops[0].ops[0].grow.pixels");
+    }
 }
