@@ -3,7 +3,7 @@
 the results.
 
     submit_folder.py --gateway 127.0.0.1:50051 --input photos/ --output out/ \
-        [--mask-dir masks/ | --faces]
+        [--mask-dir masks/ | --faces | --detect "text"]
 
 Every progress event is printed as one line: `job=ID seq=N stage=... state=...`.
 Exits non-zero if any job did not succeed.
@@ -23,8 +23,10 @@ def main() -> int:
     ap.add_argument("--gateway", required=True)
     ap.add_argument("--input", required=True, type=Path)
     ap.add_argument("--output", required=True, type=Path)
-    ap.add_argument("--mask-dir", type=Path)
-    ap.add_argument("--faces", action="store_true")
+    target = ap.add_mutually_exclusive_group(required=True)
+    target.add_argument("--mask-dir", type=Path)
+    target.add_argument("--faces", action="store_true")
+    target.add_argument("--detect", metavar="PHRASE", help='e.g. "text", "faces and text", "watermark"')
     args = ap.parse_args()
     stub = connect(args.gateway)
     args.output.mkdir(parents=True, exist_ok=True)
@@ -35,6 +37,8 @@ def main() -> int:
         request = pb.InpaintRequest(image=photo.read_bytes(), params=pb.InpaintParams(mask_blur=4))
         if args.faces:
             request.faces.CopyFrom(pb.FaceTarget())
+        elif args.detect:
+            request.detect.CopyFrom(pb.DetectTarget(prompt=args.detect))
         else:
             request.mask = (args.mask_dir / photo.name).read_bytes()
         submissions.append(pb.SubmitJobRequest(request=request, idempotency_key=f"example-{photo.name}"))
