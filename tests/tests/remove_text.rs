@@ -266,3 +266,59 @@ async fn bad_detection_requests_are_clear_errors() {
     }
     cluster.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overrides_apply_to_an_uploaded_mask_as_region_zero() {
+    let cluster = start_cluster(None).await;
+    let url = cluster.gateway_url();
+    let (_, lettered, _) = lettering::lettered_coffee();
+    let mask = box_mask_png(
+        lettered.width(),
+        lettered.height(),
+        inpaint_imaging::PixelBox::new(30, 10, 280, 50),
+    );
+    let upload = |params| InpaintRequest {
+        image: png(image::DynamicImage::ImageRgb8(lettered.clone())),
+        target: Some(Target::Mask(mask.clone())),
+        params: Some(params),
+        sketch: vec![],
+    };
+    let kept = InpaintParams {
+        region_overrides: vec![
+            RegionOverride {
+                region: 0,
+                strength: Some(0.0),
+                ..Default::default()
+            },
+            RegionOverride {
+                region: 3,
+                ..Default::default()
+            },
+        ],
+        ..Default::default()
+    };
+    let response = inpaint_cli::client::inpaint(&url, upload(kept))
+        .await
+        .unwrap();
+    // WHOLE area, strength 0: nothing moves, and the unknown region is a note.
+    let result = image::load_from_memory(&response.image)
+        .unwrap()
+        .into_rgb8();
+    assert_eq!(result, lettered);
+    assert!(
+        response
+            .notes
+            .iter()
+            .any(|n| n.contains("region 3 not found")),
+        "{:?}",
+        response.notes
+    );
+    let repainted = inpaint_cli::client::inpaint(&url, upload(InpaintParams::default()))
+        .await
+        .unwrap();
+    let result = image::load_from_memory(&repainted.image)
+        .unwrap()
+        .into_rgb8();
+    assert_ne!(result, lettered);
+    cluster.shutdown().await.unwrap();
+}

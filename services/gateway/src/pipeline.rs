@@ -130,10 +130,10 @@ impl Pipeline {
         timer.lap("decode");
 
         let upload = matches!(target, Target::Mask(_));
-        // Detections are repainted region by region at the working size
-        // unless asked to merge them.
-        let separate = !upload && mode != RegionMode::Merged;
-        let merged = !upload && mode == RegionMode::Merged;
+        // Regions are repainted one by one (detections at the working size)
+        // unless asked to merge them; an upload is a single region.
+        let merged = mode == RegionMode::Merged;
+        let separate = !merged;
         let default_area = if upload {
             InpaintArea::Whole
         } else {
