@@ -14,6 +14,18 @@ pub fn invalid_argument(field: &str, description: impl Into<String>) -> Status {
     )
 }
 
+/// RESOURCE_EXHAUSTED saying when to try again, in the message and in the
+/// `retry-after` metadata (seconds), which clients such as `inpaint batch`
+/// read.
+pub fn resource_exhausted(reason: impl std::fmt::Display, retry_after_secs: u64) -> Status {
+    let mut status =
+        Status::resource_exhausted(format!("{reason}; retry after {retry_after_secs}s"));
+    status
+        .metadata_mut()
+        .insert("retry-after", retry_after_secs.into());
+    status
+}
+
 /// The field named in an INVALID_ARGUMENT's details, if any.
 pub fn violated_field(status: &Status) -> Option<String> {
     let details = status.get_error_details();

@@ -1,10 +1,20 @@
 //! Wire tensors <-> pixel buffers, with checks that name the field.
 
-use inpaint_imaging::{GrayImage, RgbImage};
-use inpaint_proto::v1::{PixelLayout, Tensor};
+use inpaint_imaging::{GrayImage, PixelBox, RgbImage};
+use inpaint_proto::v1::{Box as WireBox, PixelLayout, Tensor};
 use tonic::Status;
 
 use crate::status::invalid_argument;
+
+/// A pixel box as the wire's `Box`.
+pub fn wire_box(b: PixelBox) -> WireBox {
+    WireBox {
+        x: b.x,
+        y: b.y,
+        width: b.width,
+        height: b.height,
+    }
+}
 
 pub fn from_rgb(image: &RgbImage) -> Tensor {
     Tensor {

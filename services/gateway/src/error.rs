@@ -1,6 +1,6 @@
 //! Gateway errors, mapped to gRPC status in one place.
 
-use inpaint_common::status::{from_stage, invalid_argument};
+use inpaint_common::status::{from_stage, invalid_argument, resource_exhausted, violated_field};
 use tonic::Status;
 
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +31,27 @@ impl Error {
             reason: reason.into(),
         }
     }
+
+    /// A stage's INVALID_ARGUMENT on one of its own fields, renamed to the
+    /// public field `rename` gives for it (None leaves the error as it is).
+    pub fn rename_stage_field(self, rename: impl FnOnce(&str) -> Option<String>) -> Self {
+        let Error::Stage { stage, status } = self else {
+            return self;
+        };
+        let field = (status.code() == tonic::Code::InvalidArgument)
+            .then(|| violated_field(&status))
+            .flatten();
+        match field.and_then(|f| rename(&f).map(|public| (public, f))) {
+            Some((public, field)) => {
+                let reason = status
+                    .message()
+                    .strip_prefix(&format!("{field}: "))
+                    .unwrap_or(status.message());
+                Error::invalid(public, reason)
+            }
+            None => Error::Stage { stage, status },
+        }
+    }
 }
 
 impl From<Error> for Status {
@@ -45,15 +66,7 @@ impl From<Error> for Status {
             Error::Busy {
                 reason,
                 retry_after_secs,
-            } => {
-                let mut status = Status::resource_exhausted(format!(
-                    "{reason}; retry after {retry_after_secs}s"
-                ));
-                if let Ok(v) = retry_after_secs.to_string().parse() {
-                    status.metadata_mut().insert("retry-after", v);
-                }
-                status
-            }
+            } => resource_exhausted(reason, retry_after_secs),
         }
     }
 }

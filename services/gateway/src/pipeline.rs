@@ -4,8 +4,9 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use inpaint_common::status::violated_field;
-use inpaint_common::tensor::{from_rgb, into_gray_tensor, into_rgb_tensor, to_gray, to_rgb};
+use inpaint_common::tensor::{
+    from_rgb, into_gray_tensor, into_rgb_tensor, to_gray, to_rgb, wire_box,
+};
 use inpaint_imaging::{GrayImage, RgbImage, mask};
 use inpaint_proto::v1::{
     self as pb, CompositeRequest, CropInput, CropResult, InpaintArea, InpaintCropsRequest,
@@ -112,11 +113,12 @@ impl Pipeline {
         let target = req
             .target
             .ok_or_else(|| Error::invalid("target", "set `mask`, `faces`, `prompt` or `detect`"))?;
-        self.check_engine(&params.engine, "params.engine").await?;
-        for (k, engine) in regions::engines(&params).enumerate() {
+        let mut engines = vec![(params.engine.clone(), "params.engine".to_string())];
+        engines.extend(regions::engines(&params).enumerate().map(|(k, engine)| {
             let field = format!("params.region_overrides[{k}].engine");
-            self.check_engine(engine, &field).await?;
-        }
+            (engine.to_string(), field)
+        }));
+        self.check_engines(&engines).await?;
         let mut timer = Timer::new();
 
         let image = decode_image(&req.image, "image", self.max_image_pixels)?;
@@ -336,8 +338,10 @@ impl Pipeline {
     }
 
     /// Refuses an unknown engine before any pixel work is done.
-    async fn check_engine(&self, engine: &str, field: &str) -> Result<(), Error> {
-        if engine.is_empty() {
+    /// Refuses unknown engines (each named with its field) before any pixel
+    /// work is done; one ListEngines call, and none when all are defaults.
+    async fn check_engines(&self, engines: &[(String, String)]) -> Result<(), Error> {
+        if engines.iter().all(|(engine, _)| engine.is_empty()) {
             return Ok(());
         }
         let list = self
@@ -349,14 +353,17 @@ impl Pipeline {
                     .list_engines(ListEnginesRequest {}),
             )
             .await?;
-        if list.engines.iter().any(|e| e.name == engine) {
-            return Ok(());
+        let known = |name: &str| name.is_empty() || list.engines.iter().any(|e| e.name == name);
+        match engines.iter().find(|(engine, _)| !known(engine)) {
+            None => Ok(()),
+            Some((engine, field)) => {
+                let names: Vec<_> = list.engines.iter().map(|e| e.name.as_str()).collect();
+                Err(Error::invalid(
+                    field.as_str(),
+                    format!("unknown engine {engine:?}; available: {}", names.join(", ")),
+                ))
+            }
         }
-        let names: Vec<_> = list.engines.iter().map(|e| e.name.as_str()).collect();
-        Err(Error::invalid(
-            field,
-            format!("unknown engine {engine:?}; available: {}", names.join(", ")),
-        ))
     }
 
     async fn find_regions(&self, target: Target, image: &RgbImage) -> Result<Regions, Error> {
@@ -504,36 +511,14 @@ fn sniff_mime(bytes: &[u8]) -> &'static str {
     }
 }
 
-fn wire_box(b: inpaint_imaging::PixelBox) -> pb::Box {
-    pb::Box {
-        x: b.x,
-        y: b.y,
-        width: b.width,
-        height: b.height,
-    }
-}
-
 /// The mask service names operations `ops[i]...`; in the public API they are
 /// `params.mask_ops[i]...`.
 fn public_op_field(err: Error) -> Error {
-    match err {
-        Error::Stage { status, .. } if status.code() == tonic::Code::InvalidArgument => {
-            match violated_field(&status).filter(|f| f.starts_with("ops")) {
-                Some(field) => {
-                    let reason = status
-                        .message()
-                        .strip_prefix(&format!("{field}: "))
-                        .unwrap_or(status.message());
-                    Error::invalid(format!("params.mask_{field}"), reason)
-                }
-                None => Error::Stage {
-                    stage: "mask",
-                    status,
-                },
-            }
-        }
-        other => other,
-    }
+    err.rename_stage_field(|field| {
+        field
+            .starts_with("ops")
+            .then(|| format!("params.mask_{field}"))
+    })
 }
 
 fn stage(stage: &'static str, status: tonic::Status) -> Error {

@@ -1,7 +1,6 @@
 //! Public targets (faces, prompt, detect) as segmentation sources, and the
 //! segmentation service's field names mapped back to the public ones.
 
-use inpaint_common::status::violated_field;
 use inpaint_proto::v1::{
     FaceDetection, PromptSegmentation, RegionSource, SubjectDetection, TextDetection,
     inpaint_request::Target, region_source::Source,
@@ -69,26 +68,13 @@ pub fn describe(target: &Target) -> &'static str {
 /// `sources[i].filter.rest`; the public API calls them `<target>.rest` and
 /// `<target>.filter.rest`. Other errors pass through as stage errors.
 pub fn public_field(err: Error, target: &'static str) -> Error {
-    let Error::Stage { status, stage } = err else {
-        return err;
-    };
-    let renamed = (status.code() == tonic::Code::InvalidArgument)
-        .then(|| violated_field(&status))
-        .flatten()
-        .and_then(|field| {
-            let (_, rest) = field.split_once("].")?;
-            let public = match rest.split_once('.') {
-                Some(("filter", _)) => format!("{target}.{rest}"),
-                Some((_kind, inner)) => format!("{target}.{inner}"),
-                None if rest == "filter" => format!("{target}.filter"),
-                None => target.to_string(),
-            };
-            let reason = status
-                .message()
-                .strip_prefix(&format!("{field}: "))
-                .unwrap_or(status.message())
-                .to_string();
-            Some(Error::invalid(public, reason))
-        });
-    renamed.unwrap_or(Error::Stage { status, stage })
+    err.rename_stage_field(|field| {
+        let (_, rest) = field.split_once("].")?;
+        Some(match rest.split_once('.') {
+            Some(("filter", _)) => format!("{target}.{rest}"),
+            Some((_kind, inner)) => format!("{target}.{inner}"),
+            None if rest == "filter" => format!("{target}.filter"),
+            None => target.to_string(),
+        })
+    })
 }

@@ -1,8 +1,7 @@
 //! Worker errors, mapped to gRPC status in one place.
 
-use inpaint_common::status::invalid_argument;
-use tonic::metadata::MetadataValue;
-use tonic::{Code, Status};
+use inpaint_common::status::{invalid_argument, resource_exhausted};
+use tonic::Status;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -32,14 +31,7 @@ impl From<Error> for Status {
             Error::UnknownModel { .. } => Status::not_found(err.to_string()),
             Error::InvalidField { field, reason } => invalid_argument(&field, reason),
             Error::ModelLoad { .. } => Status::failed_precondition(err.to_string()),
-            Error::Busy { .. } => {
-                let mut status =
-                    Status::new(Code::ResourceExhausted, format!("{err}; retry after 1s"));
-                status
-                    .metadata_mut()
-                    .insert("retry-after", MetadataValue::from_static("1"));
-                status
-            }
+            Error::Busy { .. } => resource_exhausted(&err, 1),
             Error::Model(_) | Error::Task(_) => Status::internal(err.to_string()),
         }
     }

@@ -1,14 +1,14 @@
 //! The `inpaint.v1.Mask` gRPC service.
 
-use inpaint_common::tensor::{into_gray_tensor, into_rgb_tensor, to_gray, to_rgb};
+use inpaint_common::tensor::{into_gray_tensor, into_rgb_tensor, to_gray, to_rgb, wire_box};
 use inpaint_imaging::composite::{Corrections, Repainted, composite};
 use inpaint_imaging::crop::{CropPlan, SIDE_MULTIPLE, plan_only_masked, plan_whole};
 use inpaint_imaging::resize::{into_size, resize_hole};
 use inpaint_imaging::{GrayImage, PixelBox, RgbImage, mask};
 use inpaint_proto::v1::mask_server::Mask;
 use inpaint_proto::v1::{
-    Box as WireBox, CompositeRequest, CompositeResponse, Crop, InpaintArea, PrepareRequest,
-    PrepareResponse, PreparedCrop,
+    CompositeRequest, CompositeResponse, Crop, InpaintArea, PrepareRequest, PrepareResponse,
+    PreparedCrop,
 };
 use tonic::{Request, Response, Status};
 use tracing::instrument;
@@ -240,14 +240,8 @@ fn cut(
 }
 
 fn plan_to_wire(plan: &CropPlan) -> Crop {
-    let a = plan.area;
     Crop {
-        r#box: Some(WireBox {
-            x: a.x,
-            y: a.y,
-            width: a.width,
-            height: a.height,
-        }),
+        r#box: Some(wire_box(plan.area)),
         work_width: plan.work_width,
         work_height: plan.work_height,
     }

@@ -81,7 +81,7 @@ fn main() {
             .expect("photo")
             .into_rgb8();
         let (w, h) = decoded.dimensions();
-        let image = RgbImage::from_raw(w, h, decoded.into_raw()).expect("rgb");
+        let image = std::sync::Arc::new(RgbImage::from_raw(w, h, decoded.into_raw()).expect("rgb"));
         let prompt = Prompt {
             clicks: vec![click],
             frame: None,

@@ -1,7 +1,7 @@
 //! Segmentation errors, mapped to gRPC status in one place.
 
-use inpaint_common::status::invalid_argument;
-use tonic::{Code, Status};
+use inpaint_common::status::{invalid_argument, resource_exhausted};
+use tonic::Status;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -40,15 +40,7 @@ impl From<Error> for Status {
             Error::InvalidField { field, reason } => invalid_argument(&field, reason),
             Error::Load(_) | Error::Unavailable(_) => Status::failed_precondition(err.to_string()),
             Error::Loading(_) => Status::unavailable(err.to_string()),
-            Error::Busy(_) => {
-                let mut status =
-                    Status::new(Code::ResourceExhausted, format!("{err}; retry after 1s"));
-                status.metadata_mut().insert(
-                    "retry-after",
-                    tonic::metadata::MetadataValue::from_static("1"),
-                );
-                status
-            }
+            Error::Busy(_) => resource_exhausted(&err, 1),
             Error::Inference(_) => Status::internal(err.to_string()),
         }
     }

@@ -1,5 +1,7 @@
 //! Faces with YuNet on its own model thread.
 
+use std::sync::Arc;
+
 use inpaint_imaging::RgbImage;
 use inpaint_onnx::Device;
 use ort::session::Session;
@@ -11,7 +13,7 @@ use crate::model_thread::{ModelThread, Runtime};
 use crate::yunet::{self, Face, StrideOutput};
 
 pub struct FaceDetector {
-    thread: ModelThread<(RgbImage, f32), Vec<Face>>,
+    thread: ModelThread<(Arc<RgbImage>, f32), Vec<Face>>,
     default_min_score: f32,
 }
 
@@ -31,10 +33,12 @@ impl FaceDetector {
             &[yunet::INPUT_NAME],
             &outputs,
         )?;
-        let thread =
-            ModelThread::spawn("yunet", device, config.model_queue, move |(image, min)| {
-                run_model(&mut session, &image, min)
-            })?;
+        let thread = ModelThread::spawn(
+            "yunet",
+            device,
+            config.model_queue,
+            move |(image, min): (Arc<RgbImage>, f32)| run_model(&mut session, &image, min),
+        )?;
         Ok(Self {
             thread,
             default_min_score: config.face_min_confidence,
@@ -46,7 +50,7 @@ impl FaceDetector {
     }
 
     /// Faces in `image` scoring at least `min_score` (0 = configured default).
-    pub async fn detect(&self, image: RgbImage, min_score: f32) -> Result<Vec<Face>, Error> {
+    pub async fn detect(&self, image: Arc<RgbImage>, min_score: f32) -> Result<Vec<Face>, Error> {
         let min_score = if min_score > 0.0 {
             min_score
         } else {

@@ -67,7 +67,7 @@ struct Decode {
 }
 
 pub struct PromptSegmenter {
-    encoder: ModelThread<RgbImage, Vec<f32>>,
+    encoder: ModelThread<Arc<RgbImage>, Vec<f32>>,
     decoder: ModelThread<Decode, (GrayImage, f32)>,
     cache: Mutex<EmbeddingCache>,
 }
@@ -90,9 +90,12 @@ impl PromptSegmenter {
         )?;
         let queue = config.model_queue;
         Ok(Self {
-            encoder: ModelThread::spawn("sam-encoder", encoder_device, queue, move |image| {
-                encode(&mut encoder, &image)
-            })?,
+            encoder: ModelThread::spawn(
+                "sam-encoder",
+                encoder_device,
+                queue,
+                move |image: Arc<RgbImage>| encode(&mut encoder, &image),
+            )?,
             decoder: ModelThread::spawn("sam-decoder", decoder_device, queue, move |job| {
                 decode(&mut decoder, &job)
             })?,
@@ -105,7 +108,11 @@ impl PromptSegmenter {
         self.encoder.device()
     }
 
-    pub async fn segment(&self, image: &RgbImage, prompt: Prompt) -> Result<PromptMask, Error> {
+    pub async fn segment(
+        &self,
+        image: &Arc<RgbImage>,
+        prompt: Prompt,
+    ) -> Result<PromptMask, Error> {
         let slot = self
             .cache
             .lock()

@@ -3,12 +3,12 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use inpaint_common::tensor::{into_gray_tensor, to_rgb};
+use inpaint_common::tensor::{into_gray_tensor, to_rgb, wire_box};
 use inpaint_imaging::{PixelBox, RgbImage, mask};
 use inpaint_proto::v1::segmentation_server::Segmentation;
 use inpaint_proto::v1::{
-    Box as WireBox, PromptSegmentation, Region, RegionSource, SegmentRequest, SegmentResponse,
-    SourceReport, region_source::Source,
+    PromptSegmentation, Region, RegionSource, SegmentRequest, SegmentResponse, SourceReport,
+    region_source::Source,
 };
 use tonic::{Request, Response, Status};
 use tracing::instrument;
@@ -46,7 +46,8 @@ impl SegmentationService {
         self.models.clone()
     }
 
-    async fn run_source(&self, source: &Source, image: &RgbImage) -> Result<Outcome, Error> {
+    /// `image` is shared with the model threads, never copied.
+    async fn run_source(&self, source: &Source, image: &Arc<RgbImage>) -> Result<Outcome, Error> {
         let (w, h) = (image.width(), image.height());
         let mut embedding_cache_hit = false;
         let (found, model, device) = match source {
@@ -102,7 +103,7 @@ impl Segmentation for SegmentationService {
         request: Request<SegmentRequest>,
     ) -> Result<Response<SegmentResponse>, Status> {
         let req = request.into_inner();
-        let image = to_rgb(req.image, "image")?;
+        let image = Arc::new(to_rgb(req.image, "image")?);
         if image.pixel_count() as u64 > self.max_image_pixels {
             return Err(Error::invalid("image", "is over the pixel limit").into());
         }
@@ -131,12 +132,7 @@ impl Segmentation for SegmentationService {
             });
             response.models.push(outcome.model.into());
             response.regions.extend(kept.into_iter().map(|f| Region {
-                r#box: Some(WireBox {
-                    x: f.bounds.x,
-                    y: f.bounds.y,
-                    width: f.bounds.width,
-                    height: f.bounds.height,
-                }),
+                r#box: Some(wire_box(f.bounds)),
                 score: f.score,
                 label: f.label.into(),
                 mask: Some(into_gray_tensor(f.mask)),

@@ -5,6 +5,8 @@
 //! stretched to the square (aspect not kept); output `output` [1,1,1024,1024]
 //! alpha in 0..1, sampled back to the image bilinearly.
 
+use std::sync::Arc;
+
 use inpaint_imaging::resize::resize_rgb;
 use inpaint_imaging::{GrayImage, RgbImage};
 use inpaint_onnx::Device;
@@ -23,7 +25,7 @@ pub struct SubjectMask {
 }
 
 pub struct SubjectSegmenter {
-    thread: ModelThread<(RgbImage, f32), SubjectMask>,
+    thread: ModelThread<(Arc<RgbImage>, f32), SubjectMask>,
 }
 
 impl SubjectSegmenter {
@@ -32,9 +34,12 @@ impl SubjectSegmenter {
     pub fn load(runtime: Runtime, path: &std::path::Path, queue: usize) -> Result<Self, Error> {
         let (mut session, device) =
             runtime.open(path, "INPAINT_SUBJECT_MODEL", &["input"], &["output"])?;
-        let thread = ModelThread::spawn("isnet", device, queue, move |(image, level)| {
-            segment(&mut session, &image, level)
-        })?;
+        let thread = ModelThread::spawn(
+            "isnet",
+            device,
+            queue,
+            move |(image, level): (Arc<RgbImage>, f32)| segment(&mut session, &image, level),
+        )?;
         Ok(Self { thread })
     }
 
@@ -43,7 +48,11 @@ impl SubjectSegmenter {
     }
 
     /// Pixels whose alpha is above `threshold` (0 = 0.5).
-    pub async fn segment(&self, image: RgbImage, threshold: f32) -> Result<SubjectMask, Error> {
+    pub async fn segment(
+        &self,
+        image: Arc<RgbImage>,
+        threshold: f32,
+    ) -> Result<SubjectMask, Error> {
         let level = if threshold > 0.0 { threshold } else { 0.5 };
         self.thread.call((image, level)).await
     }

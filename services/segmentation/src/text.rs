@@ -6,6 +6,8 @@
 //! found is grown back ("unclipped") by area * 1.5 / perimeter, then by a
 //! margin, so the mask covers the strokes fully, line ends included.
 
+use std::sync::Arc;
+
 use inpaint_imaging::components::label;
 use inpaint_imaging::mask::{Shape, grow_in_place};
 use inpaint_imaging::resize::resize_rgb;
@@ -42,7 +44,7 @@ struct Settings {
 }
 
 pub struct TextDetector {
-    thread: ModelThread<(RgbImage, f32), Vec<TextLine>>,
+    thread: ModelThread<(Arc<RgbImage>, f32), Vec<TextLine>>,
 }
 
 impl TextDetector {
@@ -63,7 +65,7 @@ impl TextDetector {
             "ppocr-det",
             device,
             config.model_queue,
-            move |(image, min)| detect(&mut session, &settings, &image, min),
+            move |(image, min): (Arc<RgbImage>, f32)| detect(&mut session, &settings, &image, min),
         )?;
         Ok(Self { thread })
     }
@@ -73,7 +75,11 @@ impl TextDetector {
     }
 
     /// Lines whose mean probability is at least `min_score` (0 = default).
-    pub async fn detect(&self, image: RgbImage, min_score: f32) -> Result<Vec<TextLine>, Error> {
+    pub async fn detect(
+        &self,
+        image: Arc<RgbImage>,
+        min_score: f32,
+    ) -> Result<Vec<TextLine>, Error> {
         let min = if min_score > 0.0 {
             min_score
         } else {
