@@ -41,8 +41,8 @@ pub struct Config {
     )]
     pub text_model: PathBuf,
 
-    /// Text probability above which a pixel is text, and the default minimum
-    /// mean probability of a line.
+    /// Text probability above which a pixel is text. (A line's mean
+    /// probability must reach the request's min_confidence, default 0.5.)
     #[arg(long, env = "INPAINT_TEXT_THRESHOLD", default_value_t = 0.3)]
     pub text_threshold: f32,
 
