@@ -2,6 +2,8 @@
 
 mod support;
 
+use std::time::Duration;
+
 use inpaint_cli::batch::{BatchOptions, BatchTarget, run};
 use inpaint_imaging::PixelBox;
 use inpaint_proto::v1::InpaintParams;
@@ -38,6 +40,7 @@ async fn batch_processes_a_folder_and_resumes() {
         params: InpaintParams::default(),
         concurrency: 2,
         progress_bar: false,
+        patience: Duration::from_secs(30),
     };
 
     let first = run(&cluster.gateway_url(), options.clone()).await.unwrap();
@@ -83,6 +86,7 @@ async fn batch_removes_text_from_every_photo() {
         params: InpaintParams::default(),
         concurrency: 2,
         progress_bar: false,
+        patience: Duration::from_secs(30),
     };
     let summary = run(&cluster.gateway_url(), options).await.unwrap();
     assert_eq!(

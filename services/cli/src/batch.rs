@@ -2,6 +2,8 @@
 //! with a progress bar. Outputs already there are skipped, so an interrupted
 //! batch resumes where it stopped; each submission carries an idempotency key
 //! made from its inputs, so a resubmitted photo finds its earlier job.
+//! While the gateway or its job store is away, calls are retried with
+//! backoff and watching resumes from the last event seen, for a bounded time.
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
@@ -14,12 +16,14 @@ use indicatif::{ProgressBar, ProgressStyle};
 use inpaint_proto::v1::inpainting_client::InpaintingClient;
 use inpaint_proto::v1::{
     DetectTarget, FaceTarget, GetResultRequest, InpaintParams, InpaintRequest, JobState,
-    SubmitJobRequest, WatchJobRequest, inpaint_request::Target,
+    SubmitJobRequest, inpaint_request::Target,
 };
 use prost::Message;
 use tokio::sync::Semaphore;
 use tonic::Code;
 use tonic::transport::Channel;
+
+use crate::retry::{Retrier, follow_job, is_transient, retry_after};
 
 /// What to repaint in every photo.
 #[derive(Debug, Clone)]
@@ -41,6 +45,9 @@ pub struct BatchOptions {
     pub params: InpaintParams,
     pub concurrency: usize,
     pub progress_bar: bool,
+    /// How long to keep retrying while the gateway or its job store is
+    /// unavailable, per outage.
+    pub patience: Duration,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -118,9 +125,10 @@ pub async fn run(url: &str, options: BatchOptions) -> anyhow::Result<Summary> {
     for photo in todo {
         let (client, options, slots, bar) =
             (client.clone(), options.clone(), slots.clone(), bar.clone());
+        let url = url.to_string();
         tasks.spawn(async move {
             let _slot = slots.acquire_owned().await;
-            let outcome = one(client, &options, &photo).await;
+            let outcome = one(client, &url, &options, &photo).await;
             bar.inc(1);
             if let Err(err) = &outcome {
                 bar.println(format!("failed: {}: {err:#}", photo.display()));
@@ -153,6 +161,7 @@ pub async fn run(url: &str, options: BatchOptions) -> anyhow::Result<Summary> {
 /// and writes the result.
 async fn one(
     mut client: InpaintingClient<Channel>,
+    url: &str,
     options: &BatchOptions,
     photo: &Path,
 ) -> anyhow::Result<()> {
@@ -180,45 +189,35 @@ async fn one(
         request: Some(request),
         idempotency_key: format!("batch-{:016x}", hasher.finish()),
     };
+    let mut retrier = Retrier::new(url, options.patience);
     let job = loop {
         match client.submit_job(submit.clone()).await {
             Ok(job) => break job.into_inner(),
+            // Busy: the cluster is up and says when to come back; no limit.
             Err(status) if status.code() == Code::ResourceExhausted => {
-                let wait = status
-                    .metadata()
-                    .get("retry-after")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(1);
-                tokio::time::sleep(Duration::from_secs(wait)).await;
+                let wait = retry_after(&status).unwrap_or(Duration::from_secs(1));
+                tokio::time::sleep(wait).await;
             }
+            // The idempotency key makes a resubmission find the same job.
+            Err(status) if is_transient(&status) => retrier.wait(&status).await?,
             Err(status) => bail!("refused: {}", status.message()),
         }
     };
-    let mut events = client
-        .watch_job(WatchJobRequest {
-            id: job.id.clone(),
-            after_sequence: 0,
-        })
-        .await?
-        .into_inner();
-    let mut last = None;
-    while let Some(e) = events.message().await? {
-        last = Some(e);
+    retrier.succeeded();
+    let last = follow_job(&mut client, &mut retrier, &job.id, |_| {}).await?;
+    if last.state() != JobState::Succeeded {
+        bail!("job {} ended {:?}: {}", job.id, last.state(), last.error);
     }
-    match last.as_ref().map(|e| e.state()) {
-        Some(JobState::Succeeded) => {}
-        Some(state) => bail!(
-            "job {} ended {state:?}: {}",
-            job.id,
-            last.map(|e| e.error).unwrap_or_default()
-        ),
-        None => bail!("job {} sent no events", job.id),
-    }
-    let result = client
-        .get_result(GetResultRequest { id: job.id.clone() })
-        .await?
-        .into_inner();
+    let result = loop {
+        match client
+            .get_result(GetResultRequest { id: job.id.clone() })
+            .await
+        {
+            Ok(result) => break result.into_inner(),
+            Err(status) if is_transient(&status) => retrier.wait(&status).await?,
+            Err(status) => bail!("cannot fetch job {}'s result: {}", job.id, status.message()),
+        }
+    };
     let out = output_for(options, photo);
     let partial = out.with_extension("png.partial");
     std::fs::write(&partial, &result.image)

@@ -6,3 +6,4 @@ pub mod batch;
 pub mod client;
 pub mod embedded;
 pub mod mask_ops;
+pub mod retry;

@@ -88,13 +88,21 @@ struct BatchArgs {
     #[arg(long)]
     quiet: bool,
 
+    /// Seconds to keep retrying while the gateway or its job store is
+    /// unavailable (per outage) before a photo fails.
+    #[arg(long, env = "INPAINT_RETRY_SECS", default_value_t = DEFAULT_RETRY_SECS)]
+    retry_secs: u64,
+
     #[command(flatten)]
     models: ModelArgs,
 }
 
+const DEFAULT_RETRY_SECS: u64 = inpaint_cli::retry::DEFAULT_PATIENCE.as_secs();
+
 #[derive(Subcommand)]
 enum JobCommand {
-    /// Print a job's progress events until it ends.
+    /// Print a job's progress events until it ends (resuming after a
+    /// dropped connection from the last event seen).
     Watch {
         id: String,
         #[arg(
@@ -103,6 +111,9 @@ enum JobCommand {
             default_value = "http://127.0.0.1:50051"
         )]
         gateway: String,
+        /// Seconds to keep retrying while the gateway is unavailable.
+        #[arg(long, env = "INPAINT_RETRY_SECS", default_value_t = DEFAULT_RETRY_SECS)]
+        retry_secs: u64,
     },
     /// Print a job's record.
     Get {
@@ -519,6 +530,7 @@ async fn batch(args: BatchArgs) -> anyhow::Result<()> {
         },
         concurrency: args.concurrency,
         progress_bar: !args.quiet,
+        patience: Duration::from_secs(args.retry_secs),
     };
     let summary = match &args.gateway {
         Some(url) => inpaint_cli::batch::run(url, options).await?,
@@ -546,16 +558,15 @@ async fn batch(args: BatchArgs) -> anyhow::Result<()> {
 
 async fn job(command: JobCommand) -> anyhow::Result<()> {
     match command {
-        JobCommand::Watch { id, gateway } => {
+        JobCommand::Watch {
+            id,
+            gateway,
+            retry_secs,
+        } => {
             let mut client = client::connect(&gateway).await?;
-            let mut events = client
-                .watch_job(inpaint_proto::v1::WatchJobRequest {
-                    id,
-                    after_sequence: 0,
-                })
-                .await?
-                .into_inner();
-            while let Some(e) = events.message().await? {
+            let mut retrier =
+                inpaint_cli::retry::Retrier::new(&gateway, Duration::from_secs(retry_secs));
+            inpaint_cli::retry::follow_job(&mut client, &mut retrier, &id, |e| {
                 let regions = if e.regions_total > 0 {
                     format!(" {}/{}", e.regions_done, e.regions_total)
                 } else {
@@ -572,7 +583,8 @@ async fn job(command: JobCommand) -> anyhow::Result<()> {
                     e.state(),
                     e.stage
                 );
-            }
+            })
+            .await?;
         }
         JobCommand::Get { id, gateway } => {
             let job = client::connect(&gateway)

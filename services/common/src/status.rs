@@ -26,6 +26,16 @@ pub fn resource_exhausted(reason: impl std::fmt::Display, retry_after_secs: u64)
     status
 }
 
+/// UNAVAILABLE saying when to try again, in the message and in the
+/// `retry-after` metadata (seconds), as `resource_exhausted` does.
+pub fn unavailable(reason: impl std::fmt::Display, retry_after_secs: u64) -> Status {
+    let mut status = Status::unavailable(format!("{reason}; retry after {retry_after_secs}s"));
+    status
+        .metadata_mut()
+        .insert("retry-after", retry_after_secs.into());
+    status
+}
+
 /// The field named in an INVALID_ARGUMENT's details, if any.
 pub fn violated_field(status: &Status) -> Option<String> {
     let details = status.get_error_details();

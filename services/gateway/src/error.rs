@@ -1,7 +1,13 @@
 //! Gateway errors, mapped to gRPC status in one place.
 
-use inpaint_common::status::{from_stage, invalid_argument, resource_exhausted, violated_field};
+use inpaint_common::status::{
+    from_stage, invalid_argument, resource_exhausted, unavailable, violated_field,
+};
 use tonic::Status;
+
+/// When to try again after the job store failed to answer (it reconnects
+/// with backoff; health says when it is back).
+const STORE_RETRY_AFTER_SECS: u64 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -61,7 +67,7 @@ impl From<Error> for Status {
             Error::Stage { stage, status } => from_stage(stage, status),
             Error::Encode(_) => Status::internal(err.to_string()),
             Error::Cancelled => Status::cancelled(err.to_string()),
-            Error::Store(_) => Status::unavailable(err.to_string()),
+            Error::Store(_) => unavailable(err, STORE_RETRY_AFTER_SECS),
             Error::NotFound(_) => Status::not_found(err.to_string()),
             Error::Busy {
                 reason,

@@ -96,6 +96,7 @@ async fn serve_with<S: JobStore>(
         max_jobs: config.max_queued_jobs,
         max_pixels: config.max_queued_pixels,
     };
+    let store_for_health = store.clone();
     let service = service::InpaintingService::new(
         pipeline,
         store,
@@ -110,6 +111,14 @@ async fn serve_with<S: JobStore>(
     let server = InpaintingServer::new(service)
         .max_decoding_message_size(config.max_request_bytes())
         .max_encoding_message_size(config.service.max_message_bytes());
+    runners.spawn(jobs::health::follow_store(
+        store_for_health,
+        reporter.clone(),
+        vec![
+            <InpaintingServer<service::InpaintingService<S>> as tonic::server::NamedService>::NAME,
+        ],
+        stop.subscribe(),
+    ));
     let mut routes = RoutesBuilder::default();
     routes.add_service(health).add_service(server);
     let served = inpaint_common::serve(listener, routes, shutdown).await;

@@ -136,16 +136,55 @@ pub fn assert_identical_outside(a: &RgbImage, b: &RgbImage, area: PixelBox, radi
 }
 
 /// A private redis-server on a free port, without persistence; stopped when
-/// dropped.
+/// dropped. `stop` and `start` again keep its port (a restart).
 pub struct Redis {
-    child: std::process::Child,
+    child: Option<std::process::Child>,
+    port: u16,
     pub url: String,
 }
 
 impl Drop for Redis {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
+    }
+}
+
+impl Redis {
+    /// Kills the server at once (SIGKILL), as a crash would.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same port, empty (no persistence).
+    pub fn start(&mut self) {
+        self.stop();
+        let mut child = std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server runs (apt-get install redis-server)");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                self.child = Some(child);
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("redis-server did not start on port {}", self.port);
     }
 }
 
@@ -155,30 +194,13 @@ pub fn start_redis() -> Redis {
         .local_addr()
         .unwrap()
         .port();
-    let mut child = std::process::Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("redis-server runs (apt-get install redis-server)");
-    let url = format!("redis://127.0.0.1:{port}");
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Redis { child, url };
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("redis-server did not start on port {port}");
+    let mut redis = Redis {
+        child: None,
+        port,
+        url: format!("redis://127.0.0.1:{port}"),
+    };
+    redis.start();
+    redis
 }
 
 /// A small real photo and mask, for many quick jobs.

@@ -293,6 +293,10 @@ impl JobStore for MemoryStore {
         Ok(())
     }
 
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     async fn backlog(&self) -> Result<Backlog, StoreError> {
         Ok(self.with(|s| s.backlog))
     }

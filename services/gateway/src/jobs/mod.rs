@@ -3,6 +3,7 @@
 //! that executes queued jobs stage by stage, and admission control.
 
 pub mod admission;
+pub mod health;
 pub mod memory;
 pub mod redis;
 pub mod runner;
@@ -105,6 +106,8 @@ pub trait JobStore: Send + Sync + 'static {
         consumer: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     fn backlog(&self) -> impl Future<Output = Result<Backlog, StoreError>> + Send;
+    /// Whether the store answers (health follows it).
+    fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// Ended jobs do not change any more.

@@ -11,6 +11,12 @@
 //! Blocking reads use their own connection per consumer with a response
 //! timeout above the BLOCK time (a ConnectionManager gives up after 500 ms,
 //! which would abandon the read and strand its entry).
+//!
+//! Recovery from a Redis restart: the ConnectionManager reconnects by
+//! itself, but a plain connection never does, so a blocking connection is
+//! dropped after any error and rebuilt on the next claim. A Redis that came
+//! back without persistence has lost the consumer group: a NOGROUP answer
+//! recreates it and the read is tried again.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -71,19 +77,7 @@ impl RedisStore {
         let config =
             ConnectionManagerConfig::new().set_response_timeout(Some(Duration::from_secs(10)));
         let mut conn = client.get_connection_manager_with_config(config).await?;
-        let created: Result<(), redis::RedisError> = redis::cmd("XGROUP")
-            .arg("CREATE")
-            .arg(format!("{prefix}:queue"))
-            .arg(GROUP)
-            .arg("0")
-            .arg("MKSTREAM")
-            .query_async(&mut conn)
-            .await;
-        match created {
-            Ok(()) => {}
-            Err(e) if e.code() == Some("BUSYGROUP") => {}
-            Err(e) => return Err(e.into()),
-        }
+        create_group(&mut conn, &format!("{prefix}:queue")).await?;
         Ok(Self {
             client,
             conn,
@@ -111,7 +105,7 @@ impl RedisStore {
         &self,
         consumer: &str,
         wait: Duration,
-    ) -> Result<MultiplexedConnection, StoreError> {
+    ) -> Result<MultiplexedConnection, redis::RedisError> {
         let mut conns = self.blocking.lock().await;
         if let Some(c) = conns.get(consumer) {
             return Ok(c.clone());
@@ -124,6 +118,41 @@ impl RedisStore {
             .await?;
         conns.insert(consumer.to_string(), conn.clone());
         Ok(conn)
+    }
+
+    /// Forgets a consumer's blocking connection, so the next claim opens a
+    /// fresh one (a plain connection stays broken after Redis restarts).
+    async fn drop_blocking_conn(&self, consumer: &str) {
+        self.blocking.lock().await.remove(consumer);
+    }
+
+    /// Recreates the consumer group after a NOGROUP answer (Redis restarted
+    /// without its data).
+    async fn recreate_group(&self) -> Result<(), StoreError> {
+        tracing::warn!("the job queue's consumer group is gone (Redis restarted?): recreating it");
+        let mut conn = self.conn.clone();
+        create_group(&mut conn, &self.queue()).await
+    }
+
+    async fn read_group(&self, consumer: &str, wait: Duration) -> Result<Value, redis::RedisError> {
+        let mut conn = self.blocking_conn(consumer, wait).await?;
+        let read = redis::cmd("XREADGROUP")
+            .arg("GROUP")
+            .arg(GROUP)
+            .arg(consumer)
+            .arg("COUNT")
+            .arg(1)
+            .arg("BLOCK")
+            .arg(wait.as_millis() as u64)
+            .arg("STREAMS")
+            .arg(self.queue())
+            .arg(">")
+            .query_async(&mut conn)
+            .await;
+        if read.is_err() {
+            self.drop_blocking_conn(consumer).await;
+        }
+        read
     }
 
     async fn run_progress(
@@ -158,6 +187,27 @@ impl RedisStore {
             .await?;
         Ok(seq)
     }
+}
+
+/// Creates the queue stream and its consumer group unless they exist.
+async fn create_group(conn: &mut ConnectionManager, queue: &str) -> Result<(), StoreError> {
+    let created: Result<(), redis::RedisError> = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(queue)
+        .arg(GROUP)
+        .arg("0")
+        .arg("MKSTREAM")
+        .query_async(conn)
+        .await;
+    match created {
+        Ok(()) => Ok(()),
+        Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn is_nogroup(e: &redis::RedisError) -> bool {
+    e.code() == Some("NOGROUP")
 }
 
 fn field(map: &HashMap<String, Value>, name: &str) -> String {
@@ -417,20 +467,14 @@ impl JobStore for RedisStore {
     }
 
     async fn claim(&self, consumer: &str, wait: Duration) -> Result<Option<Claim>, StoreError> {
-        let mut conn = self.blocking_conn(consumer, wait).await?;
-        let raw: Value = redis::cmd("XREADGROUP")
-            .arg("GROUP")
-            .arg(GROUP)
-            .arg(consumer)
-            .arg("COUNT")
-            .arg(1)
-            .arg("BLOCK")
-            .arg(wait.as_millis() as u64)
-            .arg("STREAMS")
-            .arg(self.queue())
-            .arg(">")
-            .query_async(&mut conn)
-            .await?;
+        let raw = match self.read_group(consumer, wait).await {
+            Ok(raw) => raw,
+            Err(e) if is_nogroup(&e) => {
+                self.recreate_group().await?;
+                self.read_group(consumer, wait).await?
+            }
+            Err(e) => return Err(e.into()),
+        };
         // [[queue, [[entry, [id, JOB]]]]] or nil.
         let Value::Array(streams) = raw else {
             return Ok(None);
@@ -451,17 +495,29 @@ impl JobStore for RedisStore {
     }
 
     async fn reclaim(&self, consumer: &str, idle: Duration) -> Result<Vec<Claim>, StoreError> {
-        let mut conn = self.conn.clone();
-        let raw: Value = redis::cmd("XAUTOCLAIM")
-            .arg(self.queue())
-            .arg(GROUP)
-            .arg(consumer)
-            .arg(idle.as_millis() as u64)
-            .arg("0-0")
-            .arg("COUNT")
-            .arg(16)
-            .query_async(&mut conn)
-            .await?;
+        let autoclaim = || {
+            let mut conn = self.conn.clone();
+            async move {
+                redis::cmd("XAUTOCLAIM")
+                    .arg(self.queue())
+                    .arg(GROUP)
+                    .arg(consumer)
+                    .arg(idle.as_millis() as u64)
+                    .arg("0-0")
+                    .arg("COUNT")
+                    .arg(16)
+                    .query_async::<Value>(&mut conn)
+                    .await
+            }
+        };
+        let raw = match autoclaim().await {
+            Ok(raw) => raw,
+            Err(e) if is_nogroup(&e) => {
+                self.recreate_group().await?;
+                autoclaim().await?
+            }
+            Err(e) => return Err(e.into()),
+        };
         // [next-cursor, [[entry, [id, JOB]]...], [deleted...]]
         let Value::Array(parts) = raw else {
             return Ok(vec![]);
@@ -506,6 +562,12 @@ impl JobStore for RedisStore {
             .arg("JUSTID")
             .query_async::<Value>(&mut conn)
             .await?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        redis::cmd("PING").query_async::<()>(&mut conn).await?;
         Ok(())
     }
 

@@ -45,19 +45,33 @@ pub fn spawn<S: JobStore>(
         let (store, pipeline, mut stop) = (store.clone(), pipeline.clone(), stop.clone());
         let consumer = format!("{}-{n}", config.consumer);
         tasks.spawn(async move {
+            let mut backoff = Backoff::default();
             loop {
                 let claim = tokio::select! {
                     _ = stop.wait_for(|s| *s) => return,
                     claim = store.claim(&consumer, Duration::from_secs(2)) => claim,
                 };
                 match claim {
-                    Ok(Some(claim)) => {
-                        run_one(&*store, &pipeline, &claim, &consumer, heartbeat, max_result).await
+                    Ok(claim) => {
+                        if backoff.failures > 0 {
+                            tracing::info!(consumer, "claiming jobs again");
+                        }
+                        backoff = Backoff::default();
+                        if let Some(claim) = claim {
+                            run_one(&*store, &pipeline, &claim, &consumer, heartbeat, max_result)
+                                .await
+                        }
                     }
-                    Ok(None) => {}
                     Err(err) => {
-                        tracing::warn!(%err, "cannot claim a job");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        let pause = backoff.next();
+                        // One warning per outage and then every tenth, not one a second.
+                        if backoff.failures % 10 == 1 {
+                            tracing::warn!(%err, failures = backoff.failures, "cannot claim a job; retrying");
+                        }
+                        tokio::select! {
+                            _ = stop.wait_for(|s| *s) => return,
+                            _ = tokio::time::sleep(pause) => {}
+                        }
                     }
                 }
             }
@@ -84,6 +98,20 @@ pub fn spawn<S: JobStore>(
                 }
             }
         });
+    }
+}
+
+/// Pauses between failed attempts: 250 ms doubling up to 5 s.
+#[derive(Debug, Default)]
+struct Backoff {
+    failures: u32,
+}
+
+impl Backoff {
+    fn next(&mut self) -> Duration {
+        self.failures += 1;
+        let ms = 250u64 << self.failures.min(6).saturating_sub(1);
+        Duration::from_millis(ms.min(5000))
     }
 }
 
@@ -210,5 +238,17 @@ async fn run_one<S: JobStore>(
     }
     if let Err(err) = store.ack(claim).await {
         tracing::warn!(%err, "cannot acknowledge the job");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_then_stays_at_five_seconds() {
+        let mut b = Backoff::default();
+        let pauses: Vec<u64> = (0..7).map(|_| b.next().as_millis() as u64).collect();
+        assert_eq!(pauses, [250, 500, 1000, 2000, 4000, 5000, 5000]);
     }
 }
