@@ -126,6 +126,18 @@ def build(entry) -> None:
     print(f"built   {entry['name']}")
 
 
+def check_fixture(entry) -> None:
+    for f in entry["files"]:
+        path = HERE / entry["dir"] / f["path"]
+        if not path.is_file():
+            sys.exit(f"missing fixture {path}: regenerate with models/{entry['script']}")
+        got = sha256(path)
+        if got != f["sha256"]:
+            sys.exit(f"fixture {path} has sha256 {got}, the manifest says {f['sha256']}: "
+                     f"regenerate with models/{entry['script']} and update the manifest")
+    print(f"ok      {entry['name']} (committed fixture)")
+
+
 def main() -> None:
     manifest = tomllib.loads((HERE / "manifest.toml").read_text())
     wanted = set(sys.argv[1:])
@@ -137,6 +149,9 @@ def main() -> None:
     for entry in manifest.get("built", []):
         if not wanted or entry["name"] in wanted:
             build(entry)
+    for entry in manifest.get("fixture", []):
+        if not wanted or entry["name"] in wanted:
+            check_fixture(entry)
 
 
 if __name__ == "__main__":

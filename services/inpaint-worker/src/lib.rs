@@ -6,6 +6,7 @@ pub mod error;
 pub mod models;
 pub mod onnx_engine;
 pub mod prefill;
+pub mod sd;
 pub mod service;
 
 use std::future::Future;

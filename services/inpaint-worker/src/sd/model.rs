@@ -1,0 +1,505 @@
+//! A Stable Diffusion export in the diffusers/optimum ONNX layout, checked
+//! and opened: four graphs whose inputs and outputs are read from the
+//! sessions (names, element types, ranks), never assumed.
+//!
+//! ```text
+//! model_index.json
+//! tokenizer/        vocab.json + merges.txt, or tokenizer.json
+//! text_encoder/     model.onnx
+//! unet/             model.onnx (+ weights.pb / model.onnx_data)
+//! vae_encoder/      model.onnx   output latent_parameters or latent_sample
+//! vae_decoder/      model.onnx
+//! scheduler/        scheduler_config.json
+//! */config.json     optional (VAE scaling_factor, default 0.18215)
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use half::f16;
+use inpaint_onnx::ort::session::{Session, SessionInputValue};
+use inpaint_onnx::ort::value::{DynValue, Tensor, TensorElementType, ValueType};
+use inpaint_onnx::{Device, ort};
+
+use super::schedule::BetaConfig;
+use super::tokenizer::ClipTokenizer;
+use crate::onnx_engine::RuntimeOptions;
+
+/// Float tensors a graph takes and gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FloatType {
+    F32,
+    F16,
+}
+
+impl FloatType {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::F32 => "f32",
+            Self::F16 => "f16",
+        }
+    }
+}
+
+/// How the UNet takes its timestep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimestepInput {
+    pub ty: TensorElementType,
+    /// `[B]` rather than a scalar.
+    pub batched: bool,
+}
+
+/// What the VAE encoder gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EncoderOutput {
+    /// Mean and log-variance (2 x latent channels): we take the mean.
+    Parameters,
+    /// A latent sampled inside the graph: not reproducible.
+    Sample,
+}
+
+/// The files of a model folder, checked to exist.
+#[derive(Debug, Clone)]
+pub struct Folder {
+    pub root: PathBuf,
+    pub tokenizer: PathBuf,
+    pub text_encoder: PathBuf,
+    pub unet: PathBuf,
+    pub vae_encoder: PathBuf,
+    pub vae_decoder: PathBuf,
+    pub betas: BetaConfig,
+    pub scaling_factor: f32,
+}
+
+impl Folder {
+    /// Checks the layout; every problem names the file.
+    pub fn check(root: &Path) -> Result<Self, String> {
+        if !root.is_dir() {
+            return Err(format!("{} is not a folder", root.display()));
+        }
+        let need = |rel: &str| -> Result<PathBuf, String> {
+            let p = root.join(rel);
+            if p.is_file() {
+                Ok(p)
+            } else {
+                Err(format!("missing {}", p.display()))
+            }
+        };
+        let tokenizer = root.join("tokenizer");
+        if !tokenizer.join("tokenizer.json").is_file() {
+            need("tokenizer/vocab.json")?;
+            need("tokenizer/merges.txt")?;
+        }
+        let scheduler = need("scheduler/scheduler_config.json")?;
+        let betas = read_betas(&scheduler)?;
+        let scaling_factor = [
+            "vae_decoder/config.json",
+            "vae_encoder/config.json",
+            "vae/config.json",
+        ]
+        .iter()
+        .map(|rel| root.join(rel))
+        .filter(|p| p.is_file())
+        .map(|p| read_json(&p).map(|j| j.get("scaling_factor").and_then(|v| v.as_f64())))
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .flatten()
+        .next()
+        .unwrap_or(0.18215) as f32;
+        Ok(Self {
+            root: root.to_path_buf(),
+            tokenizer,
+            text_encoder: need("text_encoder/model.onnx")?,
+            unet: need("unet/model.onnx")?,
+            vae_encoder: need("vae_encoder/model.onnx")?,
+            vae_decoder: need("vae_decoder/model.onnx")?,
+            betas,
+            scaling_factor,
+        })
+    }
+}
+
+fn read_json(path: &Path) -> Result<serde_json::Value, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn read_betas(path: &Path) -> Result<BetaConfig, String> {
+    let json = read_json(path)?;
+    let d = BetaConfig::default();
+    let num = |key: &str, default: f64| json.get(key).and_then(|v| v.as_f64()).unwrap_or(default);
+    let prediction = json
+        .get("prediction_type")
+        .and_then(|v| v.as_str())
+        .unwrap_or("epsilon");
+    if prediction != "epsilon" {
+        return Err(format!(
+            "{}: prediction_type {prediction:?} is not supported (epsilon models only)",
+            path.display()
+        ));
+    }
+    Ok(BetaConfig {
+        beta_start: num("beta_start", d.beta_start),
+        beta_end: num("beta_end", d.beta_end),
+        beta_schedule: json
+            .get("beta_schedule")
+            .and_then(|v| v.as_str())
+            .unwrap_or(&d.beta_schedule)
+            .to_string(),
+        train_timesteps: num("num_train_timesteps", d.train_timesteps as f64) as usize,
+    })
+}
+
+/// One graph: its session (ort runs take `&mut`), and its input/output names.
+pub struct Graph {
+    pub file: PathBuf,
+    session: Mutex<Session>,
+    pub device: Device,
+}
+
+impl Graph {
+    pub fn open(file: &Path, runtime: &RuntimeOptions) -> Result<Self, String> {
+        let env = inpaint_onnx::environment(&runtime.ort_dylib).map_err(|e| e.to_string())?;
+        let (session, device) = inpaint_onnx::open_session(
+            env,
+            file,
+            runtime.device,
+            runtime.require_gpu,
+            runtime.threads,
+        )
+        .map_err(|e| e.to_string())?;
+        Ok(Self {
+            file: file.to_path_buf(),
+            session: Mutex::new(session),
+            device,
+        })
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&Session) -> R) -> R {
+        f(&self.session.lock().expect("session lock"))
+    }
+
+    /// (name, element type, rank, dims) of each input.
+    pub fn inputs(&self) -> Vec<(String, TensorElementType, Vec<i64>)> {
+        self.with(|s| {
+            s.inputs()
+                .iter()
+                .filter_map(|i| match i.dtype() {
+                    ValueType::Tensor { ty, shape, .. } => {
+                        Some((i.name().to_string(), *ty, shape.to_vec()))
+                    }
+                    _ => None,
+                })
+                .collect()
+        })
+    }
+
+    pub fn outputs(&self) -> Vec<(String, TensorElementType, Vec<i64>)> {
+        self.with(|s| {
+            s.outputs()
+                .iter()
+                .filter_map(|o| match o.dtype() {
+                    ValueType::Tensor { ty, shape, .. } => {
+                        Some((o.name().to_string(), *ty, shape.to_vec()))
+                    }
+                    _ => None,
+                })
+                .collect()
+        })
+    }
+
+    /// Runs the graph and returns output `name` as f32 with its shape.
+    pub fn run(
+        &self,
+        inputs: Vec<(String, DynValue)>,
+        output: &str,
+    ) -> Result<(Vec<i64>, Vec<f32>), String> {
+        let named: Vec<(std::borrow::Cow<'_, str>, SessionInputValue<'_>)> = inputs
+            .into_iter()
+            .map(|(n, v)| (n.into(), v.into()))
+            .collect();
+        let mut session = self.session.lock().expect("session lock");
+        let out = session
+            .run(named)
+            .map_err(|e| format!("{}: {e}", self.file.display()))?;
+        let value = &out[output];
+        floats(value).map_err(|e| format!("{}: output {output:?}: {e}", self.file.display()))
+    }
+}
+
+/// A float tensor of `ty` from f32 values.
+pub fn float_tensor(ty: FloatType, shape: Vec<i64>, data: &[f32]) -> Result<DynValue, String> {
+    let e = |err: ort::Error| err.to_string();
+    Ok(match ty {
+        FloatType::F32 => Tensor::from_array((shape, data.to_vec()))
+            .map_err(e)?
+            .into_dyn(),
+        FloatType::F16 => Tensor::from_array((
+            shape,
+            data.iter().map(|&v| f16::from_f32(v)).collect::<Vec<_>>(),
+        ))
+        .map_err(e)?
+        .into_dyn(),
+    })
+}
+
+/// An output's values as f32, whether the graph gives f32 or f16.
+fn floats(value: &DynValue) -> Result<(Vec<i64>, Vec<f32>), String> {
+    if let Ok((shape, data)) = value.try_extract_tensor::<f32>() {
+        return Ok((shape.to_vec(), data.to_vec()));
+    }
+    let (shape, data) = value
+        .try_extract_tensor::<f16>()
+        .map_err(|e| e.to_string())?;
+    Ok((shape.to_vec(), data.iter().map(|v| v.to_f32()).collect()))
+}
+
+pub fn float_type(ty: TensorElementType, what: &str) -> Result<FloatType, String> {
+    match ty {
+        TensorElementType::Float32 => Ok(FloatType::F32),
+        TensorElementType::Float16 => Ok(FloatType::F16),
+        other => Err(format!("{what} is {other:?}; expected float32 or float16")),
+    }
+}
+
+/// The opened export, with what its graphs expect.
+pub struct SdModel {
+    pub name: String,
+    pub folder: Folder,
+    pub tokenizer: ClipTokenizer,
+    pub text_encoder: Graph,
+    pub unet: Graph,
+    pub vae_encoder: Graph,
+    pub vae_decoder: Graph,
+    pub io: Io,
+}
+
+/// Names and types read from the graphs.
+#[derive(Debug, Clone)]
+pub struct Io {
+    pub ids_input: String,
+    pub ids_type: TensorElementType,
+    pub hidden_output: String,
+    pub unet_sample: String,
+    pub unet_timestep: String,
+    pub unet_hidden: String,
+    pub unet_output: String,
+    pub unet_float: FloatType,
+    pub timestep: TimestepInput,
+    /// 9 (inpainting checkpoint) or 4 (regular).
+    pub unet_channels: usize,
+    pub latent_channels: usize,
+    pub encoder_input: String,
+    pub encoder_output: String,
+    pub encoder_kind: EncoderOutput,
+    pub encoder_float: FloatType,
+    pub decoder_input: String,
+    pub decoder_output: String,
+    pub decoder_float: FloatType,
+    /// Pixels per latent pixel, measured on the VAE encoder.
+    pub vae_factor: usize,
+}
+
+fn named_or_first<'a>(
+    list: &'a [(String, TensorElementType, Vec<i64>)],
+    names: &[&str],
+    file: &Path,
+    what: &str,
+) -> Result<&'a (String, TensorElementType, Vec<i64>), String> {
+    names
+        .iter()
+        .find_map(|n| list.iter().find(|(name, ..)| name == n))
+        .or(if list.len() == 1 { list.first() } else { None })
+        .ok_or_else(|| {
+            let have: Vec<&str> = list.iter().map(|(n, ..)| n.as_str()).collect();
+            format!("{}: no {what} ({names:?}); it has {have:?}", file.display())
+        })
+}
+
+impl SdModel {
+    /// Opens and checks every graph. Errors name the file at fault.
+    pub fn load(name: &str, root: &Path, runtime: &RuntimeOptions) -> Result<Self, String> {
+        let folder = Folder::check(root)?;
+        let tokenizer = ClipTokenizer::load(&folder.tokenizer)?;
+        let text_encoder = Graph::open(&folder.text_encoder, runtime)?;
+        let unet = Graph::open(&folder.unet, runtime)?;
+        let vae_encoder = Graph::open(&folder.vae_encoder, runtime)?;
+        let vae_decoder = Graph::open(&folder.vae_decoder, runtime)?;
+
+        let te_in = text_encoder.inputs();
+        let ids = named_or_first(
+            &te_in,
+            &["input_ids"],
+            &folder.text_encoder,
+            "input_ids input",
+        )?;
+        if !matches!(ids.1, TensorElementType::Int32 | TensorElementType::Int64) {
+            return Err(format!(
+                "{}: input_ids is {:?}; expected int32 or int64",
+                folder.text_encoder.display(),
+                ids.1
+            ));
+        }
+        let te_out = text_encoder.outputs();
+        let hidden = named_or_first(
+            &te_out,
+            &["last_hidden_state"],
+            &folder.text_encoder,
+            "last_hidden_state output",
+        )?;
+
+        let u_in = unet.inputs();
+        let sample = named_or_first(&u_in, &["sample"], &folder.unet, "sample input")?;
+        let timestep = named_or_first(&u_in, &["timestep"], &folder.unet, "timestep input")?;
+        let u_hidden = named_or_first(
+            &u_in,
+            &["encoder_hidden_states"],
+            &folder.unet,
+            "encoder_hidden_states input",
+        )?;
+        let u_out = unet.outputs();
+        let u_output = named_or_first(&u_out, &["out_sample"], &folder.unet, "out_sample output")?;
+        let unet_float = float_type(
+            sample.1,
+            &format!("{}: input sample", folder.unet.display()),
+        )?;
+        let unet_channels = match sample.2.get(1) {
+            Some(&c) if c > 0 => c as usize,
+            _ => read_json(&folder.root.join("unet/config.json"))
+                .ok()
+                .and_then(|j| j.get("in_channels").and_then(|v| v.as_u64()))
+                .ok_or_else(|| format!("{}: the sample input's channels are dynamic and unet/config.json names no in_channels", folder.unet.display()))?
+                as usize,
+        };
+        if !matches!(
+            timestep.1,
+            TensorElementType::Float32
+                | TensorElementType::Float16
+                | TensorElementType::Int64
+                | TensorElementType::Int32
+        ) {
+            return Err(format!(
+                "{}: timestep is {:?}",
+                folder.unet.display(),
+                timestep.1
+            ));
+        }
+        let timestep_input = TimestepInput {
+            ty: timestep.1,
+            batched: !timestep.2.is_empty(),
+        };
+
+        let e_in = vae_encoder.inputs();
+        let e_sample = named_or_first(&e_in, &["sample"], &folder.vae_encoder, "sample input")?;
+        let e_out = vae_encoder.outputs();
+        let (encoder_output, encoder_kind) =
+            match e_out.iter().find(|(n, ..)| n == "latent_parameters") {
+                Some(o) => (o.0.clone(), EncoderOutput::Parameters),
+                None => {
+                    let o = named_or_first(
+                        &e_out,
+                        &["latent_sample"],
+                        &folder.vae_encoder,
+                        "latent_parameters or latent_sample output",
+                    )?;
+                    (o.0.clone(), EncoderOutput::Sample)
+                }
+            };
+        let encoder_float = float_type(
+            e_sample.1,
+            &format!("{}: input sample", folder.vae_encoder.display()),
+        )?;
+        let d_in = vae_decoder.inputs();
+        let d_latent = named_or_first(
+            &d_in,
+            &["latent_sample"],
+            &folder.vae_decoder,
+            "latent_sample input",
+        )?;
+        let d_out = vae_decoder.outputs();
+        let d_sample = named_or_first(&d_out, &["sample"], &folder.vae_decoder, "sample output")?;
+        let decoder_float = float_type(
+            d_latent.1,
+            &format!("{}: input latent_sample", folder.vae_decoder.display()),
+        )?;
+
+        let mut io = Io {
+            ids_input: ids.0.clone(),
+            ids_type: ids.1,
+            hidden_output: hidden.0.clone(),
+            unet_sample: sample.0.clone(),
+            unet_timestep: timestep.0.clone(),
+            unet_hidden: u_hidden.0.clone(),
+            unet_output: u_output.0.clone(),
+            unet_float,
+            timestep: timestep_input,
+            unet_channels,
+            latent_channels: 4,
+            encoder_input: e_sample.0.clone(),
+            encoder_output,
+            encoder_kind,
+            encoder_float,
+            decoder_input: d_latent.0.clone(),
+            decoder_output: d_sample.0.clone(),
+            decoder_float,
+            vae_factor: 8,
+        };
+        // The downsampling factor and latent channels, measured: encode a
+        // small grey square.
+        let probe = 64usize;
+        let input = float_tensor(
+            encoder_float,
+            vec![1, 3, probe as i64, probe as i64],
+            &vec![0.0; 3 * probe * probe],
+        )?;
+        let (shape, _) =
+            vae_encoder.run(vec![(io.encoder_input.clone(), input)], &io.encoder_output)?;
+        let (channels, h) = match shape.as_slice() {
+            [1, c, h, w] if *h > 0 && *h == *w && probe.is_multiple_of(*h as usize) => {
+                (*c as usize, *h as usize)
+            }
+            other => {
+                return Err(format!(
+                    "{}: a 64x64 image encodes to {other:?}, expected [1, C, h, h]",
+                    folder.vae_encoder.display()
+                ));
+            }
+        };
+        io.vae_factor = probe / h;
+        io.latent_channels = match encoder_kind {
+            EncoderOutput::Parameters if channels % 2 == 0 => channels / 2,
+            EncoderOutput::Parameters => {
+                return Err(format!(
+                    "{}: latent_parameters has {channels} channels, expected mean and log-variance",
+                    folder.vae_encoder.display()
+                ));
+            }
+            EncoderOutput::Sample => channels,
+        };
+        let (regular, inpainting) = (io.latent_channels, 2 * io.latent_channels + 1);
+        if unet_channels != regular && unet_channels != inpainting {
+            return Err(format!(
+                "{}: {unet_channels} input channels fit neither a regular ({regular}) nor an inpainting ({inpainting}) UNet for this VAE",
+                folder.unet.display(),
+            ));
+        }
+        Ok(Self {
+            name: name.to_string(),
+            folder,
+            tokenizer,
+            text_encoder,
+            unet,
+            vae_encoder,
+            vae_decoder,
+            io,
+        })
+    }
+
+    pub fn is_inpainting(&self) -> bool {
+        self.io.unet_channels == 2 * self.io.latent_channels + 1
+    }
+
+    pub fn device(&self) -> Device {
+        self.unet.device
+    }
+}

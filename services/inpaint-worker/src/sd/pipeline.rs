@@ -1,0 +1,382 @@
+//! One Stable Diffusion inpainting run on an opened export: prompts to
+//! conditions, pixels to latents, the WebUI's img2img sampling with
+//! classifier-free guidance, latents back to pixels.
+//!
+//! Graph calls run on the blocking pool (a session runs one call at a
+//! time); the sampling loop awaits them, so a run can be abandoned between
+//! steps by dropping its future.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use inpaint_onnx::ort::value::TensorElementType;
+use inpaint_onnx::ort::value::{DynValue, Tensor};
+
+use super::img2img::{self, Denoiser, LatentFill, SamplingPlan};
+use super::latent_mask;
+use super::model::{EncoderOutput, SdModel, float_tensor};
+use super::noise::TorchRng;
+use super::schedule::ModelSchedule;
+use super::tokenizer::WINDOW;
+
+/// What one run is asked to do.
+#[derive(Debug, Clone)]
+pub struct SdRequest {
+    pub prompt: String,
+    pub negative_prompt: String,
+    pub plan: SamplingPlan,
+    pub cfg_scale: f32,
+    pub seed: u64,
+    pub fill: LatentFill,
+    /// The WebUI's `inpainting_mask_weight` (9-channel models): 1 masks the
+    /// hole out of the conditioning image completely.
+    pub mask_weight: f32,
+}
+
+/// Planar float pixels, RGB in -1..1, `width * height` per plane.
+#[derive(Debug, Clone)]
+pub struct Pixels {
+    pub width: usize,
+    pub height: usize,
+    pub data: Vec<f32>,
+}
+
+impl Pixels {
+    /// From interleaved RGB8.
+    pub fn from_rgb8(rgb: &[u8], width: usize, height: usize) -> Self {
+        let plane = width * height;
+        let mut data = vec![0.0; 3 * plane];
+        for (i, px) in rgb.chunks_exact(3).enumerate() {
+            for c in 0..3 {
+                data[c * plane + i] = px[c] as f32 / 255.0 * 2.0 - 1.0;
+            }
+        }
+        Self {
+            width,
+            height,
+            data,
+        }
+    }
+
+    /// To interleaved RGB8, rounding.
+    pub fn to_rgb8(&self) -> Vec<u8> {
+        let plane = self.width * self.height;
+        let mut out = vec![0u8; 3 * plane];
+        for i in 0..plane {
+            for c in 0..3 {
+                let v = ((self.data[c * plane + i] + 1.0) / 2.0).clamp(0.0, 1.0);
+                out[i * 3 + c] = (v * 255.0).round() as u8;
+            }
+        }
+        out
+    }
+}
+
+/// A run's results.
+#[derive(Debug, Clone)]
+pub struct SdResult {
+    pub image: Pixels,
+    pub latent: Vec<f32>,
+    pub steps_run: u32,
+}
+
+/// The text condition: `[tokens, width]` hidden states.
+fn encode_text(model: &SdModel, text: &str) -> Result<Vec<f32>, String> {
+    let tokens = model.tokenizer.tokens(text)?;
+    let ids = model.tokenizer.window(&tokens);
+    let shape = vec![1i64, WINDOW as i64];
+    let e = |err: inpaint_onnx::ort::Error| err.to_string();
+    let input: DynValue = match model.io.ids_type {
+        TensorElementType::Int32 => {
+            Tensor::from_array((shape, ids.iter().map(|&i| i as i32).collect::<Vec<_>>()))
+                .map_err(e)?
+                .into_dyn()
+        }
+        _ => Tensor::from_array((shape, ids.iter().map(|&i| i as i64).collect::<Vec<_>>()))
+            .map_err(e)?
+            .into_dyn(),
+    };
+    let (shape, hidden) = model.text_encoder.run(
+        vec![(model.io.ids_input.clone(), input)],
+        &model.io.hidden_output,
+    )?;
+    if shape.len() != 3 || shape[0] != 1 || shape[1] != WINDOW as i64 {
+        return Err(format!(
+            "{}: hidden states {shape:?}, expected [1, {WINDOW}, width]",
+            model.folder.text_encoder.display()
+        ));
+    }
+    Ok(hidden)
+}
+
+/// Latent (mean, scaled) of pixels whose sides are multiples of the VAE factor.
+fn vae_encode(model: &SdModel, pixels: &Pixels) -> Result<Vec<f32>, String> {
+    let io = &model.io;
+    let input = float_tensor(
+        io.encoder_float,
+        vec![1, 3, pixels.height as i64, pixels.width as i64],
+        &pixels.data,
+    )?;
+    let (shape, values) = model
+        .vae_encoder
+        .run(vec![(io.encoder_input.clone(), input)], &io.encoder_output)?;
+    let latent_len =
+        io.latent_channels * (pixels.width / io.vae_factor) * (pixels.height / io.vae_factor);
+    let mean = match io.encoder_kind {
+        EncoderOutput::Parameters => &values[..latent_len],
+        EncoderOutput::Sample => &values[..],
+    };
+    if mean.len() != latent_len {
+        return Err(format!(
+            "{}: output {shape:?} does not fit the image",
+            model.folder.vae_encoder.display()
+        ));
+    }
+    Ok(mean
+        .iter()
+        .map(|v| v * model.folder.scaling_factor)
+        .collect())
+}
+
+fn vae_decode(model: &SdModel, latent: &[f32], lw: usize, lh: usize) -> Result<Pixels, String> {
+    let io = &model.io;
+    let scaled: Vec<f32> = latent
+        .iter()
+        .map(|v| v / model.folder.scaling_factor)
+        .collect();
+    let input = float_tensor(
+        io.decoder_float,
+        vec![1, io.latent_channels as i64, lh as i64, lw as i64],
+        &scaled,
+    )?;
+    let (shape, data) = model
+        .vae_decoder
+        .run(vec![(io.decoder_input.clone(), input)], &io.decoder_output)?;
+    let (w, h) = (lw * io.vae_factor, lh * io.vae_factor);
+    if shape != [1, 3, h as i64, w as i64] {
+        return Err(format!(
+            "{}: output {shape:?}, expected [1, 3, {h}, {w}]",
+            model.folder.vae_decoder.display()
+        ));
+    }
+    Ok(Pixels {
+        width: w,
+        height: h,
+        data,
+    })
+}
+
+/// CFG over one UNet call with the condition and the negative condition.
+struct Guided {
+    model: Arc<SdModel>,
+    /// `[cond; uncond]` hidden states.
+    hidden: Arc<Vec<f32>>,
+    /// 9-channel models: `[mask, masked-image latent]` planes.
+    image_cond: Option<Arc<Vec<f32>>>,
+    cfg_scale: f32,
+    lw: usize,
+    lh: usize,
+}
+
+impl Denoiser for Guided {
+    type Error = String;
+
+    fn eps(
+        &mut self,
+        x_in: Vec<f32>,
+        t: f32,
+    ) -> impl Future<Output = Result<Vec<f32>, String>> + Send {
+        let model = self.model.clone();
+        let hidden = self.hidden.clone();
+        let image_cond = self.image_cond.clone();
+        let (cfg, lw, lh) = (self.cfg_scale, self.lw, self.lh);
+        async move {
+            tokio::task::spawn_blocking(move || {
+                unet_guided(
+                    &model,
+                    &x_in,
+                    image_cond.as_deref().map(|v| v.as_slice()),
+                    &hidden,
+                    t,
+                    cfg,
+                    lw,
+                    lh,
+                )
+            })
+            .await
+            .map_err(|e| format!("UNet task: {e}"))?
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn unet_guided(
+    model: &SdModel,
+    x: &[f32],
+    image_cond: Option<&[f32]>,
+    hidden: &[f32],
+    t: f32,
+    cfg: f32,
+    lw: usize,
+    lh: usize,
+) -> Result<Vec<f32>, String> {
+    let io = &model.io;
+    let one: Vec<f32> = match image_cond {
+        Some(extra) => x.iter().chain(extra).copied().collect(),
+        None => x.to_vec(),
+    };
+    let channels = one.len() / (lw * lh);
+    let mut batch = one.clone();
+    batch.extend_from_slice(&one);
+    let sample = float_tensor(
+        io.unet_float,
+        vec![2, channels as i64, lh as i64, lw as i64],
+        &batch,
+    )?;
+    let width = hidden.len() / (2 * WINDOW);
+    let hidden_value = float_tensor(io.unet_float, vec![2, WINDOW as i64, width as i64], hidden)?;
+    let e = |err: inpaint_onnx::ort::Error| err.to_string();
+    let shape: Vec<i64> = if io.timestep.batched { vec![2] } else { vec![] };
+    let n = if io.timestep.batched { 2 } else { 1 };
+    let timestep: DynValue = match io.timestep.ty {
+        // Integer timesteps cannot carry the fractional ones the k-diffusion
+        // samplers ask for: the nearest one is used.
+        TensorElementType::Int64 => Tensor::from_array((shape, vec![t.round() as i64; n]))
+            .map_err(e)?
+            .into_dyn(),
+        TensorElementType::Int32 => Tensor::from_array((shape, vec![t.round() as i32; n]))
+            .map_err(e)?
+            .into_dyn(),
+        TensorElementType::Float16 => {
+            float_tensor(super::model::FloatType::F16, shape, &vec![t; n])?
+        }
+        _ => float_tensor(super::model::FloatType::F32, shape, &vec![t; n])?,
+    };
+    let (out_shape, out) = model.unet.run(
+        vec![
+            (io.unet_sample.clone(), sample),
+            (io.unet_timestep.clone(), timestep),
+            (io.unet_hidden.clone(), hidden_value),
+        ],
+        &io.unet_output,
+    )?;
+    let len = io.latent_channels * lw * lh;
+    if out.len() != 2 * len {
+        return Err(format!(
+            "{}: output {out_shape:?}, expected [2, {}, {lh}, {lw}]",
+            model.folder.unet.display(),
+            io.latent_channels
+        ));
+    }
+    let (cond, uncond) = out.split_at(len);
+    Ok(uncond
+        .iter()
+        .zip(cond)
+        .map(|(u, c)| u + (c - u) * cfg)
+        .collect())
+}
+
+/// Repaints `image` (sides multiples of the VAE factor) where `mask`
+/// (8-bit, 255 = repaint) says, following the WebUI; pixels are returned
+/// as the VAE decodes them (the caller pastes back).
+pub async fn inpaint(
+    model: Arc<SdModel>,
+    image: Pixels,
+    mask: Vec<u8>,
+    request: &SdRequest,
+    on_step: &mut (dyn FnMut(u32, u32) + Send),
+) -> Result<SdResult, String> {
+    let io = model.io.clone();
+    let (w, h) = (image.width, image.height);
+    if w % io.vae_factor != 0 || h % io.vae_factor != 0 || mask.len() != w * h {
+        return Err(format!(
+            "image {w}x{h} with a mask of {} values; sides must be multiples of {}",
+            mask.len(),
+            io.vae_factor
+        ));
+    }
+    let (lw, lh) = (w / io.vae_factor, h / io.vae_factor);
+    let schedule = ModelSchedule::new(&model.folder.betas)?;
+    let blocking = |f: Box<dyn FnOnce() -> Result<Vec<f32>, String> + Send>| async move {
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| format!("task: {e}"))?
+    };
+
+    let m = model.clone();
+    let (prompt, negative) = (request.prompt.clone(), request.negative_prompt.clone());
+    let hidden = blocking(Box::new(move || {
+        let mut both = encode_text(&m, &prompt)?;
+        both.extend(encode_text(&m, &negative)?);
+        Ok(both)
+    }))
+    .await?;
+
+    let m = model.clone();
+    let pixels = image.clone();
+    let mut init = blocking(Box::new(move || vae_encode(&m, &pixels))).await?;
+    let blend = latent_mask::blend_mask(&mask, w, h, lw, lh);
+
+    let plane = lw * lh;
+    let mut rng = TorchRng::new(request.seed);
+    let noise = rng.randn(io.latent_channels * plane);
+    // The WebUI's latent noise comes from a fresh generator on the same seed.
+    img2img::fill_latent(&mut init, &blend, request.fill, &noise);
+
+    let image_cond = if model.is_inpainting() {
+        let rounded = latent_mask::rounded(&mask);
+        let keep: Vec<f32> = image
+            .data
+            .iter()
+            .enumerate()
+            .map(|(i, v)| v * (1.0 - rounded[i % (w * h)] * request.mask_weight))
+            .collect();
+        let masked = Pixels {
+            width: w,
+            height: h,
+            data: keep,
+        };
+        let m = model.clone();
+        let masked_latent = blocking(Box::new(move || vae_encode(&m, &masked))).await?;
+        let mut cond = latent_mask::conditioning_mask(&rounded, w, h, lw, lh);
+        cond.extend(masked_latent);
+        Some(Arc::new(cond))
+    } else {
+        None
+    };
+
+    let mut guided = Guided {
+        model: model.clone(),
+        hidden: Arc::new(hidden),
+        image_cond,
+        cfg_scale: request.cfg_scale,
+        lw,
+        lh,
+    };
+    let channels = io.latent_channels;
+    let mut next_noise = move || rng.randn(channels * plane);
+    let latent = img2img::sample(
+        &request.plan,
+        &schedule,
+        img2img::LatentStart {
+            init: &init,
+            mask: &blend,
+            noise: &noise,
+        },
+        &mut next_noise,
+        &mut guided,
+        on_step,
+    )
+    .await?;
+
+    let m = model.clone();
+    let final_latent = latent.clone();
+    let decoded = tokio::task::spawn_blocking(move || vae_decode(&m, &final_latent, lw, lh))
+        .await
+        .map_err(|e| format!("task: {e}"))??;
+    Ok(SdResult {
+        image: decoded,
+        latent,
+        steps_run: request.plan.steps_run(),
+    })
+}

@@ -1,0 +1,299 @@
+//! The Stable Diffusion engine against independent numbers recorded by
+//! models/build/tiny_sd.py (torch, k-diffusion, transformers, and a
+//! WebUI-rule reference loop over the same ONNX graphs in Python
+//! onnxruntime): noise, schedules, samplers, tokenizer, and whole runs on
+//! the tiny 9- and 4-channel pipelines.
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use inpaint_worker::onnx_engine::RuntimeOptions;
+use inpaint_worker::sd::img2img::{LatentFill, SamplingPlan};
+use inpaint_worker::sd::model::SdModel;
+use inpaint_worker::sd::noise::TorchRng;
+use inpaint_worker::sd::pipeline::{self, Pixels, SdRequest};
+use inpaint_worker::sd::sampler::{KSampler, SamplerKind};
+use inpaint_worker::sd::schedule::{BetaConfig, ModelSchedule, Schedule};
+use inpaint_worker::sd::tokenizer::ClipTokenizer;
+use serde_json::Value;
+
+fn repo(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(path)
+}
+
+fn reference() -> &'static Value {
+    static REF: OnceLock<Value> = OnceLock::new();
+    REF.get_or_init(|| {
+        let text = std::fs::read_to_string(repo("models/fixtures/tiny-sd/reference.json"))
+            .expect("reference.json (models/build/tiny_sd.py)");
+        serde_json::from_str(&text).unwrap()
+    })
+}
+
+fn floats(v: &Value) -> Vec<f32> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect()
+}
+
+fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+#[test]
+fn noise_equals_torch_randn() {
+    let r = &reference()["randn"];
+    for case in r["cases"].as_array().unwrap() {
+        let seed = case["seed"].as_u64().unwrap();
+        let n: usize = case["shape"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d.as_u64().unwrap() as usize)
+            .product();
+        let ours = TorchRng::new(seed).randn(n);
+        let diff = max_diff(&ours, &floats(&case["values"]));
+        assert!(diff <= 1e-5, "seed {seed} n {n}: max difference {diff}");
+    }
+    let stream = &r["stream"];
+    let mut rng = TorchRng::new(stream["seed"].as_u64().unwrap());
+    assert!(max_diff(&rng.randn(256), &floats(&stream["first"])) <= 1e-5);
+    assert!(max_diff(&rng.randn(256), &floats(&stream["second"])) <= 1e-5);
+}
+
+#[test]
+fn schedules_equal_k_diffusion() {
+    let r = &reference()["schedules"];
+    let m = ModelSchedule::new(&BetaConfig::default()).unwrap();
+    for (name, schedule) in [("normal", Schedule::Normal), ("karras", Schedule::Karras)] {
+        for (steps, want) in r[name].as_object().unwrap() {
+            let ours = m.sigmas(schedule, steps.parse().unwrap());
+            let want = floats(want);
+            for (a, b) in ours.iter().zip(&want) {
+                assert!(
+                    (a - b).abs() <= 1e-5 * b.max(1.0),
+                    "{name} {steps}: {ours:?} vs {want:?}"
+                );
+            }
+            assert_eq!(ours.len(), want.len());
+        }
+    }
+    for pair in r["sigma_to_t"].as_array().unwrap() {
+        let (s, t) = (
+            pair[0].as_f64().unwrap() as f32,
+            pair[1].as_f64().unwrap() as f32,
+        );
+        assert!(
+            (m.sigma_to_t(s) - t).abs() < 2e-3,
+            "sigma {s}: {} vs {t}",
+            m.sigma_to_t(s)
+        );
+    }
+}
+
+/// The fixture's closed-form stand-in for the guided UNet.
+fn toy_denoised(x: &[f32], sigma: f32) -> Vec<f32> {
+    x.iter()
+        .map(|v| (v * 0.7).tanh() * (1.0 / (1.0 + 0.3 * sigma)) + 0.05 * sigma)
+        .collect()
+}
+
+#[test]
+fn samplers_step_as_k_diffusion_does() {
+    for case in reference()["samplers"].as_array().unwrap() {
+        let kind = SamplerKind::parse(case["sampler"].as_str().unwrap()).unwrap();
+        let sigmas = floats(&case["sigmas"]);
+        let mut noises = case["noises"].as_array().unwrap().iter().map(floats);
+        let mut x = floats(&case["x0"]);
+        let mut s = KSampler::new(kind, sigmas.clone());
+        for (i, want) in case["steps"].as_array().unwrap().iter().enumerate() {
+            let denoised = toy_denoised(&x, sigmas[i]);
+            s.step(i, &mut x, &denoised, &mut || noises.next().unwrap());
+            let diff = max_diff(&x, &floats(want));
+            assert!(
+                diff <= 1e-4,
+                "{} {}: step {i} differs by {diff}",
+                case["sampler"],
+                case["schedule"]
+            );
+        }
+    }
+}
+
+#[test]
+fn tokenizer_equals_transformers() {
+    let tok = ClipTokenizer::load(&repo("models/fixtures/tiny-sd/inpaint/tokenizer")).unwrap();
+    let cases = reference()["tokenizer"]["cases"].as_array().unwrap();
+    assert!(cases.len() >= 200);
+    let mut wrong = vec![];
+    for case in cases {
+        let prompt = case["prompt"].as_str().unwrap();
+        let ids = |v: &Value| {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_u64().unwrap() as u32)
+                .collect::<Vec<_>>()
+        };
+        let tokens = tok.tokens(prompt).unwrap();
+        if tokens != ids(&case["raw"]) || tok.window(&tokens) != ids(&case["ids"]) {
+            wrong.push(prompt.to_string());
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} of {} prompts differ: {wrong:?}",
+        wrong.len(),
+        cases.len()
+    );
+}
+
+fn runtime() -> RuntimeOptions {
+    let dylib = repo("models/cache/onnxruntime/libonnxruntime.so");
+    assert!(
+        dylib.exists(),
+        "run `make models` for the ONNX Runtime library"
+    );
+    RuntimeOptions {
+        ort_dylib: dylib,
+        device: inpaint_onnx::Device::Cpu,
+        require_gpu: false,
+        threads: 1,
+        max_wait: Duration::from_millis(1),
+        always_wait: false,
+        queue: 4,
+    }
+}
+
+/// The tiny 4-channel pipeline: the 9-channel folder with the other UNet.
+fn four_channel_folder() -> PathBuf {
+    let src = repo("models/fixtures/tiny-sd/inpaint");
+    let dir = std::env::temp_dir().join(format!("tiny-sd-unet4-{}", std::process::id()));
+    for sub in [
+        "tokenizer",
+        "text_encoder",
+        "vae_encoder",
+        "vae_decoder",
+        "scheduler",
+        "unet",
+    ] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+        for entry in std::fs::read_dir(src.join(sub)).unwrap() {
+            let entry = entry.unwrap();
+            if sub != "unet" {
+                std::fs::copy(entry.path(), dir.join(sub).join(entry.file_name())).unwrap();
+            }
+        }
+    }
+    std::fs::copy(
+        repo("models/fixtures/tiny-sd/unet4/model.onnx"),
+        dir.join("unet/model.onnx"),
+    )
+    .unwrap();
+    std::fs::copy(src.join("model_index.json"), dir.join("model_index.json")).unwrap();
+    dir
+}
+
+fn psnr(a: &[u8], b: &[u8]) -> f64 {
+    let mse = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| (*x as f64 - *y as f64).powi(2))
+        .sum::<f64>()
+        / a.len() as f64;
+    if mse == 0.0 {
+        f64::INFINITY
+    } else {
+        10.0 * (255.0f64 * 255.0 / mse).log10()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whole_runs_equal_the_webui_rules_reference() {
+    let r = &reference()["pipeline"];
+    let size = r["size"].as_u64().unwrap() as usize;
+    let image: Vec<u8> = r["image"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap() as u8)
+        .collect();
+    let mask: Vec<u8> = r["mask"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap() as u8)
+        .collect();
+    let nine = Arc::new(
+        SdModel::load("tiny", &repo("models/fixtures/tiny-sd/inpaint"), &runtime()).unwrap(),
+    );
+    let four = Arc::new(SdModel::load("tiny4", &four_channel_folder(), &runtime()).unwrap());
+    assert!(nine.is_inpainting() && !four.is_inpainting());
+    assert_eq!((nine.io.vae_factor, nine.io.latent_channels), (2, 4));
+    for case in r["cases"].as_array().unwrap() {
+        let label = format!("{} {} {}", case["sampler"], case["fill"], case["unet"]);
+        let model = if case["unet"].as_u64() == Some(9) {
+            nine.clone()
+        } else {
+            four.clone()
+        };
+        let sampler = SamplerKind::parse(case["sampler"].as_str().unwrap()).unwrap();
+        let request = SdRequest {
+            prompt: case["prompt"].as_str().unwrap().into(),
+            negative_prompt: case["negative_prompt"].as_str().unwrap().into(),
+            plan: SamplingPlan {
+                sampler,
+                schedule: Schedule::parse(case["schedule"].as_str().unwrap()).unwrap(),
+                steps: case["steps"].as_u64().unwrap() as u32,
+                strength: case["strength"].as_f64().unwrap() as f32,
+            },
+            cfg_scale: case["cfg"].as_f64().unwrap() as f32,
+            seed: case["seed"].as_u64().unwrap(),
+            fill: match case["fill"].as_str().unwrap() {
+                "latent noise" => LatentFill::Noise,
+                "latent nothing" => LatentFill::Zeros,
+                _ => LatentFill::Encoded,
+            },
+            mask_weight: 1.0,
+        };
+        let mut steps_seen = 0;
+        let out = pipeline::inpaint(
+            model,
+            Pixels::from_rgb8(&image, size, size),
+            mask.clone(),
+            &request,
+            &mut |done, _| steps_seen = done,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            out.steps_run as u64,
+            case["steps_run"].as_u64().unwrap(),
+            "{label}"
+        );
+        assert_eq!(steps_seen, out.steps_run, "{label}");
+        let latent_diff = max_diff(&out.latent, &floats(&case["final_latent"]));
+        let decoded: Vec<u8> = case["decoded"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u8)
+            .collect();
+        let p = psnr(&out.image.to_rgb8(), &decoded);
+        println!("case={label:?} latent_max_abs_diff={latent_diff:.2e} image_psnr_db={p:.1}");
+        assert!(
+            latent_diff <= 1e-3,
+            "{label}: final latent differs by {latent_diff}"
+        );
+        assert!(p >= 40.0, "{label}: decoded image PSNR {p:.1} dB");
+    }
+}
