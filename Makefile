@@ -5,7 +5,7 @@ PYTHON ?= python3
 CARGO ?= cargo
 PHOTO ?= models/cache/photos/astronaut.png
 
-.PHONY: setup sysdeps npm models pydeps demo test bench-telea bench-mask bench-worker bench-seg bench-jobs lint deploy-check clean
+.PHONY: setup sysdeps npm models pydeps demo test bench-telea bench-mask bench-worker bench-seg bench-jobs bench-sd lint deploy-check clean
 
 setup: sysdeps pydeps models
 
@@ -64,6 +64,13 @@ bench-jobs: models
 	$(CARGO) build --release --quiet -p inpaint-gateway --bin inpaint-gateway
 	$(CARGO) build --release --quiet -p inpaint-cli --example jobs_bench
 	./target/release/examples/jobs_bench
+
+# Our Stable Diffusion pipeline vs the same WebUI loop in Python onnxruntime
+# on the same graphs (the tiny fixture pipeline; MODEL=dir for another).
+bench-sd:
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check numpy pillow onnxruntime==1.31.1
+	$(CARGO) build --release --quiet -p inpaint-worker --example sd_bench
+	$(PYTHON) bench/sd_bench.py
 
 lint:
 	$(CARGO) fmt --all -- --check

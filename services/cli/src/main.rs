@@ -76,6 +76,15 @@ struct BatchArgs {
     #[arg(long, default_value = "")]
     engine: String,
 
+    /// Engines "onnx" and "sd": which loaded model (default: the first).
+    #[arg(long, default_value = "")]
+    model: String,
+
+    /// Seed for engines with randomness (each photo's crops count up from
+    /// it with engine "sd", as the WebUI's batch seeds).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+
     /// Feathered seam width in pixels.
     #[arg(long, default_value_t = 4)]
     mask_blur: u32,
@@ -92,6 +101,9 @@ struct BatchArgs {
     /// unavailable (per outage) before a photo fails.
     #[arg(long, env = "INPAINT_RETRY_SECS", default_value_t = DEFAULT_RETRY_SECS)]
     retry_secs: u64,
+
+    #[command(flatten)]
+    sd: SdArgs,
 
     #[command(flatten)]
     models: ModelArgs,
@@ -224,11 +236,12 @@ struct RunArgs {
     #[arg(long, default_value_t = 0)]
     radius: u32,
 
-    /// Engine "onnx": which loaded model (default: the first).
+    /// Engines "onnx" and "sd": which loaded model (default: the first).
     #[arg(long, default_value = "")]
     model: String,
 
-    /// Seed for engines with randomness (noise fill, patchmatch).
+    /// Seed for engines with randomness (noise fill, patchmatch, sd: the
+    /// WebUI's CPU noise for the same seed; crops count up from it).
     #[arg(long, default_value_t = 0)]
     seed: u64,
 
@@ -266,6 +279,9 @@ struct RunArgs {
     /// Also write the processed mask that was used to this PNG.
     #[arg(long)]
     save_mask: Option<PathBuf>,
+
+    #[command(flatten)]
+    sd: SdArgs,
 
     #[command(flatten)]
     models: ModelArgs,
@@ -345,6 +361,61 @@ struct ModelArgs {
     /// `python3 models/fetch.py isnet`). Unset = subject detection off.
     #[arg(long, env = "INPAINT_SUBJECT_MODEL")]
     subject_model: Option<PathBuf>,
+
+    /// A Stable Diffusion export folder (diffusers/optimum ONNX layout) for
+    /// engine "sd", named after the folder (repeatable; comma-separated in
+    /// the environment).
+    #[arg(long = "sd-model", env = "INPAINT_SD_MODELS", value_delimiter = ',')]
+    sd_models: Vec<PathBuf>,
+}
+
+/// Stable Diffusion settings (engine "sd"), with the WebUI's meanings.
+#[derive(Args, Clone)]
+struct SdArgs {
+    /// What to paint into the masked area, e.g. "closed eyes, smiling".
+    #[arg(long, default_value = "")]
+    prompt: String,
+
+    /// What to keep out of it.
+    #[arg(long, default_value = "")]
+    negative_prompt: String,
+
+    /// Sampling steps (1..150; default 20). A denoising strength below 1
+    /// runs int(min(strength, 0.999) * steps) + 1 of them, as the WebUI.
+    #[arg(long)]
+    steps: Option<u32>,
+
+    /// Classifier-free guidance scale (default 7).
+    #[arg(long = "cfg")]
+    cfg_scale: Option<f32>,
+
+    /// "Euler", "Euler a", "DPM++ 2M" (default) or "DDIM".
+    #[arg(long, default_value = "")]
+    sampler: String,
+
+    /// "normal" or "karras" (default: the sampler's, as the WebUI's Automatic).
+    #[arg(long, default_value = "")]
+    schedule: String,
+
+    /// Denoising strength, 0..1 (default 0.75).
+    #[arg(long = "denoise")]
+    denoising_strength: Option<f32>,
+}
+
+impl SdArgs {
+    /// The wire settings when the engine is "sd" or any was given.
+    fn wire(&self, engine: &str) -> Option<inpaint_proto::v1::SdParams> {
+        let p = inpaint_proto::v1::SdParams {
+            prompt: self.prompt.clone(),
+            negative_prompt: self.negative_prompt.clone(),
+            steps: self.steps,
+            cfg_scale: self.cfg_scale,
+            sampler: self.sampler.clone(),
+            schedule: self.schedule.clone(),
+            denoising_strength: self.denoising_strength,
+        };
+        (engine == "sd" || p != inpaint_proto::v1::SdParams::default()).then_some(p)
+    }
 }
 
 impl ModelArgs {
@@ -362,6 +433,7 @@ impl ModelArgs {
             models_dir: self.models_dir.clone(),
             subject_model: self.subject_model.clone(),
             worker_models: self.usable_worker_models(),
+            sd_models: self.sd_models.clone(),
             ..ClusterConfig::default()
         })
         .await?;
@@ -524,8 +596,11 @@ async fn batch(args: BatchArgs) -> anyhow::Result<()> {
         },
         params: InpaintParams {
             engine: args.engine.clone(),
+            model: args.model.clone(),
+            seed: args.seed,
             mask_blur: args.mask_blur,
             grow: args.grow,
+            sd: args.sd.wire(&args.engine),
             ..Default::default()
         },
         concurrency: args.concurrency,
@@ -764,6 +839,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
                 RegionMode::Unspecified
             } as i32,
             region_overrides: vec![],
+            sd: args.sd.wire(&args.engine),
         }),
     };
 
@@ -804,8 +880,14 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     for c in &response.crops {
         let b = c.r#box.unwrap_or_default();
+        let sd = c.sd.as_ref().map_or(String::new(), |sd| {
+            format!(
+                " model={} sampler={:?} schedule={} steps_run={} seed={}",
+                sd.model, sd.sampler, sd.schedule, sd.steps_run, sd.seed
+            )
+        });
         println!(
-            "crop box={},{} {}x{} work={}x{}",
+            "crop box={},{} {}x{} work={}x{}{sd}",
             b.x, b.y, b.width, b.height, c.work_width, c.work_height
         );
     }

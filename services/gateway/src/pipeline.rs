@@ -196,7 +196,11 @@ impl Pipeline {
             return Ok(unchanged(req.image, &image, note, regions, timer));
         }
 
-        let crops: Vec<pb::Crop> = prepared.crops.iter().filter_map(|c| c.crop).collect();
+        let mut crops: Vec<pb::Crop> = prepared
+            .crops
+            .iter()
+            .filter_map(|c| c.crop.clone())
+            .collect();
         let total = crops.len() as u32;
         progress
             .report(Stage::MasksReady { regions: total })
@@ -215,15 +219,21 @@ impl Pipeline {
             model: params.model.clone(),
             masked_content: params.masked_content,
             strength: params.strength,
+            sd: params.sd.clone(),
             crops: vec![],
         };
         let mut calls = tokio::task::JoinSet::new();
         for (i, c) in prepared.crops.into_iter().enumerate() {
             let mut request = template.clone();
-            // Distinct but repeatable randomness per crop.
-            request.seed = params
-                .seed
-                .wrapping_add((i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            // Distinct but repeatable randomness per crop; Stable Diffusion
+            // seeds crops as the WebUI seeds a batch (seed + index).
+            request.seed = if request.engine == "sd" {
+                params.seed.wrapping_add(i as u64)
+            } else {
+                params
+                    .seed
+                    .wrapping_add((i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+            };
             if let [region] = c.regions[..]
                 && let Some(o) = regions::override_for(&params, region as usize)
             {
@@ -245,6 +255,7 @@ impl Pipeline {
             });
         }
         let mut images: Vec<Option<pb::Tensor>> = vec![None; crops.len()];
+        let mut sd_reports: Vec<Option<pb::SdReport>> = vec![None; crops.len()];
         let mut engine = String::new();
         let mut done = 0;
         while let Some(joined) = calls.join_next().await {
@@ -252,18 +263,22 @@ impl Pipeline {
                 joined.map_err(|e| stage("worker", tonic::Status::internal(e.to_string())))?;
             let answer = match answer {
                 Ok(Ok(response)) => response.into_inner(),
-                Ok(Err(status)) => return Err(stage("worker", status)),
+                Ok(Err(status)) => return Err(public_worker_field(stage("worker", status))),
                 Err(_) => {
                     let late = format!("no answer within {:?}", self.stage_timeout);
                     return Err(stage("worker", tonic::Status::unavailable(late)));
                 }
             };
             engine = answer.engine;
+            sd_reports[i] = answer.sd.into_iter().next();
             images[i] = answer.images.into_iter().next();
             done += 1;
             progress.report(Stage::Inpainting { done, total }).await?;
         }
         timer.lap("inpaint");
+        for (crop, report) in crops.iter_mut().zip(sd_reports) {
+            crop.sd = report;
+        }
         let images: Vec<pb::Tensor> =
             images.into_iter().collect::<Option<_>>().ok_or_else(|| {
                 stage(
@@ -284,7 +299,7 @@ impl Pipeline {
                         .zip(images)
                         .zip(alphas)
                         .map(|((crop, image), alpha)| CropResult {
-                            crop: Some(*crop),
+                            crop: Some(crop.clone()),
                             image: Some(image),
                             alpha,
                         })
@@ -446,7 +461,21 @@ fn mask_ops(params: &InpaintParams) -> Vec<MaskOp> {
     ops.into_iter().map(|op| MaskOp { op: Some(op) }).collect()
 }
 
+/// Stable Diffusion settings, checked when the request (or a region
+/// override) uses engine "sd" or carries them.
+pub fn check_sd(params: &InpaintParams) -> Result<(), Error> {
+    let uses_sd = params.engine == "sd" || regions::engines(params).any(|e| e == "sd");
+    if !uses_sd && params.sd.is_none() {
+        return Ok(());
+    }
+    let sd = params.sd.clone().unwrap_or_default();
+    inpaint_common::sd_params::resolve(&sd, "params.sd.")
+        .map(|_| ())
+        .map_err(|(field, reason)| Error::invalid(field, reason))
+}
+
 fn check_params(params: &InpaintParams, image: &RgbImage) -> Result<(), Error> {
+    check_sd(params)?;
     if let Some(s) = params.strength.filter(|s| !(0.0..=1.0).contains(s)) {
         return Err(Error::invalid(
             "params.strength",
@@ -519,6 +548,12 @@ fn public_op_field(err: Error) -> Error {
             .starts_with("ops")
             .then(|| format!("params.mask_{field}"))
     })
+}
+
+/// The worker names Stable Diffusion fields `sd.*`; in the public API they
+/// are `params.sd.*`.
+fn public_worker_field(err: Error) -> Error {
+    err.rename_stage_field(|field| field.starts_with("sd.").then(|| format!("params.{field}")))
 }
 
 fn stage(stage: &'static str, status: tonic::Status) -> Error {

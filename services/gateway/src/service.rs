@@ -60,6 +60,15 @@ impl<S: JobStore> InpaintingService<S> {
         if request.target.is_none() {
             return Err(Error::invalid("request.target", "set `mask` or `faces`"));
         }
+        if let Some(params) = &request.params {
+            // Rename "params." to the submission's "request.params.".
+            crate::pipeline::check_sd(params).map_err(|e| match e {
+                Error::InvalidField { field, reason } => {
+                    Error::invalid(format!("request.{field}"), reason)
+                }
+                other => other,
+            })?;
+        }
         let pixels = image_pixels(&request.image, "request.image", self.max_image_pixels)?;
         let key = (!submit.idempotency_key.is_empty()).then_some(submit.idempotency_key);
         if key.as_ref().is_some_and(|k| k.len() > 256) {

@@ -33,6 +33,13 @@ pub struct Config {
     #[arg(long, env = "INPAINT_WORKER_MODELS")]
     pub models: Option<PathBuf>,
 
+    /// Stable Diffusion pipelines (engine "sd"), each a folder in the
+    /// diffusers/optimum ONNX layout, named after the folder; in addition to
+    /// `kind = "sd"` entries in the model file. Comma-separated in the
+    /// environment.
+    #[arg(long = "sd-model", env = "INPAINT_SD_MODELS", value_delimiter = ',')]
+    pub sd_models: Vec<PathBuf>,
+
     /// ONNX Runtime shared library.
     #[arg(
         long,
@@ -73,6 +80,7 @@ impl Config {
             service: ServiceArgs::local(listen),
             parallelism: 0,
             models: None,
+            sd_models: vec![],
             ort_dylib: "models/cache/onnxruntime/libonnxruntime.so".into(),
             device: DeviceArg::Cpu,
             require_gpu: false,

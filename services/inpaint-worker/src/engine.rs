@@ -6,7 +6,11 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use inpaint_imaging::{GrayImage, RgbImage, patchmatch, telea};
+use inpaint_proto::v1::MaskedContent;
 use tokio::sync::Semaphore;
+
+use crate::sd::engine::{SdEngine, SdSettings};
+use crate::sd::model::SdModel;
 
 use crate::error::Error;
 use crate::onnx_engine::ModelEngine;
@@ -17,8 +21,12 @@ pub struct EngineParams {
     /// Neighbourhood radius (telea); 0 = the engine's default.
     pub radius: u32,
     pub seed: u64,
-    /// Which model (onnx); empty = the first loaded.
+    /// Which model (onnx, sd); empty = the first loaded.
     pub model: String,
+    /// What the request asked to see in the hole.
+    pub masked_content: MaskedContent,
+    /// Engine "sd": prompt and sampling.
+    pub sd: Option<SdSettings>,
 }
 
 pub type EngineFuture = Pin<Box<dyn Future<Output = Result<RgbImage, Error>> + Send>>;
@@ -38,6 +46,16 @@ pub trait Engine: Send + Sync {
     /// prefill matters); engines that only read the surroundings skip it.
     fn reads_hole(&self) -> bool {
         true
+    }
+    /// Whether sketched hole pixels stay in the hole (repainted, guided by
+    /// their colours, as the WebUI's inpaint sketch) instead of being kept
+    /// as painted.
+    fn repaints_sketch(&self) -> bool {
+        false
+    }
+    /// The pixel prefill for the masked content the request asked for.
+    fn prefill_content(&self, content: MaskedContent) -> MaskedContent {
+        content
     }
     fn inpaint(&self, image: RgbImage, hole: GrayImage, params: EngineParams) -> EngineFuture;
 }
@@ -129,8 +147,13 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// Telea and PatchMatch, plus "onnx" when models are loaded.
-    pub fn new(parallelism: usize, models: Vec<Arc<ModelEngine>>) -> Self {
+    /// Telea and PatchMatch, "onnx" when models are loaded, and "sd" (which
+    /// answers FAILED_PRECONDITION when no pipeline is configured).
+    pub fn new(
+        parallelism: usize,
+        models: Vec<Arc<ModelEngine>>,
+        sd_models: Vec<Arc<SdModel>>,
+    ) -> Self {
         let slots = Arc::new(Semaphore::new(parallelism.max(1)));
         let mut engines: Vec<Arc<dyn Engine>> = vec![
             Arc::new(Native {
@@ -151,6 +174,7 @@ impl Registry {
         if !models.is_empty() {
             engines.push(Arc::new(Onnx { models }));
         }
+        engines.push(Arc::new(SdEngine { models: sd_models }));
         Self {
             default: "telea",
             engines: engines.into_iter().map(|e| (e.name(), e)).collect(),

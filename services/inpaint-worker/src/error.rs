@@ -19,6 +19,19 @@ pub enum Error {
     Model(String),
     #[error("engine task failed: {0}")]
     Task(String),
+    #[error(
+        "engine sd: no Stable Diffusion pipeline is configured (add a [[model]] with kind = \"sd\" and the export's folder to the worker's model file)"
+    )]
+    NoSdModel,
+}
+
+impl Error {
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::InvalidField {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
 }
 
 impl From<Error> for Status {
@@ -30,7 +43,9 @@ impl From<Error> for Status {
             ),
             Error::UnknownModel { .. } => Status::not_found(err.to_string()),
             Error::InvalidField { field, reason } => invalid_argument(&field, reason),
-            Error::ModelLoad { .. } => Status::failed_precondition(err.to_string()),
+            Error::ModelLoad { .. } | Error::NoSdModel => {
+                Status::failed_precondition(err.to_string())
+            }
             Error::Busy { .. } => resource_exhausted(&err, 1),
             Error::Model(_) | Error::Task(_) => Status::internal(err.to_string()),
         }

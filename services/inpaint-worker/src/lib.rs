@@ -46,7 +46,7 @@ pub async fn run(
         .set_service_status("", ServingStatus::NotServing)
         .await;
 
-    let models = load_models(&config).await?;
+    let (models, sd_models) = load_models(&config).await?;
     for model in &models {
         // One health entry per model names the device it really runs on.
         let entry = format!(
@@ -58,11 +58,22 @@ pub async fn run(
             .set_service_status(entry, ServingStatus::Serving)
             .await;
     }
+    for model in &sd_models {
+        let entry = format!(
+            "inpaint.v1.InpaintWorker/model/{}/{}",
+            model.name,
+            model.device().name()
+        );
+        reporter
+            .set_service_status(entry, ServingStatus::Serving)
+            .await;
+    }
     let engines = Arc::new(engine::Registry::new(
         config.effective_parallelism(),
         models.clone(),
+        sd_models.clone(),
     ));
-    let service = service::WorkerService::new(engines, models, &config);
+    let service = service::WorkerService::new(engines, models, sd_models, &config);
     reporter.set_serving::<Server>().await;
     reporter
         .set_service_status("", ServingStatus::Serving)
@@ -75,17 +86,50 @@ pub async fn run(
     Ok(inpaint_common::serve(listener, routes, shutdown).await?)
 }
 
-async fn load_models(config: &Config) -> Result<Vec<Arc<onnx_engine::ModelEngine>>, RunError> {
-    let Some(file) = config.models.clone() else {
-        return Ok(vec![]);
+type Loaded = (
+    Vec<Arc<onnx_engine::ModelEngine>>,
+    Vec<Arc<sd::model::SdModel>>,
+);
+
+async fn load_models(config: &Config) -> Result<Loaded, RunError> {
+    let (specs, mut sd_specs) = match &config.models {
+        Some(file) => models::load_all(file)?,
+        None => (vec![], vec![]),
     };
-    let specs = models::load(&file)?;
+    for folder in &config.sd_models {
+        let name = folder
+            .file_name()
+            .map_or_else(|| "sd".into(), |n| n.to_string_lossy().into_owned());
+        if sd_specs.iter().any(|s| s.name == name) {
+            return Err(models::ConfigError {
+                file: folder.display().to_string(),
+                reason: format!("a Stable Diffusion model named {name:?} is already configured"),
+            }
+            .into());
+        }
+        sd_specs.push(models::SdSpec {
+            name,
+            path: folder.clone(),
+        });
+    }
     let runtime = config.runtime();
     let loaded = tokio::task::spawn_blocking(move || {
-        specs
+        let models = specs
             .into_iter()
             .map(|spec| onnx_engine::ModelEngine::load(spec, &runtime).map(Arc::new))
-            .collect::<Result<Vec<_>, _>>()
+            .collect::<Result<Vec<_>, _>>()?;
+        let sd_models = sd_specs
+            .into_iter()
+            .map(|spec| {
+                sd::model::SdModel::load(&spec.name, &spec.path, &runtime)
+                    .map(Arc::new)
+                    .map_err(|reason| error::Error::ModelLoad {
+                        model: spec.name.clone(),
+                        reason,
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok::<_, error::Error>((models, sd_models))
     })
     .await
     .map_err(|e| error::Error::Task(e.to_string()))??;

@@ -91,6 +91,8 @@ struct File {
 struct Entry {
     name: String,
     path: PathBuf,
+    /// "inpaint" (default) or "sd" (a Stable Diffusion export folder).
+    kind: Option<String>,
     preset: Option<Preset>,
     image_input: Option<String>,
     mask_input: Option<String>,
@@ -117,20 +119,88 @@ pub fn load(file: &Path) -> Result<Vec<ModelSpec>, ConfigError> {
 }
 
 pub fn parse(text: &str, base: &Path) -> Result<Vec<ModelSpec>, String> {
+    Ok(parse_all(text, base)?.0)
+}
+
+/// A Stable Diffusion pipeline: a folder in the diffusers/optimum ONNX
+/// layout (`kind = "sd"`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SdSpec {
+    pub name: String,
+    pub path: PathBuf,
+}
+
+/// Both kinds of model a config file names.
+pub fn load_all(file: &Path) -> Result<(Vec<ModelSpec>, Vec<SdSpec>), ConfigError> {
+    let err = |reason: String| ConfigError {
+        file: file.display().to_string(),
+        reason,
+    };
+    let text = std::fs::read_to_string(file).map_err(|e| err(format!("cannot read: {e}")))?;
+    let base = file.parent().unwrap_or(Path::new("."));
+    parse_all(&text, base).map_err(err)
+}
+
+pub fn parse_all(text: &str, base: &Path) -> Result<(Vec<ModelSpec>, Vec<SdSpec>), String> {
     let parsed: File = toml::from_str(text).map_err(|e| e.to_string())?;
     let mut specs: Vec<ModelSpec> = Vec::new();
+    let mut sd: Vec<SdSpec> = Vec::new();
     for entry in parsed.model {
+        if entry.kind.as_deref() == Some("sd") {
+            let spec = resolve_sd(entry, base)?;
+            if sd.iter().any(|s| s.name == spec.name) || specs.iter().any(|s| s.name == spec.name) {
+                return Err(format!("model {:?} is defined twice", spec.name));
+            }
+            sd.push(spec);
+            continue;
+        }
+        if let Some(kind) = entry.kind.as_deref().filter(|k| *k != "inpaint") {
+            return Err(format!(
+                "model {:?}: kind {kind:?} is unknown (\"inpaint\" or \"sd\")",
+                entry.name
+            ));
+        }
         let spec = resolve(entry, base)?;
+        if sd.iter().any(|s| s.name == spec.name) {
+            return Err(format!("model {:?} is defined twice", spec.name));
+        }
         if specs.iter().any(|s| s.name == spec.name) {
             return Err(format!("model {:?} is defined twice", spec.name));
         }
         specs.push(spec);
     }
-    Ok(specs)
+    Ok((specs, sd))
 }
 
-fn resolve(e: Entry, base: &Path) -> Result<ModelSpec, String> {
-    let name = e.name.clone();
+fn resolve_sd(e: Entry, base: &Path) -> Result<SdSpec, String> {
+    check_name(&e.name)?;
+    let onnx_only = [
+        e.preset.is_some(),
+        e.image_input.is_some(),
+        e.mask_input.is_some(),
+        e.output.is_some(),
+        e.dtype.is_some(),
+        e.fixed_size.is_some(),
+        e.side_multiple.is_some(),
+        e.max_batch.is_some(),
+    ];
+    if onnx_only.iter().any(|set| *set) {
+        return Err(format!(
+            "model {:?}: a kind = \"sd\" model takes only name and path (the folder); its graphs say the rest",
+            e.name
+        ));
+    }
+    Ok(SdSpec {
+        path: if e.path.is_absolute() {
+            e.path
+        } else {
+            base.join(e.path)
+        },
+        name: e.name,
+    })
+}
+
+fn check_name(name: &str) -> Result<(), String> {
     if name.is_empty()
         || !name
             .chars()
@@ -138,6 +208,12 @@ fn resolve(e: Entry, base: &Path) -> Result<ModelSpec, String> {
     {
         return Err(format!("model name {name:?}: use letters, digits, - _ ."));
     }
+    Ok(())
+}
+
+fn resolve(e: Entry, base: &Path) -> Result<ModelSpec, String> {
+    let name = e.name.clone();
+    check_name(&name)?;
     let need = |field: &str| format!("model {name:?}: `{field}` is required without a preset");
     let (dtype, range, mask) = match e.preset {
         Some(Preset::Lama) => (

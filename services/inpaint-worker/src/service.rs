@@ -8,7 +8,7 @@ use inpaint_imaging::{GrayImage, RgbImage};
 use inpaint_proto::v1::inpaint_worker_server::InpaintWorker;
 use inpaint_proto::v1::{
     CropInput, EngineInfo, InpaintCropsRequest, InpaintCropsResponse, ListEnginesRequest,
-    ListEnginesResponse, ListModelsRequest, ListModelsResponse, MaskedContent, ModelInfo,
+    ListEnginesResponse, ListModelsRequest, ListModelsResponse, MaskedContent, ModelInfo, SdReport,
 };
 use tonic::{Request, Response, Status};
 use tracing::instrument;
@@ -19,6 +19,8 @@ use crate::error::Error;
 use crate::models::DType;
 use crate::onnx_engine::ModelEngine;
 use crate::prefill::{apply_sketch, blend_strength, prefill};
+use crate::sd::engine::{SdSettings, model_notes};
+use crate::sd::model::SdModel;
 
 /// Largest neighbourhood radius accepted.
 pub const MAX_RADIUS: u32 = 64;
@@ -26,16 +28,33 @@ pub const MAX_RADIUS: u32 = 64;
 pub struct WorkerService {
     engines: Arc<Registry>,
     models: Vec<Arc<ModelEngine>>,
+    sd_models: Vec<Arc<SdModel>>,
     max_image_pixels: u64,
 }
 
 impl WorkerService {
-    pub fn new(engines: Arc<Registry>, models: Vec<Arc<ModelEngine>>, config: &Config) -> Self {
+    pub fn new(
+        engines: Arc<Registry>,
+        models: Vec<Arc<ModelEngine>>,
+        sd_models: Vec<Arc<SdModel>>,
+        config: &Config,
+    ) -> Self {
         Self {
             engines,
             models,
+            sd_models,
             max_image_pixels: config.service.max_image_pixels,
         }
+    }
+}
+
+/// Crop `i`'s seed: the WebUI's batch rule (seed + index) for Stable
+/// Diffusion, well-spread seeds for the other engines.
+fn crop_seed(engine: &str, seed: u64, i: usize) -> u64 {
+    if engine == "sd" {
+        seed.wrapping_add(i as u64)
+    } else {
+        seed.wrapping_add((i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
     }
 }
 
@@ -116,10 +135,20 @@ impl InpaintWorker for WorkerService {
         }
         let content = MaskedContent::try_from(req.masked_content)
             .map_err(|_| invalid("masked_content", "unknown masked content"))?;
+        let sd = if engine.name() == "sd" {
+            Some(SdSettings::from_wire(
+                &req.sd.clone().unwrap_or_default(),
+                "sd.",
+            )?)
+        } else {
+            None
+        };
         let params = EngineParams {
             radius: req.radius,
             seed: req.seed,
             model: req.model.clone(),
+            masked_content: content,
+            sd: sd.clone(),
         };
         engine.check(&params)?;
         let crops = req
@@ -135,17 +164,19 @@ impl InpaintWorker for WorkerService {
             let engine = engine.clone();
             let mut params = params.clone();
             // Distinct but repeatable randomness per crop.
-            params.seed = req
-                .seed
-                .wrapping_add((i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            params.seed = crop_seed(engine.name(), req.seed, i);
             tokio::spawn(async move {
                 // Engines leave pixels outside the hole as they were, so at
                 // full strength the repaint is the answer as it stands and
                 // the original need not be kept for blending.
                 let original = (strength < 1.0).then(|| (crop.image.clone(), crop.hole.clone()));
                 let sketch = crop.sketch.as_ref().map(|(c, p)| (c, p));
+                let whole_hole = engine.repaints_sketch().then(|| crop.hole.clone());
                 let (guided, hole) = apply_sketch(crop.image, crop.hole, sketch);
+                let hole = whole_hole.unwrap_or(hole);
                 let seen = if engine.reads_hole() {
+                    let content = engine.prefill_content(content);
+                    // The sketch's colours are what an ORIGINAL prefill keeps.
                     prefill(guided, &hole, content, params.seed)
                 } else {
                     guided
@@ -162,10 +193,28 @@ impl InpaintWorker for WorkerService {
             let image = run.await.map_err(|e| Error::Task(e.to_string()))??;
             images.push(into_rgb_tensor(image));
         }
+        let sd_reports = match &sd {
+            Some(settings) => (0..images.len())
+                .map(|i| SdReport {
+                    sampler: settings.sampler.name().into(),
+                    schedule: settings.schedule.name().into(),
+                    steps_run: settings.plan().steps_run(),
+                    seed: crop_seed("sd", req.seed, i),
+                    model: self
+                        .sd_models
+                        .iter()
+                        .find(|m| req.model.is_empty() || m.name == req.model)
+                        .map(|m| m.name.clone())
+                        .unwrap_or_default(),
+                })
+                .collect(),
+            None => vec![],
+        };
         Ok(Response::new(InpaintCropsResponse {
             images,
             engine: engine.name().to_string(),
             device: engine.device().to_string(),
+            sd: sd_reports,
         }))
     }
 
@@ -213,16 +262,28 @@ impl InpaintWorker for WorkerService {
                     batches: m.stats.batches.load(Ordering::Relaxed),
                     crops: m.stats.crops.load(Ordering::Relaxed),
                     largest_batch: m.stats.largest.load(Ordering::Relaxed),
+                    kind: "inpaint".into(),
+                    ..Default::default()
                 }
             })
+            .chain(self.sd_models.iter().map(|m| ModelInfo {
+                name: m.name.clone(),
+                path: m.folder.root.display().to_string(),
+                device: m.device().name().into(),
+                dtype: m.io.unet_float.name().into(),
+                kind: "sd".into(),
+                unet_channels: m.io.unet_channels as u32,
+                vae_factor: m.io.vae_factor as u32,
+                side_multiple: m.io.vae_factor as u32,
+                max_batch: 1,
+                notes: model_notes(m),
+                ..Default::default()
+            }))
             .collect();
         Ok(Response::new(ListModelsResponse { models }))
     }
 }
 
 fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Error {
-    Error::InvalidField {
-        field: field.into(),
-        reason: reason.into(),
-    }
+    Error::invalid(field, reason)
 }

@@ -297,3 +297,65 @@ async fn whole_runs_equal_the_webui_rules_reference() {
         assert!(p >= 40.0, "{label}: decoded image PSNR {p:.1} dB");
     }
 }
+
+/// A copy of the tiny pipeline with `edit` applied, loaded.
+fn load_edited(tag: &str, edit: impl FnOnce(&std::path::Path)) -> Result<SdModel, String> {
+    let dir = std::env::temp_dir().join(format!("tiny-sd-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let src = repo("models/fixtures/tiny-sd/inpaint");
+    for sub in [
+        "tokenizer",
+        "text_encoder",
+        "vae_encoder",
+        "vae_decoder",
+        "scheduler",
+        "unet",
+    ] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+        for entry in std::fs::read_dir(src.join(sub)).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), dir.join(sub).join(entry.file_name())).unwrap();
+        }
+    }
+    edit(&dir);
+    SdModel::load("edited", &dir, &runtime())
+}
+
+#[test]
+fn broken_folders_are_refused_naming_the_file() {
+    let missing = load_edited("missing", |d| {
+        std::fs::remove_file(d.join("unet/model.onnx")).unwrap()
+    })
+    .err()
+    .unwrap();
+    assert!(missing.contains("unet/model.onnx"), "{missing}");
+    let swapped = load_edited("swapped", |d| {
+        std::fs::copy(
+            d.join("text_encoder/model.onnx"),
+            d.join("vae_encoder/model.onnx"),
+        )
+        .unwrap();
+    })
+    .err()
+    .unwrap();
+    assert!(swapped.contains("vae_encoder/model.onnx"), "{swapped}");
+    let v_model = load_edited("vpred", |d| {
+        let p = d.join("scheduler/scheduler_config.json");
+        let text = std::fs::read_to_string(&p)
+            .unwrap()
+            .replace("\"epsilon\"", "\"v_prediction\"");
+        std::fs::write(p, text).unwrap();
+    })
+    .err()
+    .unwrap();
+    assert!(
+        v_model.contains("scheduler_config.json") && v_model.contains("v_prediction"),
+        "{v_model}"
+    );
+    let no_vocab = load_edited("vocab", |d| {
+        std::fs::remove_file(d.join("tokenizer/merges.txt")).unwrap()
+    })
+    .err()
+    .unwrap();
+    assert!(no_vocab.contains("tokenizer/merges.txt"), "{no_vocab}");
+}

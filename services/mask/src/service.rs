@@ -244,6 +244,7 @@ fn plan_to_wire(plan: &CropPlan) -> Crop {
         r#box: Some(wire_box(plan.area)),
         work_width: plan.work_width,
         work_height: plan.work_height,
+        sd: None,
     }
 }
 

@@ -22,9 +22,6 @@ use std::future::Future;
 use super::sampler::{KSampler, SamplerKind};
 use super::schedule::{ModelSchedule, Schedule};
 
-/// Most steps a request may ask for.
-pub const MAX_STEPS: u32 = 150;
-
 /// Steps the WebUI's img2img encodes for a denoising strength.
 pub fn t_enc(steps: u32, strength: f32) -> u32 {
     (strength.min(0.999) * steps as f32) as u32

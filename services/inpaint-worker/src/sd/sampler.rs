@@ -36,25 +36,16 @@ impl SamplerKind {
         }
     }
 
-    /// Case-insensitive; also the WebUI's aliases (`k_euler`, `k_euler_a`,
-    /// `k_dpmpp_2m`, `ddim`). Empty means the WebUI's default, DPM++ 2M.
+    /// A WebUI label or alias (see `inpaint_common::sd_params`).
     pub fn parse(name: &str) -> Option<Self> {
-        let lower = name.trim().to_ascii_lowercase();
-        match lower.as_str() {
-            "" | "dpm++ 2m" | "k_dpmpp_2m" | "dpm++ 2m karras" => Some(Self::DpmPp2M),
-            "euler" | "k_euler" => Some(Self::Euler),
-            "euler a" | "k_euler_a" | "euler_a" | "euler ancestral" => Some(Self::EulerAncestral),
-            "ddim" => Some(Self::Ddim),
-            _ => None,
-        }
+        let label = inpaint_common::sd_params::sampler_label(name)?;
+        Self::ALL.into_iter().find(|k| k.name() == label)
     }
 
     /// The schedule the WebUI picks when the user leaves it on "Automatic".
     pub fn default_schedule(self) -> super::schedule::Schedule {
-        match self {
-            Self::DpmPp2M => super::schedule::Schedule::Karras,
-            _ => super::schedule::Schedule::Normal,
-        }
+        let name = inpaint_common::sd_params::default_schedule(self.name());
+        super::schedule::Schedule::parse(name).expect("a known schedule")
     }
 
     /// Whether it draws fresh noise at every step.

@@ -1,0 +1,110 @@
+//! Times our Stable Diffusion pipeline on an export folder: text encoding,
+//! VAE encode, the sampling loop, VAE decode, end to end. Driven by
+//! bench/sd_bench.py, which runs the Python reference on the same graphs,
+//! inputs and noise and prints both side by side.
+//!
+//! sd_bench MODEL_DIR IMAGE.rgb MASK.gray SIZE SAMPLER SCHEDULE STEPS REPEATS OUT_DIR [cuda]
+//! writes OUT_DIR/noise.f32 (the seed's initial noise) and OUT_DIR/ours.rgb,
+//! and prints `ours_ms=.. per_step_ms=.. steps_run=.. device=..`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use inpaint_worker::onnx_engine::RuntimeOptions;
+use inpaint_worker::sd::img2img::{LatentFill, SamplingPlan};
+use inpaint_worker::sd::model::SdModel;
+use inpaint_worker::sd::noise::TorchRng;
+use inpaint_worker::sd::pipeline::{self, Pixels, SdRequest};
+use inpaint_worker::sd::sampler::SamplerKind;
+use inpaint_worker::sd::schedule::Schedule;
+
+const SEED: u64 = 1234;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() < 10 {
+        eprintln!(
+            "usage: sd_bench MODEL_DIR IMAGE.rgb MASK.gray SIZE SAMPLER SCHEDULE STEPS REPEATS OUT_DIR [cuda]"
+        );
+        std::process::exit(2);
+    }
+    let size: usize = args[4].parse().expect("size");
+    let steps: u32 = args[7].parse().expect("steps");
+    let repeats: usize = args[8].parse().expect("repeats");
+    let out = std::path::PathBuf::from(&args[9]);
+    let device = match args.get(10).map(String::as_str) {
+        Some("cuda") => inpaint_onnx::Device::Cuda,
+        _ => inpaint_onnx::Device::Cpu,
+    };
+    let runtime = RuntimeOptions {
+        ort_dylib: std::env::var_os("ORT_DYLIB_PATH")
+            .map(Into::into)
+            .unwrap_or_else(|| "models/cache/onnxruntime/libonnxruntime.so".into()),
+        device,
+        require_gpu: device == inpaint_onnx::Device::Cuda,
+        threads: std::env::var("ORT_THREADS")
+            .ok()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(1),
+        max_wait: Duration::from_millis(1),
+        always_wait: false,
+        queue: 4,
+    };
+    let model =
+        Arc::new(SdModel::load("bench", std::path::Path::new(&args[1]), &runtime).expect("model"));
+    let image = std::fs::read(&args[2]).expect("image");
+    let mask = std::fs::read(&args[3]).expect("mask");
+    let plan = SamplingPlan {
+        sampler: SamplerKind::parse(&args[5]).expect("sampler"),
+        schedule: Schedule::parse(&args[6]).expect("schedule"),
+        steps,
+        strength: 1.0,
+    };
+    let request = SdRequest {
+        prompt: "a photo of a cat".into(),
+        negative_prompt: String::new(),
+        plan: plan.clone(),
+        cfg_scale: 7.0,
+        seed: SEED,
+        fill: LatentFill::Encoded,
+        mask_weight: 1.0,
+    };
+    let latent = (size / model.io.vae_factor).pow(2) * model.io.latent_channels;
+    let noise = TorchRng::new(SEED).randn(latent);
+    std::fs::create_dir_all(&out).expect("out dir");
+    let bytes: Vec<u8> = noise.iter().flat_map(|v| v.to_le_bytes()).collect();
+    std::fs::write(out.join("noise.f32"), bytes).expect("noise");
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut times = vec![];
+    let mut result = None;
+    for _ in 0..repeats + 1 {
+        let start = Instant::now();
+        let r = rt
+            .block_on(pipeline::inpaint(
+                model.clone(),
+                Pixels::from_rgb8(&image, size, size),
+                mask.clone(),
+                &request,
+                &mut |_, _| {},
+            ))
+            .expect("run");
+        times.push(start.elapsed().as_secs_f64() * 1e3);
+        result = Some(r);
+    }
+    times.remove(0); // warm-up
+    times.sort_by(f64::total_cmp);
+    let median = times[times.len() / 2];
+    let r = result.expect("a run");
+    std::fs::write(out.join("ours.rgb"), r.image.to_rgb8()).expect("result");
+    println!(
+        "ours_ms={median:.2} per_step_ms={:.3} steps_run={} device={}",
+        median / r.steps_run as f64,
+        r.steps_run,
+        model.device().name()
+    );
+}

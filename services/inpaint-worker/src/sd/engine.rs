@@ -1,0 +1,232 @@
+//! The `sd` engine: Stable Diffusion pipelines from the model config,
+//! behind the worker's engine trait. A crop's pixels outside its hole come
+//! back untouched (the VAE round trip never reaches them); the mask service
+//! pastes the result back.
+
+use std::sync::Arc;
+
+use inpaint_imaging::{GrayImage, RgbImage};
+use inpaint_proto::v1::{MaskedContent, SdParams as WireParams};
+
+use inpaint_common::sd_params;
+
+use super::img2img::{LatentFill, SamplingPlan};
+use super::model::{EncoderOutput, SdModel};
+use super::pipeline::{self, Pixels, SdRequest};
+use super::sampler::SamplerKind;
+use super::schedule::Schedule;
+use super::tokenizer::WINDOW;
+use crate::engine::{Engine, EngineFuture, EngineParams};
+use crate::error::Error;
+
+/// Checked Stable Diffusion settings for one request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SdSettings {
+    pub prompt: String,
+    pub negative_prompt: String,
+    pub sampler: SamplerKind,
+    pub schedule: Schedule,
+    pub steps: u32,
+    pub cfg_scale: f32,
+    pub denoising_strength: f32,
+}
+
+impl SdSettings {
+    /// Validates the wire settings (the public contract in
+    /// `inpaint_common::sd_params`); errors name the field under `prefix`.
+    pub fn from_wire(p: &WireParams, prefix: &str) -> Result<Self, Error> {
+        let r = sd_params::resolve(p, prefix)
+            .map_err(|(field, reason)| Error::invalid(field, reason))?;
+        let sampler = SamplerKind::parse(r.sampler).expect("sd_params names only our samplers");
+        let schedule = Schedule::parse(r.schedule).expect("sd_params names only our schedules");
+        Ok(Self {
+            prompt: r.prompt,
+            negative_prompt: r.negative_prompt,
+            sampler,
+            schedule,
+            steps: r.steps,
+            cfg_scale: r.cfg_scale,
+            denoising_strength: r.denoising_strength,
+        })
+    }
+
+    pub fn plan(&self) -> SamplingPlan {
+        SamplingPlan {
+            sampler: self.sampler,
+            schedule: self.schedule,
+            steps: self.steps,
+            strength: self.denoising_strength,
+        }
+    }
+}
+
+/// Masked content as the WebUI's `inpainting_fill`: what the pixels are
+/// pre-filled with before encoding, and what the hole's latent starts from.
+pub fn webui_fill(content: MaskedContent) -> (MaskedContent, LatentFill) {
+    match content {
+        MaskedContent::Original => (MaskedContent::Original, LatentFill::Encoded),
+        MaskedContent::Fill | MaskedContent::Unspecified => {
+            (MaskedContent::Fill, LatentFill::Encoded)
+        }
+        MaskedContent::Noise => (MaskedContent::Fill, LatentFill::Noise),
+        MaskedContent::Nothing => (MaskedContent::Fill, LatentFill::Zeros),
+    }
+}
+
+/// Every loaded Stable Diffusion pipeline, behind the engine name "sd".
+pub struct SdEngine {
+    pub models: Vec<Arc<SdModel>>,
+}
+
+impl SdEngine {
+    pub fn model(&self, name: &str) -> Result<Arc<SdModel>, Error> {
+        if self.models.is_empty() {
+            return Err(Error::NoSdModel);
+        }
+        let found = if name.is_empty() {
+            self.models.first()
+        } else {
+            self.models.iter().find(|m| m.name == name)
+        };
+        found.cloned().ok_or_else(|| Error::UnknownModel {
+            name: name.to_string(),
+            loaded: self
+                .models
+                .iter()
+                .map(|m| m.name.clone())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+    }
+}
+
+/// Prompts longer than one text-encoder window are refused for now rather
+/// than cut silently.
+fn check_prompt(model: &SdModel, text: &str, field: &str) -> Result<(), Error> {
+    let tokens = model
+        .tokenizer
+        .tokens(text)
+        .map_err(|e| Error::invalid(field, e))?;
+    let most = WINDOW - 2;
+    if tokens.len() > most {
+        return Err(Error::invalid(
+            field,
+            format!("{} tokens; at most {most} (one CLIP window)", tokens.len()),
+        ));
+    }
+    Ok(())
+}
+
+impl Engine for SdEngine {
+    fn name(&self) -> &'static str {
+        "sd"
+    }
+    fn description(&self) -> &'static str {
+        "Stable Diffusion inpainting from an ONNX export (prompt, sampler, steps, CFG, denoising strength; the WebUI's img2img semantics)"
+    }
+    fn device(&self) -> &'static str {
+        self.models.first().map_or("cpu", |m| m.device().name())
+    }
+    fn check(&self, params: &EngineParams) -> Result<(), Error> {
+        let model = self.model(&params.model)?;
+        let settings = params
+            .sd
+            .as_ref()
+            .ok_or_else(|| Error::invalid("sd", "is required for engine sd"))?;
+        check_prompt(&model, &settings.prompt, "sd.prompt")?;
+        check_prompt(&model, &settings.negative_prompt, "sd.negative_prompt")
+    }
+    fn repaints_sketch(&self) -> bool {
+        true
+    }
+    fn prefill_content(&self, content: MaskedContent) -> MaskedContent {
+        webui_fill(content).0
+    }
+    fn inpaint(&self, image: RgbImage, hole: GrayImage, params: EngineParams) -> EngineFuture {
+        let model = self.model(&params.model);
+        Box::pin(async move {
+            let model = model?;
+            let settings = params
+                .sd
+                .clone()
+                .ok_or_else(|| Error::invalid("sd", "is required for engine sd"))?;
+            let request = SdRequest {
+                prompt: settings.prompt.clone(),
+                negative_prompt: settings.negative_prompt.clone(),
+                plan: settings.plan(),
+                cfg_scale: settings.cfg_scale,
+                seed: params.seed,
+                fill: webui_fill(params.masked_content).1,
+                mask_weight: 1.0,
+            };
+            repaint(model, image, hole, &request).await
+        })
+    }
+}
+
+/// Pads the crop to the VAE's multiple (edge pixels repeated), runs the
+/// pipeline, and keeps the decoded pixels only inside the hole.
+async fn repaint(
+    model: Arc<SdModel>,
+    image: RgbImage,
+    hole: GrayImage,
+    request: &SdRequest,
+) -> Result<RgbImage, Error> {
+    let (w, h) = (image.width() as usize, image.height() as usize);
+    let f = model.io.vae_factor;
+    let (pw, ph) = (w.div_ceil(f) * f, h.div_ceil(f) * f);
+    let mut rgb = vec![0u8; pw * ph * 3];
+    let mut mask = vec![0u8; pw * ph];
+    for y in 0..ph {
+        let sy = y.min(h - 1);
+        for x in 0..pw {
+            let sx = x.min(w - 1);
+            let (src, dst) = (sy * w + sx, y * pw + x);
+            rgb[dst * 3..dst * 3 + 3].copy_from_slice(&image.as_raw()[src * 3..src * 3 + 3]);
+            mask[dst] = if hole.as_raw()[src] > 0 { 255 } else { 0 };
+        }
+    }
+    let result = pipeline::inpaint(
+        model,
+        Pixels::from_rgb8(&rgb, pw, ph),
+        mask,
+        request,
+        &mut |_, _| {},
+    )
+    .await
+    .map_err(Error::Model)?;
+    let decoded = result.image.to_rgb8();
+    let mut out = image;
+    for y in 0..h {
+        for x in 0..w {
+            let i = y * w + x;
+            if hole.as_raw()[i] > 0 {
+                let j = (y * pw + x) * 3;
+                out.as_raw_mut()[i * 3..i * 3 + 3].copy_from_slice(&decoded[j..j + 3]);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Notes ListModels gives about a pipeline.
+pub fn model_notes(model: &SdModel) -> Vec<String> {
+    let mut notes = vec![];
+    if model.io.encoder_kind == EncoderOutput::Sample {
+        notes.push(
+            "the VAE encoder samples its latent inside the graph: results are not reproducible for a seed (export latent_parameters instead)"
+                .into(),
+        );
+    }
+    if !matches!(
+        model.io.timestep.ty,
+        inpaint_onnx::ort::value::TensorElementType::Float32
+            | inpaint_onnx::ort::value::TensorElementType::Float16
+    ) {
+        notes.push(
+            "the UNet takes integer timesteps: the samplers' fractional timesteps are rounded"
+                .into(),
+        );
+    }
+    notes
+}

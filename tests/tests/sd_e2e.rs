@@ -1,0 +1,216 @@
+//! Engine "sd" through the gateway over real sockets, on the tiny
+//! random-weight inpainting pipeline (models/fixtures/tiny-sd): every face
+//! repainted with a prompt, the crop's sampling reported, pixels outside
+//! the feathered mask byte-identical, seeds and prompts that matter, and
+//! bad settings answered with the field they name.
+
+mod support;
+
+use inpaint_imaging::PixelBox;
+use inpaint_proto::v1::inpaint_request::Target;
+use inpaint_proto::v1::{FaceTarget, InpaintParams, InpaintRequest, InpaintResponse, SdParams};
+use support::*;
+use tonic::Code;
+
+fn tiny_sd() -> std::path::PathBuf {
+    repo_root().join("models/fixtures/tiny-sd/inpaint")
+}
+
+fn face_request(sd: SdParams, seed: u64) -> InpaintRequest {
+    InpaintRequest {
+        image: photo_bytes("astronaut.png"),
+        target: Some(Target::Faces(FaceTarget::default())),
+        params: Some(InpaintParams {
+            engine: "sd".into(),
+            // The tiny pipeline's native size (its attention runs at full
+            // resolution; 512x512 is for real exports).
+            work_width: 64,
+            work_height: 64,
+            mask_blur: 4,
+            seed,
+            sd: Some(sd),
+            ..Default::default()
+        }),
+        sketch: vec![],
+    }
+}
+
+fn settings(prompt: &str) -> SdParams {
+    SdParams {
+        prompt: prompt.into(),
+        negative_prompt: "blurry".into(),
+        steps: Some(8),
+        sampler: "Euler a".into(),
+        denoising_strength: Some(0.75),
+        ..Default::default()
+    }
+}
+
+async fn run(url: &str, request: InpaintRequest) -> Result<InpaintResponse, tonic::Status> {
+    inpaint_cli::client::inpaint(url, request).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faces_repainted_with_a_prompt() {
+    let mut config = cluster_config();
+    config.sd_models = vec![tiny_sd()];
+    let cluster = start_cluster_with(config).await;
+    let url = cluster.gateway_url();
+
+    let original = decode_rgb(&photo_bytes("astronaut.png"));
+    let first = run(&url, face_request(settings("closed eyes, smiling"), 1))
+        .await
+        .unwrap();
+    assert_eq!(first.engine, "sd");
+    assert_eq!(first.crops.len(), 1);
+    let crop = &first.crops[0];
+    let report = crop.sd.as_ref().expect("the crop says how it was sampled");
+    assert_eq!(report.sampler, "Euler a");
+    assert_eq!(report.schedule, "normal");
+    // The WebUI's rule: int(0.75 * 8) + 1 = 7 (diffusers would run 6).
+    assert_eq!(report.steps_run, 7);
+    assert_eq!(report.seed, 1);
+    assert_eq!(report.model, "inpaint");
+
+    // The face changed; everything beyond the crop's feathered edge did not.
+    let out = decode_rgb(&first.image);
+    let b = crop.r#box.unwrap();
+    let area = PixelBox::new(b.x, b.y, b.width, b.height);
+    assert_identical_outside(&original, &out, area, 0);
+    let face = first.regions[0].r#box.unwrap();
+    let changed = (face.y..face.y + face.height)
+        .flat_map(|y| (face.x..face.x + face.width).map(move |x| (x, y)))
+        .filter(|&(x, y)| {
+            let i = ((y * original.width() + x) * 3) as usize;
+            original.as_raw()[i..i + 3] != out.as_raw()[i..i + 3]
+        })
+        .count();
+    assert!(
+        changed * 2 > (face.width * face.height) as usize,
+        "only {changed} face pixels changed"
+    );
+
+    // Same request, same bytes; another seed, prompt or negative prompt,
+    // other bytes.
+    let again = run(&url, face_request(settings("closed eyes, smiling"), 1))
+        .await
+        .unwrap();
+    assert_eq!(again.image, first.image);
+    let other_seed = run(&url, face_request(settings("closed eyes, smiling"), 2))
+        .await
+        .unwrap();
+    assert_ne!(other_seed.image, first.image);
+    let other_prompt = run(&url, face_request(settings("a red apple"), 1))
+        .await
+        .unwrap();
+    assert_ne!(other_prompt.image, first.image);
+    let mut negative = settings("closed eyes, smiling");
+    negative.negative_prompt = "sunglasses".into();
+    let other_negative = run(&url, face_request(negative, 1)).await.unwrap();
+    assert_ne!(other_negative.image, first.image);
+
+    // Bad settings: the public field, and the service answers after.
+    let cases: Vec<(&str, SdParams)> = vec![
+        (
+            "params.sd.sampler",
+            SdParams {
+                sampler: "Heun".into(),
+                ..settings("x")
+            },
+        ),
+        (
+            "params.sd.schedule",
+            SdParams {
+                schedule: "exponential".into(),
+                ..settings("x")
+            },
+        ),
+        (
+            "params.sd.steps",
+            SdParams {
+                steps: Some(0),
+                ..settings("x")
+            },
+        ),
+        (
+            "params.sd.steps",
+            SdParams {
+                steps: Some(151),
+                ..settings("x")
+            },
+        ),
+        (
+            "params.sd.cfg_scale",
+            SdParams {
+                cfg_scale: Some(f32::NAN),
+                ..settings("x")
+            },
+        ),
+        (
+            "params.sd.cfg_scale",
+            SdParams {
+                cfg_scale: Some(-1.0),
+                ..settings("x")
+            },
+        ),
+        (
+            "params.sd.denoising_strength",
+            SdParams {
+                denoising_strength: Some(f32::NAN),
+                ..settings("x")
+            },
+        ),
+        (
+            "params.sd.denoising_strength",
+            SdParams {
+                denoising_strength: Some(1.5),
+                ..settings("x")
+            },
+        ),
+        ("params.sd.prompt", settings(&"word ".repeat(80))),
+        (
+            "params.sd.negative_prompt",
+            SdParams {
+                negative_prompt: "x".repeat(5000),
+                ..settings("x")
+            },
+        ),
+    ];
+    for (field, sd) in cases {
+        let status = run(&url, face_request(sd, 1)).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
+        assert!(
+            status.message().starts_with(field),
+            "{field}: {}",
+            status.message()
+        );
+    }
+    let unknown = InpaintRequest {
+        params: Some(InpaintParams {
+            model: "nope".into(),
+            ..face_request(settings("x"), 1).params.unwrap()
+        }),
+        ..face_request(settings("x"), 1)
+    };
+    assert_eq!(run(&url, unknown).await.unwrap_err().code(), Code::NotFound);
+    let after = run(&url, face_request(settings("closed eyes, smiling"), 1))
+        .await
+        .unwrap();
+    assert_eq!(after.image, first.image);
+    cluster.shutdown().await.expect("clean shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn engine_sd_without_a_pipeline_is_a_failed_precondition() {
+    let cluster = start_cluster(None).await;
+    let status = run(&cluster.gateway_url(), face_request(settings("x"), 1))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+    assert!(
+        status.message().contains("kind = \"sd\""),
+        "{}",
+        status.message()
+    );
+    cluster.shutdown().await.expect("clean shutdown");
+}
