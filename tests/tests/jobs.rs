@@ -493,6 +493,24 @@ async fn a_replica_dies_mid_batch_and_the_other_finishes_every_job_once() {
         assert!(!result.image.is_empty());
     }
     assert_eq!(finished.len(), 200);
+    // Exactly once: one SUCCEEDED event per job, and one attempt to end it
+    // as SUCCEEDED in its record (which counts refused attempts too, so a
+    // job run by two replicas shows even though its second ending is
+    // dropped).
+    for (id, successes) in &finished {
+        assert_eq!(*successes, 1, "job {id}: {successes} SUCCEEDED events");
+        let attempts: Option<u32> = redis::cmd("HGET")
+            .arg(format!("inpaint:job:{id}"))
+            .arg("success_attempts")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(
+            attempts,
+            Some(1),
+            "job {id} was run to success {attempts:?} times"
+        );
+    }
     // What A held was taken over.
     assert_eq!(
         pending_of(&mut conn, "a-").await,

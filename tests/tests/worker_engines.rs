@@ -53,27 +53,42 @@ fn request(photo: &[u8], hole: PixelBox, params: InpaintParams) -> InpaintReques
 async fn every_engine_on_smooth_and_textured_holes() {
     let cluster = start_cluster(None).await;
     let url = cluster.gateway_url();
-    // Smooth holes must be close to the photo; textured ones at least
-    // plausible (fur cannot be recovered exactly by any of these).
-    for ((name, hole), floor) in [(SMOOTH, 27.0), (TEXTURED, 24.0)] {
+    // The hole's pixels are wrecked before sending, so an engine that
+    // returns its input fails; every engine must repaint the whole hole and
+    // beat a flat fill with the mean of the 4 pixels around it (measured
+    // here, independently of every engine): by 0.5 dB on the smooth hole
+    // (they reach 38-39.6 dB against 37), by 3 dB on fur (28.8-29.7 against
+    // 23.9).
+    for ((name, hole), margin_db) in [(SMOOTH, 0.5), (TEXTURED, 3.0)] {
         let photo = photo_bytes(name);
         let original = decode_rgb(&photo);
+        let damaged = damaged_png(&photo, hole);
+        let wrecked = decode_rgb(&damaged);
+        let baseline = ring_mean_fill_psnr(&original, hole, 4);
         for engine in ["telea", "patchmatch", "onnx"] {
             let params = InpaintParams {
                 engine: engine.into(),
                 seed: 3,
                 ..Default::default()
             };
-            let response = inpaint_cli::client::inpaint(&url, request(&photo, hole, params))
+            let response = inpaint_cli::client::inpaint(&url, request(&damaged, hole, params))
                 .await
                 .unwrap_or_else(|e| panic!("{engine} on {name}: {e}"));
             assert_eq!(response.engine, engine);
             let result = decode_rgb(&response.image);
             assert_identical_outside(&original, &result, hole, 0);
+            assert_eq!(
+                changed_in(&wrecked, &result, hole) as u32,
+                hole.width * hole.height,
+                "{engine} on {name}: hole pixels left as sent"
+            );
             let m = mask::from_box(original.width(), original.height(), hole);
             let psnr = psnr_in_mask(&original, &result, &m).unwrap();
-            println!("engine={engine} case={name} psnr={psnr:.2}");
-            assert!(psnr > floor, "{engine} on {name}: PSNR {psnr:.2} dB");
+            println!("engine={engine} case={name} psnr={psnr:.2} ring_mean_psnr={baseline:.2}");
+            assert!(
+                psnr > baseline + margin_db,
+                "{engine} on {name}: PSNR {psnr:.2} dB, the ring-mean fill scores {baseline:.2}"
+            );
         }
     }
     cluster.shutdown().await.expect("clean shutdown");
@@ -157,9 +172,11 @@ async fn seeds_strength_and_sketch() {
     let (name, hole) = TEXTURED;
     let photo = photo_bytes(name);
     let original = decode_rgb(&photo);
+    // The FILL prefill does not depend on the seed, so different bytes for
+    // another seed come from the engine itself, not from prefill noise.
     let seeded = |seed| InpaintParams {
         engine: "patchmatch".into(),
-        masked_content: MaskedContent::Noise as i32,
+        masked_content: MaskedContent::Fill as i32,
         seed,
         ..Default::default()
     };
@@ -178,6 +195,38 @@ async fn seeds_strength_and_sketch() {
     .await
     .unwrap();
     assert_eq!(decode_rgb(&keep.image), original);
+    let full = decode_rgb(&run(InpaintParams::default()).await.unwrap().image);
+    let half = decode_rgb(
+        &run(InpaintParams {
+            strength: Some(0.5),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .image,
+    );
+    let mut moved = 0;
+    for y in hole.y..hole.bottom() {
+        for x in hole.x..hole.right() {
+            let i = ((y * original.width() + x) * 3) as usize;
+            for c in i..i + 3 {
+                let (o, f, h) = (
+                    original.as_raw()[c] as i32,
+                    full.as_raw()[c] as i32,
+                    half.as_raw()[c] as i32,
+                );
+                assert!(
+                    (2 * h - o - f).abs() <= 2,
+                    "({x},{y}): {h} is not halfway between {o} and {f}"
+                );
+                moved += (f != o) as u32;
+            }
+        }
+    }
+    assert!(
+        moved > hole.width * hole.height,
+        "the repaint hardly differs from the original"
+    );
     let bad = run(InpaintParams {
         strength: Some(1.5),
         ..Default::default()

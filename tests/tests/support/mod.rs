@@ -221,3 +221,96 @@ pub fn small_job_request(engine: &str) -> inpaint_proto::v1::InpaintRequest {
         sketch: vec![],
     }
 }
+
+/// The photo with `area` wrecked (a saturated checkerboard), as PNG: an
+/// engine that returns its input scores far below any floor on it.
+pub fn damaged_png(photo: &[u8], area: PixelBox) -> Vec<u8> {
+    let mut img = image::load_from_memory(photo).expect("photo").into_rgb8();
+    for y in area.y..area.bottom() {
+        for x in area.x..area.right() {
+            let on = (x / 2 + y / 2) % 2 == 0;
+            img.put_pixel(
+                x,
+                y,
+                image::Rgb(if on { [255, 0, 255] } else { [0, 255, 0] }),
+            );
+        }
+    }
+    png(image::DynamicImage::ImageRgb8(img))
+}
+
+/// PSNR in `area` of the baseline any fill must beat: `area` filled flat
+/// with the mean colour of the `ring` pixels around it (what an engine
+/// could know without looking further).
+pub fn ring_mean_fill_psnr(original: &RgbImage, area: PixelBox, ring: u32) -> f64 {
+    ring_mean_fill_psnr_in(original, area, ring, area)
+}
+
+/// As `ring_mean_fill_psnr`, the ring taken around `hole` (what the engine
+/// repainted, e.g. a mask grown by its feathered seam) and the PSNR
+/// measured in `measure`.
+pub fn ring_mean_fill_psnr_in(
+    original: &RgbImage,
+    hole: PixelBox,
+    ring: u32,
+    measure: PixelBox,
+) -> f64 {
+    let area = hole;
+    let (w, h) = (original.width(), original.height());
+    let mut sum = [0f64; 3];
+    let mut n = 0f64;
+    let outer = PixelBox::new(
+        area.x.saturating_sub(ring),
+        area.y.saturating_sub(ring),
+        (area.right() + ring).min(w) - area.x.saturating_sub(ring),
+        (area.bottom() + ring).min(h) - area.y.saturating_sub(ring),
+    );
+    let px = |x: u32, y: u32| {
+        let i = ((y * w + x) * 3) as usize;
+        [
+            original.as_raw()[i],
+            original.as_raw()[i + 1],
+            original.as_raw()[i + 2],
+        ]
+    };
+    for y in outer.y..outer.bottom() {
+        for x in outer.x..outer.right() {
+            if distance_sq_to_box(x, y, area) == 0 {
+                continue;
+            }
+            let p = px(x, y);
+            for c in 0..3 {
+                sum[c] += p[c] as f64;
+            }
+            n += 1.0;
+        }
+    }
+    let mean = sum.map(|s| s / n);
+    let mut se = 0f64;
+    let mut count = 0f64;
+    for y in measure.y..measure.bottom() {
+        for x in measure.x..measure.right() {
+            let p = px(x, y);
+            for c in 0..3 {
+                se += (p[c] as f64 - mean[c].round()).powi(2);
+            }
+            count += 3.0;
+        }
+    }
+    10.0 * (255.0f64 * 255.0 / (se / count).max(1e-12)).log10()
+}
+
+/// Pixels of `area` that differ between two images of the same size.
+pub fn changed_in(a: &RgbImage, b: &RgbImage, area: PixelBox) -> usize {
+    let w = a.width();
+    let mut n = 0;
+    for y in area.y..area.bottom() {
+        for x in area.x..area.right() {
+            let i = ((y * w + x) * 3) as usize;
+            if a.as_raw()[i..i + 3] != b.as_raw()[i..i + 3] {
+                n += 1;
+            }
+        }
+    }
+    n
+}

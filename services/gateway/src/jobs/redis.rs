@@ -43,9 +43,12 @@ pub struct RedisStore {
 /// Moves a job by an event unless it already ended. KEYS: job, events,
 /// backlog jobs, backlog pixels, input (deleted once the job ends). ARGV: state, stage, done, total, error,
 /// unix ms, ttl ms, result key ('' for none), result bytes. Returns the new
-/// sequence number, or 0 when the job had ended or is gone.
+/// sequence number, or 0 when the job had ended or is gone. Every attempt to
+/// end a job as SUCCEEDED is counted in its record (`success_attempts`), the
+/// refused ones too, so a job run twice shows.
 const PROGRESS: &str = r#"
 local state = tonumber(redis.call('HGET', KEYS[1], 'state') or '0')
+if state ~= 0 and tonumber(ARGV[1]) == 3 then redis.call('HINCRBY', KEYS[1], 'success_attempts', 1) end
 if state == 0 or state >= 3 then return 0 end
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 redis.call('HSET', KEYS[1], 'state', ARGV[1], 'stage', ARGV[2], 'updated', ARGV[6])
