@@ -138,6 +138,42 @@ async fn bad_input_is_invalid_argument_naming_the_field() {
             ),
             "mask",
         ),
+        (
+            "a working width over the limit",
+            request(
+                photo.clone(),
+                good_mask(),
+                InpaintParams {
+                    work_width: 5000,
+                    ..Default::default()
+                },
+            ),
+            "params.work_width",
+        ),
+        (
+            "a working height under the limit",
+            request(
+                photo.clone(),
+                good_mask(),
+                InpaintParams {
+                    work_height: 3,
+                    ..Default::default()
+                },
+            ),
+            "params.work_height",
+        ),
+        (
+            "a Telea radius over the limit",
+            request(
+                photo.clone(),
+                good_mask(),
+                InpaintParams {
+                    radius: 1000,
+                    ..Default::default()
+                },
+            ),
+            "params.radius",
+        ),
     ];
     for (what, req, field) in cases {
         let status = inpaint_cli::client::inpaint(&url, req)
@@ -195,6 +231,56 @@ async fn bad_input_is_invalid_argument_naming_the_field() {
         "{:?}",
         response.notes
     );
+
+    // Jobs: the same parameters are refused at submission, under
+    // `request.`, before anything is queued.
+    let mut jobs = inpaint_cli::client::connect(&url).await.unwrap();
+    let submit =
+        |params: InpaintParams, target: Option<Target>| inpaint_proto::v1::SubmitJobRequest {
+            request: Some(request(photo.clone(), target, params)),
+            idempotency_key: String::new(),
+        };
+    for (params, field) in [
+        (
+            InpaintParams {
+                work_width: 5000,
+                ..Default::default()
+            },
+            "request.params.work_width",
+        ),
+        (
+            InpaintParams {
+                radius: 1000,
+                ..Default::default()
+            },
+            "request.params.radius",
+        ),
+        (
+            InpaintParams {
+                strength: Some(2.0),
+                ..Default::default()
+            },
+            "request.params.strength",
+        ),
+    ] {
+        let status = jobs
+            .submit_job(submit(params, good_mask()))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
+        assert_eq!(
+            violated_field(&status).as_deref(),
+            Some(field),
+            "{status:?}"
+        );
+    }
+    let status = jobs
+        .submit_job(submit(InpaintParams::default(), None))
+        .await
+        .unwrap_err();
+    for target in ["mask", "faces", "prompt", "detect"] {
+        assert!(status.message().contains(target), "{}", status.message());
+    }
 
     // Still healthy, and still doing real work.
     for addr in [

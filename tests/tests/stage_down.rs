@@ -70,3 +70,74 @@ async fn unreachable_stage_is_unavailable_not_a_hang() {
     stop.send(()).unwrap();
     server.await.unwrap().expect("clean shutdown");
 }
+
+/// A loopback address that accepts connections and never answers on them
+/// (a hung stage, unlike a closed port, which refuses at once).
+async fn silent_stage_url() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stage_that_never_answers_times_out() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut config = inpaint_gateway::Config::local(
+        addr,
+        silent_stage_url().await,
+        silent_stage_url().await,
+        silent_stage_url().await,
+    );
+    config.stage_timeout_secs = 2;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(inpaint_gateway::run(config, listener, async {
+        let _ = stopped.await;
+    }));
+
+    let started = Instant::now();
+    let url = format!("http://{addr}");
+    let call = inpaint_cli::client::inpaint(
+        &url,
+        InpaintRequest {
+            sketch: vec![],
+            image: photo_bytes("astronaut.png"),
+            target: Some(Target::Mask(box_mask_png(
+                512,
+                512,
+                PixelBox::new(10, 10, 8, 8),
+            ))),
+            params: Some(InpaintParams::default()),
+        },
+    );
+    // Without the gateway's stage timeout this would hang: fail instead.
+    let status = tokio::time::timeout(Duration::from_secs(30), call)
+        .await
+        .expect("the gateway answered (its stage timeout works)")
+        .unwrap_err();
+    let took = started.elapsed();
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert!(
+        status.message().contains("mask stage"),
+        "{}",
+        status.message()
+    );
+    // Bounded by the stage timeout (2 s), not by the hung peer.
+    assert!(
+        took >= Duration::from_secs(2),
+        "answered before the timeout: {took:?}"
+    );
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+    assert!(
+        inpaint_cli::embedded::serving(addr).await,
+        "gateway still serving"
+    );
+    stop.send(()).unwrap();
+    server.await.unwrap().expect("clean shutdown");
+}

@@ -4,6 +4,7 @@
 
 pub mod balance;
 pub mod config;
+pub mod limits;
 pub mod sd_params;
 pub mod serve;
 pub mod shutdown;

@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+use inpaint_common::limits::{MAX_RADIUS, MAX_WORK_SIDE, MIN_WORK_SIDE};
 use inpaint_common::tensor::{
     from_rgb, into_gray_tensor, into_rgb_tensor, to_gray, to_rgb, wire_box,
 };
@@ -474,7 +475,10 @@ pub fn check_sd(params: &InpaintParams) -> Result<(), Error> {
         .map_err(|(field, reason)| Error::invalid(field, reason))
 }
 
-fn check_params(params: &InpaintParams, image: &RgbImage) -> Result<(), Error> {
+/// Every check that needs no image: run on `Inpaint` before any stage and
+/// on `SubmitJob` at submission (which prefixes the fields with
+/// "request."). Fields are named as the public API names them.
+pub fn check_wire_params(params: &InpaintParams) -> Result<(), Error> {
     check_sd(params)?;
     if let Some(s) = params.strength.filter(|s| !(0.0..=1.0).contains(s)) {
         return Err(Error::invalid(
@@ -488,6 +492,28 @@ fn check_params(params: &InpaintParams, image: &RgbImage) -> Result<(), Error> {
             "unknown masked content",
         ));
     }
+    for (field, side) in [
+        ("params.work_width", params.work_width),
+        ("params.work_height", params.work_height),
+    ] {
+        if side != 0 && !(MIN_WORK_SIDE..=MAX_WORK_SIDE).contains(&side) {
+            return Err(Error::invalid(
+                field,
+                format!("{side} must be 0 (default) or in {MIN_WORK_SIDE}..={MAX_WORK_SIDE}"),
+            ));
+        }
+    }
+    if params.radius > MAX_RADIUS {
+        return Err(Error::invalid(
+            "params.radius",
+            format!("{} is over {MAX_RADIUS}", params.radius),
+        ));
+    }
+    Ok(())
+}
+
+fn check_params(params: &InpaintParams, image: &RgbImage) -> Result<(), Error> {
+    check_wire_params(params)?;
     let longest = image.width().max(image.height());
     if params.grow.unsigned_abs() > longest {
         return Err(Error::invalid(

@@ -58,11 +58,14 @@ impl<S: JobStore> InpaintingService<S> {
             .request
             .ok_or_else(|| Error::invalid("request", "is required"))?;
         if request.target.is_none() {
-            return Err(Error::invalid("request.target", "set `mask` or `faces`"));
+            return Err(Error::invalid(
+                "request.target",
+                "set one of `mask`, `faces`, `prompt`, `detect`",
+            ));
         }
         if let Some(params) = &request.params {
             // Rename "params." to the submission's "request.params.".
-            crate::pipeline::check_sd(params).map_err(|e| match e {
+            crate::pipeline::check_wire_params(params).map_err(|e| match e {
                 Error::InvalidField { field, reason } => {
                     Error::invalid(format!("request.{field}"), reason)
                 }

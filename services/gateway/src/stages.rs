@@ -23,7 +23,10 @@ impl Stages {
     pub fn connect(config: &Config) -> Result<Self, BalanceError> {
         let limit = config.service.max_message_bytes();
         let settings = EndpointSettings {
-            request_timeout: config.stage_timeout(),
+            // A backstop a second behind the pipeline's own stage timeout,
+            // which must fire first: it answers UNAVAILABLE naming the
+            // stage, where the transport's would surface as INTERNAL.
+            request_timeout: config.stage_timeout() + Duration::from_secs(1),
             connect_timeout: Duration::from_secs(5),
             refresh: Duration::from_secs(config.resolve_every_secs.max(1)),
         };

@@ -23,7 +23,7 @@ use crate::sd::engine::{SdSettings, model_notes};
 use crate::sd::model::SdModel;
 
 /// Largest neighbourhood radius accepted.
-pub const MAX_RADIUS: u32 = 64;
+pub use inpaint_common::limits::MAX_RADIUS;
 
 pub struct WorkerService {
     engines: Arc<Registry>,

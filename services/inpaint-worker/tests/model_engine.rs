@@ -111,7 +111,22 @@ async fn queued_crops_are_batched_up_to_the_limit() {
         let hole = from_box(512, 512, PixelBox::new(100, 100, 300, 300));
         async move { engine.inpaint(&full, &hole).await }
     });
-    tokio::time::sleep(Duration::from_millis(2)).await;
+    // Synchronise on what the engine shows: its thread has taken the big
+    // crop as a batch of its own (the counter moves as a batch starts), so
+    // it is busy for the tens of milliseconds the small ones take to queue.
+    let started = std::time::Instant::now();
+    while engine
+        .stats
+        .batches
+        .load(std::sync::atomic::Ordering::SeqCst)
+        == 0
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the big crop never started"
+        );
+        tokio::task::yield_now().await;
+    }
     let crop = full.crop(PixelBox::new(0, 0, 64, 64));
     let hole = from_box(64, 64, PixelBox::new(20, 20, 10, 10));
     let runs: Vec<_> = (0..7)

@@ -19,7 +19,7 @@ use crate::ops;
 /// Working size when the request leaves it at 0.
 pub const DEFAULT_WORK_SIZE: u32 = 512;
 /// Largest working side accepted.
-pub const MAX_WORK_SIDE: u32 = 4096;
+pub use inpaint_common::limits::{MAX_WORK_SIDE, MIN_WORK_SIDE};
 
 pub struct MaskService {
     max_image_pixels: u64,
@@ -183,10 +183,10 @@ impl Mask for MaskService {
 fn work_size(width: u32, height: u32) -> Result<(u32, u32), Error> {
     let pick = |v: u32, field: &str| match v {
         0 => Ok(DEFAULT_WORK_SIZE),
-        8..=MAX_WORK_SIDE => Ok(v.div_ceil(SIDE_MULTIPLE) * SIDE_MULTIPLE),
+        MIN_WORK_SIDE..=MAX_WORK_SIDE => Ok(v.div_ceil(SIDE_MULTIPLE) * SIDE_MULTIPLE),
         _ => Err(Error::invalid(
             field,
-            format!("must be 0 (default) or in 8..={MAX_WORK_SIDE}"),
+            format!("must be 0 (default) or in {MIN_WORK_SIDE}..={MAX_WORK_SIDE}"),
         )),
     };
     Ok((pick(width, "work_width")?, pick(height, "work_height")?))
