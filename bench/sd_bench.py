@@ -25,7 +25,9 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = Path(os.environ.get("MODEL", ROOT / "models/fixtures/tiny-sd/inpaint"))
-BIN = ROOT / "target" / "release" / "examples" / "sd_bench"
+BIN = Path(os.environ.get("BIN", ROOT / "target" / "release" / "examples" / "sd_bench"))
+# Where our side runs ("cuda" on a GPU machine; the reference stays on the CPU).
+DEVICE = os.environ.get("SD_BENCH_DEVICE", "cpu")
 OUT = ROOT / "bench" / "out" / "sd"
 REPEATS = int(os.environ.get("REPEATS", "3"))
 THREADS = int(os.environ.get("ORT_THREADS", "1"))
@@ -151,7 +153,7 @@ def main():
         (OUT / "mask.gray").write_bytes(mask.tobytes())
         env = dict(os.environ, ORT_THREADS=str(THREADS))
         line = subprocess.run([str(BIN), str(MODEL), str(OUT / "image.rgb"), str(OUT / "mask.gray"), str(size),
-                               sampler, schedule, str(steps), str(REPEATS), str(OUT)],
+                               sampler, schedule, str(steps), str(REPEATS), str(OUT), DEVICE],
                               check=True, capture_output=True, text=True, env=env).stdout.strip().splitlines()[-1]
         ours = dict(kv.split("=") for kv in line.split())
         noise = np.frombuffer((OUT / "noise.f32").read_bytes(), np.float32).reshape(1, 4, size // 2, size // 2)
@@ -165,9 +167,9 @@ def main():
         mse = np.mean((our_img.astype(np.float64) - result.astype(np.float64)) ** 2)
         psnr = float("inf") if mse == 0 else 10 * np.log10(255 ** 2 / mse)
         ours_ms = float(ours["ours_ms"])
-        print(f"bench=sd case={sampler.replace(' ', '_')}-{schedule} size={size} steps={steps} "
+        print(f"bench=sd case={sampler.replace(' ', '_')}-{schedule} size={size} steps={steps} device={ours['device']} "
               f"ours_ms={ours_ms:.1f} ref_ms={ref_ms:.1f} ratio={ours_ms / ref_ms:.2f} "
-              f"ours_step_ms={float(ours['per_step_ms']):.2f} ref_step_ms={ref_ms / steps:.2f} "
+              f"ours_step_ms={float(ours['per_step_ms']):.2f} ours_outside_unet_share={ours['outside_unet_share']} "
               f"agreement_psnr_db={psnr:.1f}")
 
 

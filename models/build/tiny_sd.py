@@ -32,6 +32,10 @@ sd_samplers_common.setup_img2img_steps, rng.py), written here from those
 descriptions, with k-diffusion's own samplers and schedules.
 
 Usage: tiny_sd.py OUT_DIR   (deterministic for a given torch version)
+       tiny_sd.py --full OUT_DIR [--device cuda]
+         a full-size SD 1.5-shaped inpainting pipeline with random weights,
+         fp16 on CUDA (fp32 on the CPU), for GPU benchmarks: graphs only, no
+         reference numbers (needs torch, diffusers, transformers, onnx).
 """
 import gzip
 import importlib.machinery
@@ -73,7 +77,8 @@ def load_k_diffusion():
     return mods["sampling"], mods["external"]
 
 
-K, KEXT = load_k_diffusion()
+# k-diffusion's modules, loaded in main() (the --full mode needs none).
+K = KEXT = None
 
 
 # ---------------------------------------------------------------- tokenizer
@@ -528,7 +533,68 @@ def pipeline_reference(out: Path):
             "size": IMAGE, "cases": cases}
 
 
+def build_full(out: Path, device: str):
+    """SD 1.5's shapes (UNet 320/640/1280/1280 with 9 input channels,
+    cross-attention 768; VAE 128/256/512/512; CLIP ViT-L/14 text encoder),
+    random weights from fixed seeds."""
+    import shutil
+
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    dtype = torch.float16 if device == "cuda" else torch.float32
+    pipe = out / "inpaint"
+    torch.manual_seed(SEED_MODELS)
+    unet = UNet2DConditionModel(
+        sample_size=64, in_channels=9, out_channels=4, layers_per_block=2,
+        block_out_channels=(320, 640, 1280, 1280),
+        down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=768, attention_head_dim=8,
+    ).eval().to(device, dtype)
+    torch.manual_seed(SEED_MODELS)
+    vae = AutoencoderKL(
+        in_channels=3, out_channels=3, latent_channels=4, layers_per_block=2,
+        block_out_channels=[128, 256, 512, 512],
+        down_block_types=["DownEncoderBlock2D"] * 4, up_block_types=["UpDecoderBlock2D"] * 4,
+    ).eval().to(device, dtype)
+    torch.manual_seed(SEED_MODELS)
+    text = CLIPTextModel(CLIPTextConfig(
+        vocab_size=49408, hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
+        num_attention_heads=12, max_position_embeddings=77, hidden_act="quick_gelu",
+        bos_token_id=49406, eos_token_id=49407, pad_token_id=49407,
+    )).eval().to(device, dtype)
+    z = lambda *shape: torch.zeros(*shape, device=device, dtype=dtype)
+    with torch.no_grad():
+        export(TextEncoder(text), (torch.zeros(1, 77, dtype=torch.int64, device=device),),
+               pipe / "text_encoder/model.onnx", ["input_ids"], ["last_hidden_state", "pooler_output"],
+               {"input_ids": {0: "batch", 1: "sequence"}, "last_hidden_state": {0: "batch", 1: "sequence"}})
+        export(Unet(unet), (z(2, 9, 64, 64), torch.tensor([500.0, 500.0], device=device, dtype=dtype), z(2, 77, 768)),
+               pipe / "unet/model.onnx", ["sample", "timestep", "encoder_hidden_states"], ["out_sample"],
+               {"sample": {0: "batch", 2: "height", 3: "width"}, "timestep": {0: "batch"},
+                "encoder_hidden_states": {0: "batch", 1: "sequence"}, "out_sample": {0: "batch", 2: "height", 3: "width"}})
+        export(VaeEncoder(vae), (z(1, 3, 512, 512),), pipe / "vae_encoder/model.onnx", ["sample"], ["latent_parameters"],
+               {"sample": {0: "batch", 2: "height", 3: "width"}, "latent_parameters": {0: "batch", 2: "height", 3: "width"}})
+        export(VaeDecoder(vae), (z(1, 4, 64, 64),), pipe / "vae_decoder/model.onnx", ["latent_sample"], ["sample"],
+               {"latent_sample": {0: "batch", 2: "height", 3: "width"}, "sample": {0: "batch", 2: "height", 3: "width"}})
+    here = Path(__file__).resolve().parent.parent / "fixtures/tiny-sd/inpaint"
+    shutil.copytree(here / "tokenizer", pipe / "tokenizer", dirs_exist_ok=True)
+    (pipe / "scheduler").mkdir(parents=True, exist_ok=True)
+    (pipe / "scheduler/scheduler_config.json").write_text(json.dumps(SCHEDULER, indent=1))
+    for sub in ["vae_encoder", "vae_decoder"]:
+        (pipe / sub / "config.json").write_text(json.dumps({"scaling_factor": 0.18215, "latent_channels": 4}))
+    for p in sorted(pipe.rglob("*")):
+        if p.is_file():
+            print(f"{p.relative_to(out)} {p.stat().st_size}")
+
+
 def main():
+    global K, KEXT
+    if sys.argv[1:2] == ["--full"]:
+        device = "cuda" if "--device" in sys.argv and sys.argv[sys.argv.index("--device") + 1] == "cuda" else "cpu"
+        build_full(Path(sys.argv[2]), device)
+        return
+    K, KEXT = load_k_diffusion()
     out = Path(sys.argv[1] if len(sys.argv) > 1 else "models/fixtures/tiny-sd")
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(1)

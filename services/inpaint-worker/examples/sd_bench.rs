@@ -5,7 +5,9 @@
 //!
 //! sd_bench MODEL_DIR IMAGE.rgb MASK.gray SIZE SAMPLER SCHEDULE STEPS REPEATS OUT_DIR [cuda]
 //! writes OUT_DIR/noise.f32 (the seed's initial noise) and OUT_DIR/ours.rgb,
-//! and prints `ours_ms=.. per_step_ms=.. steps_run=.. device=..`.
+//! and prints `ours_ms=.. per_step_ms=.. steps_per_s=.. outside_unet_share=..
+//! steps_run=.. device=..` (per-step figures from the sampling loop alone;
+//! the share is the loop's time outside the UNet's session runs).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -81,6 +83,7 @@ fn main() {
         .build()
         .expect("runtime");
     let mut times = vec![];
+    let mut outside = vec![];
     let mut result = None;
     for _ in 0..repeats + 1 {
         let start = Instant::now();
@@ -94,16 +97,21 @@ fn main() {
             ))
             .expect("run");
         times.push(start.elapsed().as_secs_f64() * 1e3);
+        outside.push(1.0 - r.unet.as_secs_f64() / r.sampling.as_secs_f64());
         result = Some(r);
     }
     times.remove(0); // warm-up
+    outside.remove(0);
     times.sort_by(f64::total_cmp);
+    outside.sort_by(f64::total_cmp);
     let median = times[times.len() / 2];
     let r = result.expect("a run");
     std::fs::write(out.join("ours.rgb"), r.image.to_rgb8()).expect("result");
+    let step_ms = r.sampling.as_secs_f64() * 1e3 / r.steps_run as f64;
     println!(
-        "ours_ms={median:.2} per_step_ms={:.3} steps_run={} device={}",
-        median / r.steps_run as f64,
+        "ours_ms={median:.2} per_step_ms={step_ms:.3} steps_per_s={:.2} outside_unet_share={:.4} steps_run={} device={}",
+        1e3 / step_ms,
+        outside[outside.len() / 2],
         r.steps_run,
         model.device().name()
     );

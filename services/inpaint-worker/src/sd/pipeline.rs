@@ -8,6 +8,8 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use inpaint_onnx::ort::value::TensorElementType;
 use inpaint_onnx::ort::value::{DynValue, Tensor};
@@ -78,6 +80,11 @@ pub struct SdResult {
     pub image: Pixels,
     pub latent: Vec<f32>,
     pub steps_run: u32,
+    /// Wall time of the sampling loop, and the part of it spent inside the
+    /// UNet's session runs (the rest is ours: guidance, blending, sampler
+    /// arithmetic, tensor copies, task hand-offs).
+    pub sampling: Duration,
+    pub unet: Duration,
 }
 
 /// The text condition: `[tokens, width]` hidden states.
@@ -176,6 +183,8 @@ struct Guided {
     cfg_scale: f32,
     lw: usize,
     lh: usize,
+    /// Nanoseconds spent in the UNet's session runs.
+    unet_nanos: Arc<AtomicU64>,
 }
 
 impl Denoiser for Guided {
@@ -190,17 +199,19 @@ impl Denoiser for Guided {
         let hidden = self.hidden.clone();
         let image_cond = self.image_cond.clone();
         let (cfg, lw, lh) = (self.cfg_scale, self.lw, self.lh);
+        let unet_nanos = self.unet_nanos.clone();
         async move {
             tokio::task::spawn_blocking(move || {
+                let image_cond = image_cond.as_deref().map(|v| v.as_slice());
                 unet_guided(
                     &model,
                     &x_in,
-                    image_cond.as_deref().map(|v| v.as_slice()),
+                    image_cond,
                     &hidden,
                     t,
                     cfg,
-                    lw,
-                    lh,
+                    (lw, lh),
+                    &unet_nanos,
                 )
             })
             .await
@@ -217,8 +228,8 @@ fn unet_guided(
     hidden: &[f32],
     t: f32,
     cfg: f32,
-    lw: usize,
-    lh: usize,
+    (lw, lh): (usize, usize),
+    unet_nanos: &AtomicU64,
 ) -> Result<Vec<f32>, String> {
     let io = &model.io;
     let one: Vec<f32> = match image_cond {
@@ -252,14 +263,17 @@ fn unet_guided(
         }
         _ => float_tensor(super::model::FloatType::F32, shape, &vec![t; n])?,
     };
-    let (out_shape, out) = model.unet.run(
+    let started = Instant::now();
+    let ran = model.unet.run(
         vec![
             (io.unet_sample.clone(), sample),
             (io.unet_timestep.clone(), timestep),
             (io.unet_hidden.clone(), hidden_value),
         ],
         &io.unet_output,
-    )?;
+    );
+    unet_nanos.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    let (out_shape, out) = ran?;
     let len = io.latent_channels * lw * lh;
     if out.len() != 2 * len {
         return Err(format!(
@@ -352,7 +366,10 @@ pub async fn inpaint(
         cfg_scale: request.cfg_scale,
         lw,
         lh,
+        unet_nanos: Arc::new(AtomicU64::new(0)),
     };
+    let unet_nanos = guided.unet_nanos.clone();
+    let sampling_started = Instant::now();
     let channels = io.latent_channels;
     let mut next_noise = move || rng.randn(channels * plane);
     let latent = img2img::sample(
@@ -368,6 +385,7 @@ pub async fn inpaint(
         on_step,
     )
     .await?;
+    let sampling = sampling_started.elapsed();
 
     let m = model.clone();
     let final_latent = latent.clone();
@@ -378,5 +396,7 @@ pub async fn inpaint(
         image: decoded,
         latent,
         steps_run: request.plan.steps_run(),
+        sampling,
+        unet: Duration::from_nanos(unet_nanos.load(Ordering::Relaxed)),
     })
 }
