@@ -24,10 +24,13 @@ models: pydeps npm
 pydeps:
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
 
-# The embedded cluster (all four services in one process) repairs every face
-# on a sample photo and writes out/astronaut-faces.png.
+# The embedded cluster (all four services in one process) restores a
+# scratched, dusty print of a sample photo (the damage drawn by
+# models/demo_photo.py, its mask what a retoucher would paint) and writes
+# out/astronaut-restored.png beside out/astronaut-scratched.png.
 demo: models
-	$(CARGO) run --quiet -p inpaint-cli -- run $(PHOTO) --faces -o out/astronaut-faces.png
+	$(PYTHON) models/demo_photo.py $(PHOTO) out/astronaut-scratched.png out/astronaut-scratches.png
+	$(CARGO) run --quiet -p inpaint-cli -- run out/astronaut-scratched.png --mask out/astronaut-scratches.png -o out/astronaut-restored.png
 
 test: setup
 	$(CARGO) test --workspace
