@@ -109,6 +109,32 @@ async fn faces_repainted_with_a_prompt() {
     let other_negative = run(&url, face_request(negative, 1)).await.unwrap();
     assert_ne!(other_negative.image, first.image);
 
+    // The WebUI's prompt syntax: a weight of 1 is no weight, emphasis
+    // changes the result, and a prompt past 75 tokens runs (two chunks)
+    // and differs from its first 75 tokens alone.
+    let plain = run(&url, face_request(settings("closed eyes, smiling"), 1))
+        .await
+        .unwrap();
+    let unit = run(
+        &url,
+        face_request(settings("(closed eyes:1.0), smiling"), 1),
+    )
+    .await
+    .unwrap();
+    assert_eq!(unit.image, plain.image);
+    let emphasis = run(&url, face_request(settings("((closed eyes)), smiling"), 1))
+        .await
+        .unwrap();
+    assert_ne!(emphasis.image, plain.image);
+    // ("a red house, " is 4 tokens: 25 of them are 100, 18 are 72.)
+    let long = run(&url, face_request(settings(&"a red house, ".repeat(25)), 1))
+        .await
+        .unwrap();
+    let cut = run(&url, face_request(settings(&"a red house, ".repeat(18)), 1))
+        .await
+        .unwrap();
+    assert_ne!(long.image, cut.image);
+
     // Bad settings: the public field, and the service answers after.
     let cases: Vec<(&str, SdParams)> = vec![
         (
@@ -167,7 +193,7 @@ async fn faces_repainted_with_a_prompt() {
                 ..settings("x")
             },
         ),
-        ("params.sd.prompt", settings(&"word ".repeat(80))),
+        ("params.sd.prompt", settings(&"word ".repeat(700))),
         (
             "params.sd.negative_prompt",
             SdParams {
@@ -211,6 +237,95 @@ async fn engine_sd_without_a_pipeline_is_a_failed_precondition() {
         status.message().contains("kind = \"sd\""),
         "{}",
         status.message()
+    );
+    cluster.shutdown().await.expect("clean shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_face_its_own_prompt() {
+    use inpaint_proto::v1::RegionOverride;
+
+    let mut config = cluster_config();
+    config.sd_models = vec![tiny_sd()];
+    let cluster = start_cluster_with(config).await;
+    let url = cluster.gateway_url();
+    // Four astronauts in a 2x2 grid: four faces, four crops.
+    let one = image::load_from_memory(&photo_bytes("astronaut.png"))
+        .unwrap()
+        .into_rgb8();
+    let mut grid = image::RgbImage::new(1024, 1024);
+    for (x, y) in [(0, 0), (512, 0), (0, 512), (512, 512)] {
+        image::imageops::replace(&mut grid, &one, x, y);
+    }
+    let photo = png(image::DynamicImage::ImageRgb8(grid));
+    let request = |overrides: Vec<RegionOverride>| {
+        let mut r = face_request(settings("closed eyes, smiling"), 7);
+        r.image = photo.clone();
+        r.params.as_mut().unwrap().region_overrides = overrides;
+        r
+    };
+    let base = run(&url, request(vec![])).await.unwrap();
+    assert_eq!(base.crops.len(), 4);
+    let seeds: Vec<u64> = base
+        .crops
+        .iter()
+        .map(|c| c.sd.as_ref().unwrap().seed)
+        .collect();
+    assert_eq!(
+        seeds,
+        [7, 8, 9, 10],
+        "crops seeded as the WebUI seeds a batch"
+    );
+    let own = run(
+        &url,
+        request(vec![RegionOverride {
+            region: 1,
+            sd: Some(SdParams {
+                prompt: "a red apple".into(),
+                denoising_strength: Some(0.9),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        own.crops[1].sd.as_ref().unwrap().steps_run,
+        8,
+        "int(0.9 * 8) + 1"
+    );
+    assert_eq!(own.crops[0].sd.as_ref().unwrap().steps_run, 7);
+    let (a, b) = (decode_rgb(&base.image), decode_rgb(&own.image));
+    for (i, crop) in base.crops.iter().enumerate() {
+        let r = crop.r#box.unwrap();
+        let changed = changed_in(&a, &b, PixelBox::new(r.x, r.y, r.width, r.height));
+        if i == 1 {
+            assert!(changed > 0, "face 1 kept the request's prompt");
+        } else {
+            assert_eq!(changed, 0, "face {i} changed with face 1's prompt");
+        }
+    }
+    // A bad override names its field.
+    let bad = run(
+        &url,
+        request(vec![RegionOverride {
+            region: 0,
+            sd: Some(SdParams {
+                steps: Some(0),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }]),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(bad.code(), Code::InvalidArgument);
+    assert!(
+        bad.message()
+            .starts_with("params.region_overrides[0].sd.steps"),
+        "{}",
+        bad.message()
     );
     cluster.shutdown().await.expect("clean shutdown");
 }

@@ -466,13 +466,24 @@ fn mask_ops(params: &InpaintParams) -> Vec<MaskOp> {
 /// override) uses engine "sd" or carries them.
 pub fn check_sd(params: &InpaintParams) -> Result<(), Error> {
     let uses_sd = params.engine == "sd" || regions::engines(params).any(|e| e == "sd");
-    if !uses_sd && params.sd.is_none() {
+    let any_sd = params.sd.is_some() || params.region_overrides.iter().any(|o| o.sd.is_some());
+    if !uses_sd && !any_sd {
         return Ok(());
     }
     let sd = params.sd.clone().unwrap_or_default();
-    inpaint_common::sd_params::resolve(&sd, "params.sd.")
-        .map(|_| ())
-        .map_err(|(field, reason)| Error::invalid(field, reason))
+    let resolve = |sd: &pb::SdParams, prefix: &str| {
+        inpaint_common::sd_params::resolve(sd, prefix)
+            .map(|_| ())
+            .map_err(|(field, reason)| Error::invalid(field, reason))
+    };
+    resolve(&sd, "params.sd.")?;
+    for (k, o) in params.region_overrides.iter().enumerate() {
+        if let Some(own) = &o.sd {
+            let merged = regions::merge_sd(params.sd.as_ref(), own);
+            resolve(&merged, &format!("params.region_overrides[{k}].sd."))?;
+        }
+    }
+    Ok(())
 }
 
 /// Every check that needs no image: run on `Inpaint` before any stage and

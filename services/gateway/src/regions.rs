@@ -102,7 +102,32 @@ pub fn region_ops(
 }
 
 /// Applies a region's engine, strength and seed to its crop's request.
+/// A region's Stable Diffusion settings: the override's non-empty strings
+/// and set values over the request's.
+pub fn merge_sd(base: Option<&pb::SdParams>, o: &pb::SdParams) -> pb::SdParams {
+    let base = base.cloned().unwrap_or_default();
+    let text = |mine: &String, theirs: String| {
+        if mine.is_empty() {
+            theirs
+        } else {
+            mine.clone()
+        }
+    };
+    pb::SdParams {
+        prompt: text(&o.prompt, base.prompt),
+        negative_prompt: text(&o.negative_prompt, base.negative_prompt),
+        steps: o.steps.or(base.steps),
+        cfg_scale: o.cfg_scale.or(base.cfg_scale),
+        sampler: text(&o.sampler, base.sampler),
+        schedule: text(&o.schedule, base.schedule),
+        denoising_strength: o.denoising_strength.or(base.denoising_strength),
+    }
+}
+
 pub fn apply_to_crop(request: &mut InpaintCropsRequest, o: &RegionOverride) {
+    if let Some(sd) = &o.sd {
+        request.sd = Some(merge_sd(request.sd.as_ref(), sd));
+    }
     if let Some(engine) = &o.engine {
         request.engine = engine.clone();
     }

@@ -15,7 +15,6 @@ use super::model::{EncoderOutput, SdModel};
 use super::pipeline::{self, Pixels, SdRequest};
 use super::sampler::SamplerKind;
 use super::schedule::Schedule;
-use super::tokenizer::WINDOW;
 use crate::engine::{Engine, EngineFuture, EngineParams};
 use crate::error::Error;
 
@@ -100,18 +99,20 @@ impl SdEngine {
     }
 }
 
-/// Prompts longer than one text-encoder window are refused for now rather
-/// than cut silently.
+/// Most 75-token chunks a prompt may fill (600 tokens; the WebUI sets no
+/// limit, but every chunk costs a text-encoder run and UNet attention).
+pub const MAX_PROMPT_CHUNKS: usize = 8;
+
+/// Refuses a prompt the tokenizer cannot read or that is too long.
 fn check_prompt(model: &SdModel, text: &str, field: &str) -> Result<(), Error> {
-    let tokens = model
-        .tokenizer
-        .tokens(text)
-        .map_err(|e| Error::invalid(field, e))?;
-    let most = WINDOW - 2;
-    if tokens.len() > most {
+    let chunks = pipeline::prompt_chunks(model, text).map_err(|e| Error::invalid(field, e))?;
+    if chunks.len() > MAX_PROMPT_CHUNKS {
         return Err(Error::invalid(
             field,
-            format!("{} tokens; at most {most} (one CLIP window)", tokens.len()),
+            format!(
+                "{} chunks of 75 tokens; at most {MAX_PROMPT_CHUNKS}",
+                chunks.len()
+            ),
         ));
     }
     Ok(())

@@ -10,6 +10,7 @@ pub mod latent_mask;
 pub mod model;
 pub mod noise;
 pub mod pipeline;
+pub mod prompt;
 pub mod sampler;
 pub mod schedule;
 pub mod tokenizer;

@@ -272,6 +272,8 @@ pub struct SdModel {
     pub vae_encoder: Graph,
     pub vae_decoder: Graph,
     pub io: Io,
+    /// Width of the text encoder's hidden states (768 for SD 1.x).
+    pub text_width: usize,
 }
 
 /// Names and types read from the graphs.
@@ -483,7 +485,7 @@ impl SdModel {
                 folder.unet.display(),
             ));
         }
-        Ok(Self {
+        let mut model = Self {
             name: name.to_string(),
             folder,
             tokenizer,
@@ -492,7 +494,13 @@ impl SdModel {
             vae_encoder,
             vae_decoder,
             io,
-        })
+            text_width: 0,
+        };
+        // The hidden width, measured on the empty prompt.
+        let empty = model.tokenizer.window(&[]);
+        let hidden = super::pipeline::encode_window(&model, &empty)?;
+        model.text_width = hidden.len() / super::tokenizer::WINDOW;
+        Ok(model)
     }
 
     pub fn is_inpainting(&self) -> bool {

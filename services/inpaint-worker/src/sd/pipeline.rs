@@ -18,6 +18,7 @@ use super::img2img::{self, Denoiser, LatentFill, SamplingPlan};
 use super::latent_mask;
 use super::model::{EncoderOutput, SdModel, float_tensor};
 use super::noise::TorchRng;
+use super::prompt;
 use super::schedule::ModelSchedule;
 use super::tokenizer::WINDOW;
 
@@ -87,10 +88,8 @@ pub struct SdResult {
     pub unet: Duration,
 }
 
-/// The text condition: `[tokens, width]` hidden states.
-fn encode_text(model: &SdModel, text: &str) -> Result<Vec<f32>, String> {
-    let tokens = model.tokenizer.tokens(text)?;
-    let ids = model.tokenizer.window(&tokens);
+/// Hidden states (`[77, width]`) of one text-encoder window.
+pub fn encode_window(model: &SdModel, ids: &[u32]) -> Result<Vec<f32>, String> {
     let shape = vec![1i64, WINDOW as i64];
     let e = |err: inpaint_onnx::ort::Error| err.to_string();
     let input: DynValue = match model.io.ids_type {
@@ -114,6 +113,32 @@ fn encode_text(model: &SdModel, text: &str) -> Result<Vec<f32>, String> {
         ));
     }
     Ok(hidden)
+}
+
+/// A prompt's condition as the WebUI makes it: attention syntax parsed,
+/// tokens in chunks of 75, each chunk encoded, weighted with its mean
+/// restored, and the chunks joined along the token axis
+/// (`[77 * chunks, width]`).
+pub fn encode_prompt(model: &SdModel, text: &str) -> Result<Vec<f32>, String> {
+    let mut hidden = vec![];
+    for chunk in prompt_chunks(model, text)? {
+        let mut h = encode_window(model, &chunk.ids)?;
+        prompt::apply_weights(&mut h, &chunk.weights);
+        hidden.extend(h);
+    }
+    Ok(hidden)
+}
+
+/// The 77-token windows a prompt becomes.
+pub fn prompt_chunks(model: &SdModel, text: &str) -> Result<Vec<prompt::Chunk>, String> {
+    let t = &model.tokenizer;
+    let ids = prompt::SpecialIds {
+        bos: t.bos,
+        eos: t.eos,
+        pad: t.pad,
+        comma: t.comma,
+    };
+    prompt::chunks(&prompt::parse_attention(text), ids, |piece| t.tokens(piece))
 }
 
 /// Latent (mean, scaled) of pixels whose sides are multiples of the VAE factor.
@@ -176,8 +201,11 @@ fn vae_decode(model: &SdModel, latent: &[f32], lw: usize, lh: usize) -> Result<P
 /// CFG over one UNet call with the condition and the negative condition.
 struct Guided {
     model: Arc<SdModel>,
-    /// `[cond; uncond]` hidden states.
-    hidden: Arc<Vec<f32>>,
+    /// The prompt's and the negative prompt's hidden states (their token
+    /// counts may differ: then the UNet runs once for each, as the WebUI
+    /// does without its pad_cond_uncond option).
+    cond: Arc<Vec<f32>>,
+    uncond: Arc<Vec<f32>>,
     /// 9-channel models: `[mask, masked-image latent]` planes.
     image_cond: Option<Arc<Vec<f32>>>,
     cfg_scale: f32,
@@ -196,18 +224,19 @@ impl Denoiser for Guided {
         t: f32,
     ) -> impl Future<Output = Result<Vec<f32>, String>> + Send {
         let model = self.model.clone();
-        let hidden = self.hidden.clone();
+        let (cond, uncond) = (self.cond.clone(), self.uncond.clone());
         let image_cond = self.image_cond.clone();
         let (cfg, lw, lh) = (self.cfg_scale, self.lw, self.lh);
         let unet_nanos = self.unet_nanos.clone();
         async move {
             tokio::task::spawn_blocking(move || {
                 let image_cond = image_cond.as_deref().map(|v| v.as_slice());
+                let conds = (cond.as_slice(), uncond.as_slice());
                 unet_guided(
                     &model,
                     &x_in,
                     image_cond,
-                    &hidden,
+                    conds,
                     t,
                     cfg,
                     (lw, lh),
@@ -225,69 +254,102 @@ fn unet_guided(
     model: &SdModel,
     x: &[f32],
     image_cond: Option<&[f32]>,
-    hidden: &[f32],
+    (cond, uncond): (&[f32], &[f32]),
     t: f32,
     cfg: f32,
     (lw, lh): (usize, usize),
     unet_nanos: &AtomicU64,
 ) -> Result<Vec<f32>, String> {
-    let io = &model.io;
     let one: Vec<f32> = match image_cond {
         Some(extra) => x.iter().chain(extra).copied().collect(),
         None => x.to_vec(),
     };
-    let channels = one.len() / (lw * lh);
-    let mut batch = one.clone();
-    batch.extend_from_slice(&one);
-    let sample = float_tensor(
-        io.unet_float,
-        vec![2, channels as i64, lh as i64, lw as i64],
-        &batch,
-    )?;
-    let width = hidden.len() / (2 * WINDOW);
-    let hidden_value = float_tensor(io.unet_float, vec![2, WINDOW as i64, width as i64], hidden)?;
-    let e = |err: inpaint_onnx::ort::Error| err.to_string();
-    let shape: Vec<i64> = if io.timestep.batched { vec![2] } else { vec![] };
-    let n = if io.timestep.batched { 2 } else { 1 };
-    let timestep: DynValue = match io.timestep.ty {
-        // Integer timesteps cannot carry the fractional ones the k-diffusion
-        // samplers ask for: the nearest one is used.
-        TensorElementType::Int64 => Tensor::from_array((shape, vec![t.round() as i64; n]))
-            .map_err(e)?
-            .into_dyn(),
-        TensorElementType::Int32 => Tensor::from_array((shape, vec![t.round() as i32; n]))
-            .map_err(e)?
-            .into_dyn(),
-        TensorElementType::Float16 => {
-            float_tensor(super::model::FloatType::F16, shape, &vec![t; n])?
-        }
-        _ => float_tensor(super::model::FloatType::F32, shape, &vec![t; n])?,
-    };
+    let len = model.io.latent_channels * lw * lh;
     let started = Instant::now();
-    let ran = model.unet.run(
-        vec![
-            (io.unet_sample.clone(), sample),
-            (io.unet_timestep.clone(), timestep),
-            (io.unet_hidden.clone(), hidden_value),
-        ],
-        &io.unet_output,
-    );
+    let out = if cond.len() == uncond.len() {
+        let mut batch = one.clone();
+        batch.extend_from_slice(&one);
+        let mut hidden = cond.to_vec();
+        hidden.extend_from_slice(uncond);
+        unet_run(model, &batch, 2, &hidden, t, (lw, lh))
+    } else {
+        unet_run(model, &one, 1, cond, t, (lw, lh)).and_then(|mut c| {
+            c.extend(unet_run(model, &one, 1, uncond, t, (lw, lh))?);
+            Ok(c)
+        })
+    };
     unet_nanos.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
-    let (out_shape, out) = ran?;
-    let len = io.latent_channels * lw * lh;
-    if out.len() != 2 * len {
-        return Err(format!(
-            "{}: output {out_shape:?}, expected [2, {}, {lh}, {lw}]",
-            model.folder.unet.display(),
-            io.latent_channels
-        ));
-    }
+    let out = out?;
     let (cond, uncond) = out.split_at(len);
     Ok(uncond
         .iter()
         .zip(cond)
         .map(|(u, c)| u + (c - u) * cfg)
         .collect())
+}
+
+/// One UNet run over `n` samples with their hidden states (`n` blocks of
+/// `[tokens, width]`); returns `n` noise predictions.
+fn unet_run(
+    model: &SdModel,
+    samples: &[f32],
+    n: usize,
+    hidden: &[f32],
+    t: f32,
+    (lw, lh): (usize, usize),
+) -> Result<Vec<f32>, String> {
+    let io = &model.io;
+    let channels = samples.len() / (n * lw * lh);
+    let sample = float_tensor(
+        io.unet_float,
+        vec![n as i64, channels as i64, lh as i64, lw as i64],
+        samples,
+    )?;
+    let width = model.text_width;
+    let tokens = hidden.len() / (n * width);
+    let hidden_value = float_tensor(
+        io.unet_float,
+        vec![n as i64, tokens as i64, width as i64],
+        hidden,
+    )?;
+    let e = |err: inpaint_onnx::ort::Error| err.to_string();
+    let shape: Vec<i64> = if io.timestep.batched {
+        vec![n as i64]
+    } else {
+        vec![]
+    };
+    let k = if io.timestep.batched { n } else { 1 };
+    let timestep: DynValue = match io.timestep.ty {
+        // Integer timesteps cannot carry the fractional ones the k-diffusion
+        // samplers ask for: the nearest one is used.
+        TensorElementType::Int64 => Tensor::from_array((shape, vec![t.round() as i64; k]))
+            .map_err(e)?
+            .into_dyn(),
+        TensorElementType::Int32 => Tensor::from_array((shape, vec![t.round() as i32; k]))
+            .map_err(e)?
+            .into_dyn(),
+        TensorElementType::Float16 => {
+            float_tensor(super::model::FloatType::F16, shape, &vec![t; k])?
+        }
+        _ => float_tensor(super::model::FloatType::F32, shape, &vec![t; k])?,
+    };
+    let (out_shape, out) = model.unet.run(
+        vec![
+            (io.unet_sample.clone(), sample),
+            (io.unet_timestep.clone(), timestep),
+            (io.unet_hidden.clone(), hidden_value),
+        ],
+        &io.unet_output,
+    )?;
+    let len = io.latent_channels * lw * lh;
+    if out.len() != n * len {
+        return Err(format!(
+            "{}: output {out_shape:?}, expected [{n}, {}, {lh}, {lw}]",
+            model.folder.unet.display(),
+            io.latent_channels
+        ));
+    }
+    Ok(out)
 }
 
 /// Repaints `image` (sides multiples of the VAE factor) where `mask`
@@ -319,12 +381,9 @@ pub async fn inpaint(
 
     let m = model.clone();
     let (prompt, negative) = (request.prompt.clone(), request.negative_prompt.clone());
-    let hidden = blocking(Box::new(move || {
-        let mut both = encode_text(&m, &prompt)?;
-        both.extend(encode_text(&m, &negative)?);
-        Ok(both)
-    }))
-    .await?;
+    let cond = blocking(Box::new(move || encode_prompt(&m, &prompt))).await?;
+    let m = model.clone();
+    let uncond = blocking(Box::new(move || encode_prompt(&m, &negative))).await?;
 
     let m = model.clone();
     let pixels = image.clone();
@@ -361,7 +420,8 @@ pub async fn inpaint(
 
     let mut guided = Guided {
         model: model.clone(),
-        hidden: Arc::new(hidden),
+        cond: Arc::new(cond),
+        uncond: Arc::new(uncond),
         image_cond,
         cfg_scale: request.cfg_scale,
         lw,

@@ -25,6 +25,8 @@ pub struct ClipTokenizer {
     pub bos: u32,
     pub eos: u32,
     pub pad: u32,
+    /// `,` at the end of a word: where long prompts prefer to be cut.
+    pub comma: Option<u32>,
 }
 
 const PIECES: &str = r"'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+";
@@ -66,11 +68,13 @@ impl ClipTokenizer {
             Some(token) => id(&token)?,
             None => eos,
         };
+        let comma = inner.token_to_id(",</w>");
         Ok(Self {
             inner,
             bos,
             eos,
             pad,
+            comma,
         })
     }
 
