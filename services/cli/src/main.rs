@@ -400,9 +400,42 @@ struct SdArgs {
     /// Denoising strength, 0..1 (default 0.75).
     #[arg(long = "denoise")]
     denoising_strength: Option<f32>,
+
+    /// One region's own prompt, e.g. `--region-prompt 1="a smiling man"`
+    /// (regions count from 0 in the response's order; repeatable; the
+    /// region keeps the request's other settings), as ADetailer's per-face
+    /// prompts.
+    #[arg(long = "region-prompt", value_name = "INDEX=PROMPT", value_parser = parse_region_prompt)]
+    region_prompts: Vec<(u32, String)>,
+}
+
+fn parse_region_prompt(s: &str) -> Result<(u32, String), String> {
+    let (index, prompt) = s
+        .split_once('=')
+        .ok_or("expected INDEX=PROMPT, e.g. 1=\"a smiling man\"")?;
+    let index = index
+        .trim()
+        .parse()
+        .map_err(|e| format!("region index: {e}"))?;
+    Ok((index, prompt.to_string()))
 }
 
 impl SdArgs {
+    /// Per-region overrides carrying each region's own prompt.
+    fn region_overrides(&self) -> Vec<inpaint_proto::v1::RegionOverride> {
+        self.region_prompts
+            .iter()
+            .map(|(region, prompt)| inpaint_proto::v1::RegionOverride {
+                region: *region,
+                sd: Some(inpaint_proto::v1::SdParams {
+                    prompt: prompt.clone(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })
+            .collect()
+    }
+
     /// The wire settings when the engine is "sd" or any was given.
     fn wire(&self, engine: &str) -> Option<inpaint_proto::v1::SdParams> {
         let p = inpaint_proto::v1::SdParams {
@@ -601,6 +634,7 @@ async fn batch(args: BatchArgs) -> anyhow::Result<()> {
             mask_blur: args.mask_blur,
             grow: args.grow,
             sd: args.sd.wire(&args.engine),
+            region_overrides: args.sd.region_overrides(),
             ..Default::default()
         },
         concurrency: args.concurrency,
@@ -838,7 +872,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             } else {
                 RegionMode::Unspecified
             } as i32,
-            region_overrides: vec![],
+            region_overrides: args.sd.region_overrides(),
             sd: args.sd.wire(&args.engine),
         }),
     };
