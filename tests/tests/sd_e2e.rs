@@ -329,3 +329,86 @@ async fn each_face_its_own_prompt() {
     );
     cluster.shutdown().await.expect("clean shutdown");
 }
+
+/// Every event of a job until it ends; cancels it after `cancel_after`
+/// sampling steps when asked.
+async fn watch_job(
+    url: &str,
+    id: &str,
+    cancel_after: Option<u32>,
+) -> Vec<inpaint_proto::v1::JobEvent> {
+    let mut c = inpaint_cli::client::connect(url).await.unwrap();
+    let mut stream = c
+        .watch_job(inpaint_proto::v1::WatchJobRequest {
+            id: id.into(),
+            after_sequence: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut events = vec![];
+    let mut cancelled = false;
+    while let Some(e) = stream.message().await.unwrap() {
+        let sampled = e.stage == "sampling";
+        events.push(e);
+        let steps_seen = events.iter().filter(|e| e.stage == "sampling").count() as u32;
+        if sampled && !cancelled && cancel_after.is_some_and(|n| steps_seen >= n) {
+            cancelled = true;
+            c.cancel_job(inpaint_proto::v1::CancelJobRequest { id: id.into() })
+                .await
+                .unwrap();
+        }
+    }
+    events
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sampling_steps_are_job_events_and_a_cancel_stops_within_steps() {
+    use inpaint_proto::v1::{JobState, SubmitJobRequest};
+
+    let mut config = cluster_config();
+    config.sd_models = vec![tiny_sd()];
+    let cluster = start_cluster_with(config).await;
+    let url = cluster.gateway_url();
+    let c = inpaint_cli::client::connect(&url).await.unwrap();
+    let mut long = settings("closed eyes, smiling");
+    long.steps = Some(40);
+    long.denoising_strength = Some(1.0);
+    let submit = || {
+        let request = face_request(long.clone(), 3);
+        let mut c = c.clone();
+        async move {
+            c.submit_job(SubmitJobRequest {
+                request: Some(request),
+                idempotency_key: String::new(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .id
+        }
+    };
+    let (kept, dropped) = (submit().await, submit().await);
+    let (a, b) = tokio::join!(
+        watch_job(&url, &kept, None),
+        watch_job(&url, &dropped, Some(3))
+    );
+
+    // The finished job reported its 40 steps in order, then composited.
+    let steps: Vec<(u32, u32)> = a
+        .iter()
+        .filter(|e| e.stage == "sampling")
+        .map(|e| (e.step, e.steps))
+        .collect();
+    assert_eq!(steps, (1..=40).map(|k| (k, 40)).collect::<Vec<_>>());
+    assert_eq!(a.last().unwrap().state(), JobState::Succeeded);
+
+    // The cancelled one stopped while sampling: a few steps after the
+    // cancel at most, never the rest of its 40, never compositing.
+    let sampled = b.iter().filter(|e| e.stage == "sampling").count();
+    println!("cancelled_job_steps={sampled} of 40");
+    assert_eq!(b.last().unwrap().state(), JobState::Cancelled);
+    assert!(sampled < 10, "{sampled} steps ran after a cancel at step 3");
+    assert!(!b.iter().any(|e| e.stage == "compositing"));
+    cluster.shutdown().await.expect("clean shutdown");
+}

@@ -686,8 +686,13 @@ async fn job(command: JobCommand) -> anyhow::Result<()> {
                 } else {
                     format!(" error={:?}", e.error)
                 };
+                let step = if e.steps > 0 {
+                    format!(" region={} step={}/{}", e.region, e.step, e.steps)
+                } else {
+                    String::new()
+                };
                 println!(
-                    "seq={} state={:?} stage={}{regions}{error}",
+                    "seq={} state={:?} stage={}{regions}{step}{error}",
                     e.sequence,
                     e.state(),
                     e.stage

@@ -9,6 +9,7 @@ use inpaint_common::tensor::{
     from_rgb, into_gray_tensor, into_rgb_tensor, to_gray, to_rgb, wire_box,
 };
 use inpaint_imaging::{GrayImage, RgbImage, mask};
+use inpaint_proto::v1::inpaint_crops_event::Event as CropEvent;
 use inpaint_proto::v1::{
     self as pb, CompositeRequest, CropInput, CropResult, InpaintArea, InpaintCropsRequest,
     InpaintParams, InpaintRequest, InpaintResponse, ListEnginesRequest, MaskOp, PrepareRequest,
@@ -37,8 +38,19 @@ pub struct Pipeline {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
     Segmenting,
-    MasksReady { regions: u32 },
-    Inpainting { done: u32, total: u32 },
+    MasksReady {
+        regions: u32,
+    },
+    Inpainting {
+        done: u32,
+        total: u32,
+    },
+    /// Region `region` ran `step` of its `steps` sampling steps.
+    Sampling {
+        region: u32,
+        step: u32,
+        steps: u32,
+    },
     Compositing,
 }
 
@@ -49,7 +61,22 @@ impl Stage {
             Stage::Segmenting => ("segmenting", 0, 0),
             Stage::MasksReady { regions } => ("masks_ready", 0, regions),
             Stage::Inpainting { done, total } => ("inpainting", done, total),
+            // Region counts stay as the inpainting events set them.
+            Stage::Sampling { .. } => ("sampling", 0, 0),
             Stage::Compositing => ("compositing", 0, 0),
+        }
+    }
+
+    /// (region, step, steps) of a sampling step.
+    pub fn step(self) -> Option<(u32, u32, u32)> {
+        match self {
+            Stage::Sampling {
+                region,
+                step,
+                steps,
+                ..
+            } => Some((region, step, steps)),
+            _ => None,
         }
     }
 }
@@ -224,6 +251,7 @@ impl Pipeline {
             crops: vec![],
         };
         let mut calls = tokio::task::JoinSet::new();
+        let (step_tx, mut step_rx) = tokio::sync::mpsc::unbounded_channel::<(u32, u32, u32)>();
         for (i, c) in prepared.crops.into_iter().enumerate() {
             let mut request = template.clone();
             // Distinct but repeatable randomness per crop; Stable Diffusion
@@ -248,22 +276,49 @@ impl Pipeline {
             }];
             let mut worker = self.stages.worker.clone();
             let limit = self.stage_timeout;
+            let steps = step_tx.clone();
             calls.spawn(async move {
-                (
-                    i,
-                    tokio::time::timeout(limit, worker.inpaint_crops(request)).await,
-                )
+                let call = async {
+                    // The streaming call reports each sampling step; the
+                    // JoinSet dropping this task (a cancel, a caller gone)
+                    // drops the call, which stops the worker's work.
+                    let mut events = worker.inpaint_crops_stream(request).await?.into_inner();
+                    while let Some(event) = events.message().await? {
+                        match event.event {
+                            Some(CropEvent::Step(step)) => {
+                                let _ = steps.send((i as u32, step.step, step.steps));
+                            }
+                            Some(CropEvent::Done(done)) => return Ok(done),
+                            None => {}
+                        }
+                    }
+                    Err(tonic::Status::internal(
+                        "the worker's stream ended without a result",
+                    ))
+                };
+                (i, tokio::time::timeout(limit, call).await)
             });
         }
+        drop(step_tx);
         let mut images: Vec<Option<pb::Tensor>> = vec![None; crops.len()];
         let mut sd_reports: Vec<Option<pb::SdReport>> = vec![None; crops.len()];
         let mut engine = String::new();
         let mut done = 0;
-        while let Some(joined) = calls.join_next().await {
+        loop {
+            let joined = tokio::select! {
+                Some((region, step, steps)) = step_rx.recv() => {
+                    progress.report(Stage::Sampling { region, step, steps }).await?;
+                    continue;
+                }
+                joined = calls.join_next() => match joined {
+                    Some(joined) => joined,
+                    None => break,
+                },
+            };
             let (i, answer) =
                 joined.map_err(|e| stage("worker", tonic::Status::internal(e.to_string())))?;
             let answer = match answer {
-                Ok(Ok(response)) => response.into_inner(),
+                Ok(Ok(response)) => response,
                 Ok(Err(status)) => return Err(public_worker_field(stage("worker", status))),
                 Err(_) => {
                     let late = format!("no answer within {:?}", self.stage_timeout);

@@ -27,6 +27,25 @@ pub struct EngineParams {
     pub masked_content: MaskedContent,
     /// Engine "sd": prompt and sampling.
     pub sd: Option<SdSettings>,
+    /// Where engines that sample in steps report each one.
+    pub steps: Option<StepReporter>,
+}
+
+/// Reports one crop's sampling steps to a streaming caller.
+#[derive(Debug, Clone)]
+pub struct StepReporter {
+    pub crop: u32,
+    pub tx: tokio::sync::mpsc::UnboundedSender<inpaint_proto::v1::SamplingStep>,
+}
+
+impl StepReporter {
+    pub fn report(&self, step: u32, steps: u32) {
+        let _ = self.tx.send(inpaint_proto::v1::SamplingStep {
+            crop: self.crop,
+            step,
+            steps,
+        });
+    }
 }
 
 pub type EngineFuture = Pin<Box<dyn Future<Output = Result<RgbImage, Error>> + Send>>;

@@ -7,14 +7,18 @@ use inpaint_common::tensor::{into_rgb_tensor, to_gray, to_rgb};
 use inpaint_imaging::{GrayImage, RgbImage};
 use inpaint_proto::v1::inpaint_worker_server::InpaintWorker;
 use inpaint_proto::v1::{
-    CropInput, EngineInfo, InpaintCropsRequest, InpaintCropsResponse, ListEnginesRequest,
-    ListEnginesResponse, ListModelsRequest, ListModelsResponse, MaskedContent, ModelInfo, SdReport,
+    CropInput, EngineInfo, InpaintCropsEvent, InpaintCropsRequest, InpaintCropsResponse,
+    ListEnginesRequest, ListEnginesResponse, ListModelsRequest, ListModelsResponse, MaskedContent,
+    ModelInfo, SamplingStep, SdReport, inpaint_crops_event::Event,
 };
+use tokio::sync::mpsc;
+use tokio_stream::Stream;
+use tokio_stream::wrappers::UnboundedReceiverStream;
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
 use crate::config::Config;
-use crate::engine::{EngineParams, Registry};
+use crate::engine::{EngineParams, Registry, StepReporter};
 use crate::error::Error;
 use crate::models::DType;
 use crate::onnx_engine::ModelEngine;
@@ -25,6 +29,7 @@ use crate::sd::model::SdModel;
 /// Largest neighbourhood radius accepted.
 pub use inpaint_common::limits::MAX_RADIUS;
 
+#[derive(Clone)]
 pub struct WorkerService {
     engines: Arc<Registry>,
     models: Vec<Arc<ModelEngine>>,
@@ -45,6 +50,145 @@ impl WorkerService {
             sd_models,
             max_image_pixels: config.service.max_image_pixels,
         }
+    }
+}
+
+impl WorkerService {
+    /// Repaints a request's crops; with `steps`, engines that sample in
+    /// steps report each one there. Dropped, it stops every crop's work.
+    async fn run_crops(
+        &self,
+        req: InpaintCropsRequest,
+        steps: Option<mpsc::UnboundedSender<SamplingStep>>,
+    ) -> Result<InpaintCropsResponse, Status> {
+        let engine = self
+            .engines
+            .get(&req.engine)
+            .ok_or_else(|| Error::UnknownEngine {
+                name: req.engine.clone(),
+                available: self.engines.names().join(", "),
+            })?;
+        if req.radius > MAX_RADIUS {
+            return Err(invalid("radius", format!("must be at most {MAX_RADIUS}")).into());
+        }
+        let strength = req.strength.unwrap_or(1.0);
+        if !(0.0..=1.0).contains(&strength) {
+            return Err(invalid("strength", format!("{strength} is not in 0..=1")).into());
+        }
+        let content = MaskedContent::try_from(req.masked_content)
+            .map_err(|_| invalid("masked_content", "unknown masked content"))?;
+        let sd = if engine.name() == "sd" {
+            Some(SdSettings::from_wire(
+                &req.sd.clone().unwrap_or_default(),
+                "sd.",
+            )?)
+        } else {
+            None
+        };
+        let params = EngineParams {
+            radius: req.radius,
+            seed: req.seed,
+            model: req.model.clone(),
+            masked_content: content,
+            sd: sd.clone(),
+            steps: None,
+        };
+        engine.check(&params)?;
+        let crops = req
+            .crops
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| check_crop(i, c, self.max_image_pixels))
+            .collect::<Result<Vec<_>, _>>()?;
+
+        // All crops at once: native engines share the CPU slots, model
+        // engines share their model's batches (with other requests' too).
+        let runs = crops.into_iter().enumerate().map(|(i, crop)| {
+            let engine = engine.clone();
+            let mut params = params.clone();
+            // Distinct but repeatable randomness per crop.
+            params.seed = crop_seed(engine.name(), req.seed, i);
+            params.steps = steps.clone().map(|tx| StepReporter { crop: i as u32, tx });
+            tokio::spawn(async move {
+                // Engines leave pixels outside the hole as they were, so at
+                // full strength the repaint is the answer as it stands and
+                // the original need not be kept for blending.
+                let original = (strength < 1.0).then(|| (crop.image.clone(), crop.hole.clone()));
+                let sketch = crop.sketch.as_ref().map(|(c, p)| (c, p));
+                let whole_hole = engine.repaints_sketch().then(|| crop.hole.clone());
+                let (guided, hole) = apply_sketch(crop.image, crop.hole, sketch);
+                let hole = whole_hole.unwrap_or(hole);
+                let seen = if engine.reads_hole() {
+                    let content = engine.prefill_content(content);
+                    // The sketch's colours are what an ORIGINAL prefill keeps.
+                    prefill(guided, &hole, content, params.seed)
+                } else {
+                    guided
+                };
+                let repainted = engine.inpaint(seen, hole, params).await?;
+                Ok::<_, Error>(match original {
+                    None => repainted,
+                    Some((image, hole)) => blend_strength(&image, &repainted, &hole, strength),
+                })
+            })
+        });
+        let mut runs = AbortOnDrop(runs.collect());
+        let mut images = Vec::new();
+        for run in &mut runs.0 {
+            let image = run.await.map_err(|e| Error::Task(e.to_string()))??;
+            images.push(into_rgb_tensor(image));
+        }
+        let sd_reports = match &sd {
+            Some(settings) => (0..images.len())
+                .map(|i| SdReport {
+                    sampler: settings.sampler.name().into(),
+                    schedule: settings.schedule.name().into(),
+                    steps_run: settings.plan().steps_run(),
+                    seed: crop_seed("sd", req.seed, i),
+                    model: self
+                        .sd_models
+                        .iter()
+                        .find(|m| req.model.is_empty() || m.name == req.model)
+                        .map(|m| m.name.clone())
+                        .unwrap_or_default(),
+                })
+                .collect(),
+            None => vec![],
+        };
+        Ok(InpaintCropsResponse {
+            images,
+            engine: engine.name().to_string(),
+            device: engine.device().to_string(),
+            sd: sd_reports,
+        })
+    }
+}
+
+/// Aborts its tasks when dropped (a caller that went away stops the work).
+struct AbortOnDrop<T>(Vec<tokio::task::JoinHandle<T>>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
+}
+
+/// The streaming call's events; dropping it (the client went away) stops
+/// the work.
+pub struct StepStream {
+    events: UnboundedReceiverStream<Result<InpaintCropsEvent, Status>>,
+    _work: AbortOnDrop<()>,
+}
+
+impl Stream for StepStream {
+    type Item = Result<InpaintCropsEvent, Status>;
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        std::pin::Pin::new(&mut self.events).poll_next(cx)
     }
 }
 
@@ -118,103 +262,48 @@ impl InpaintWorker for WorkerService {
         &self,
         request: Request<InpaintCropsRequest>,
     ) -> Result<Response<InpaintCropsResponse>, Status> {
-        let req = request.into_inner();
-        let engine = self
-            .engines
-            .get(&req.engine)
-            .ok_or_else(|| Error::UnknownEngine {
-                name: req.engine.clone(),
-                available: self.engines.names().join(", "),
-            })?;
-        if req.radius > MAX_RADIUS {
-            return Err(invalid("radius", format!("must be at most {MAX_RADIUS}")).into());
-        }
-        let strength = req.strength.unwrap_or(1.0);
-        if !(0.0..=1.0).contains(&strength) {
-            return Err(invalid("strength", format!("{strength} is not in 0..=1")).into());
-        }
-        let content = MaskedContent::try_from(req.masked_content)
-            .map_err(|_| invalid("masked_content", "unknown masked content"))?;
-        let sd = if engine.name() == "sd" {
-            Some(SdSettings::from_wire(
-                &req.sd.clone().unwrap_or_default(),
-                "sd.",
-            )?)
-        } else {
-            None
-        };
-        let params = EngineParams {
-            radius: req.radius,
-            seed: req.seed,
-            model: req.model.clone(),
-            masked_content: content,
-            sd: sd.clone(),
-        };
-        engine.check(&params)?;
-        let crops = req
-            .crops
-            .into_iter()
-            .enumerate()
-            .map(|(i, c)| check_crop(i, c, self.max_image_pixels))
-            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Response::new(
+            self.run_crops(request.into_inner(), None).await?,
+        ))
+    }
 
-        // All crops at once: native engines share the CPU slots, model
-        // engines share their model's batches (with other requests' too).
-        let runs = crops.into_iter().enumerate().map(|(i, crop)| {
-            let engine = engine.clone();
-            let mut params = params.clone();
-            // Distinct but repeatable randomness per crop.
-            params.seed = crop_seed(engine.name(), req.seed, i);
-            tokio::spawn(async move {
-                // Engines leave pixels outside the hole as they were, so at
-                // full strength the repaint is the answer as it stands and
-                // the original need not be kept for blending.
-                let original = (strength < 1.0).then(|| (crop.image.clone(), crop.hole.clone()));
-                let sketch = crop.sketch.as_ref().map(|(c, p)| (c, p));
-                let whole_hole = engine.repaints_sketch().then(|| crop.hole.clone());
-                let (guided, hole) = apply_sketch(crop.image, crop.hole, sketch);
-                let hole = whole_hole.unwrap_or(hole);
-                let seen = if engine.reads_hole() {
-                    let content = engine.prefill_content(content);
-                    // The sketch's colours are what an ORIGINAL prefill keeps.
-                    prefill(guided, &hole, content, params.seed)
-                } else {
-                    guided
-                };
-                let repainted = engine.inpaint(seen, hole, params).await?;
-                Ok::<_, Error>(match original {
-                    None => repainted,
-                    Some((image, hole)) => blend_strength(&image, &repainted, &hole, strength),
-                })
-            })
+    type InpaintCropsStreamStream = StepStream;
+
+    #[instrument(skip_all, fields(engine = %request.get_ref().engine, crops = request.get_ref().crops.len()))]
+    async fn inpaint_crops_stream(
+        &self,
+        request: Request<InpaintCropsRequest>,
+    ) -> Result<Response<StepStream>, Status> {
+        let (tx, rx) = mpsc::unbounded_channel::<Result<InpaintCropsEvent, Status>>();
+        let (steps, mut step_rx) = mpsc::unbounded_channel::<SamplingStep>();
+        let this = self.clone();
+        let forward = tx.clone();
+        let run = tokio::spawn(async move {
+            let work = this.run_crops(request.into_inner(), Some(steps));
+            tokio::pin!(work);
+            let result = loop {
+                tokio::select! {
+                    step = step_rx.recv() => if let Some(step) = step {
+                        let _ = forward.send(Ok(InpaintCropsEvent { event: Some(Event::Step(step)) }));
+                    },
+                    result = &mut work => break result,
+                }
+            };
+            // Steps reported just before the end come first.
+            while let Ok(step) = step_rx.try_recv() {
+                let _ = forward.send(Ok(InpaintCropsEvent {
+                    event: Some(Event::Step(step)),
+                }));
+            }
+            let last = result.map(|done| InpaintCropsEvent {
+                event: Some(Event::Done(done)),
+            });
+            let _ = forward.send(last);
         });
-        let mut images = Vec::new();
-        for run in runs.collect::<Vec<_>>() {
-            let image = run.await.map_err(|e| Error::Task(e.to_string()))??;
-            images.push(into_rgb_tensor(image));
-        }
-        let sd_reports = match &sd {
-            Some(settings) => (0..images.len())
-                .map(|i| SdReport {
-                    sampler: settings.sampler.name().into(),
-                    schedule: settings.schedule.name().into(),
-                    steps_run: settings.plan().steps_run(),
-                    seed: crop_seed("sd", req.seed, i),
-                    model: self
-                        .sd_models
-                        .iter()
-                        .find(|m| req.model.is_empty() || m.name == req.model)
-                        .map(|m| m.name.clone())
-                        .unwrap_or_default(),
-                })
-                .collect(),
-            None => vec![],
-        };
-        Ok(Response::new(InpaintCropsResponse {
-            images,
-            engine: engine.name().to_string(),
-            device: engine.device().to_string(),
-            sd: sd_reports,
+        drop(tx);
+        Ok(Response::new(StepStream {
+            events: UnboundedReceiverStream::new(rx),
+            _work: AbortOnDrop(vec![run]),
         }))
     }
 

@@ -42,7 +42,7 @@ pub struct RedisStore {
 
 /// Moves a job by an event unless it already ended. KEYS: job, events,
 /// backlog jobs, backlog pixels, input (deleted once the job ends). ARGV: state, stage, done, total, error,
-/// unix ms, ttl ms, result key ('' for none), result bytes. Returns the new
+/// unix ms, ttl ms, result key ('' for none), result bytes, region, step, steps. Returns the new
 /// sequence number, or 0 when the job had ended or is gone. Every attempt to
 /// end a job as SUCCEEDED is counted in its record (`success_attempts`), the
 /// refused ones too, so a job run twice shows.
@@ -54,7 +54,7 @@ local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 redis.call('HSET', KEYS[1], 'state', ARGV[1], 'stage', ARGV[2], 'updated', ARGV[6])
 if tonumber(ARGV[4]) > 0 then redis.call('HSET', KEYS[1], 'done', ARGV[3], 'total', ARGV[4]) end
 if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'error', ARGV[5]) end
-redis.call('XADD', KEYS[2], '0-' .. seq, 'state', ARGV[1], 'stage', ARGV[2], 'done', ARGV[3], 'total', ARGV[4], 'error', ARGV[5], 'ms', ARGV[6])
+redis.call('XADD', KEYS[2], '0-' .. seq, 'state', ARGV[1], 'stage', ARGV[2], 'done', ARGV[3], 'total', ARGV[4], 'error', ARGV[5], 'ms', ARGV[6], 'region', ARGV[10], 'step', ARGV[11], 'steps', ARGV[12])
 redis.call('PEXPIRE', KEYS[1], ARGV[7])
 redis.call('PEXPIRE', KEYS[2], ARGV[7])
 if ARGV[8] ~= '' then redis.call('SET', ARGV[8], ARGV[9], 'PX', ARGV[7]) end
@@ -186,6 +186,9 @@ impl RedisStore {
             .arg(self.ttl_ms())
             .arg(result_key)
             .arg(result.unwrap_or_default())
+            .arg(e.region)
+            .arg(e.step)
+            .arg(e.steps)
             .invoke_async(&mut conn)
             .await?;
         Ok(seq)
@@ -422,6 +425,9 @@ impl JobStore for RedisStore {
                     state: number(&f, "state"),
                     stage: field(&f, "stage"),
                     regions_done: number(&f, "done"),
+                    region: number(&f, "region"),
+                    step: number(&f, "step"),
+                    steps: number(&f, "steps"),
                     regions_total: number(&f, "total"),
                     error: field(&f, "error"),
                     unix_ms: number(&f, "ms"),

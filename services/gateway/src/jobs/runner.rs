@@ -131,9 +131,13 @@ impl<S: JobStore> Progress for JobProgress<'_, S> {
             return Err(Error::Cancelled);
         }
         let (name, done, total) = stage.describe();
+        let (region, step, steps) = stage.step().unwrap_or_default();
         let e = JobEvent {
             regions_done: done,
             regions_total: total,
+            region,
+            step,
+            steps,
             ..event(id, JobState::Running, name)
         };
         self.store.progress(id, e).await.map_err(store_error)?;

@@ -160,7 +160,12 @@ impl Engine for SdEngine {
                 fill: webui_fill(params.masked_content).1,
                 mask_weight: 1.0,
             };
-            repaint(model, image, hole, &request).await
+            let mut on_step = |done: u32, total: u32| {
+                if let Some(steps) = &params.steps {
+                    steps.report(done, total);
+                }
+            };
+            repaint(model, image, hole, &request, &mut on_step).await
         })
     }
 }
@@ -172,6 +177,7 @@ async fn repaint(
     image: RgbImage,
     hole: GrayImage,
     request: &SdRequest,
+    on_step: &mut (dyn FnMut(u32, u32) + Send),
 ) -> Result<RgbImage, Error> {
     let (w, h) = (image.width() as usize, image.height() as usize);
     let f = model.io.vae_factor;
@@ -192,7 +198,7 @@ async fn repaint(
         Pixels::from_rgb8(&rgb, pw, ph),
         mask,
         request,
-        &mut |_, _| {},
+        on_step,
     )
     .await
     .map_err(Error::Model)?;
