@@ -318,22 +318,21 @@ async fn job_promises() {
 
     // The queued-pixel budget and the result size limit, on a gateway of
     // their own (no runners: what is admitted stays queued).
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
     let cluster = start_cluster(None).await;
-    let mut config = inpaint_gateway::Config::local(
-        addr,
-        format!("http://{}", cluster.segmentation),
-        format!("http://{}", cluster.mask),
-        format!("http://{}", cluster.worker),
-    );
-    config.max_queued_pixels = 300_000; // one 512x512 photo, not two
-    config.job_runners = 0;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let gateway = tokio::spawn(inpaint_gateway::run(config, listener, async {
-        let _ = stopped.await;
-    }));
-    let mut budget = job_client(&format!("http://{addr}")).await;
+    let stages = || {
+        (
+            format!("http://{}", cluster.segmentation),
+            format!("http://{}", cluster.mask),
+            format!("http://{}", cluster.worker),
+        )
+    };
+    let (seg, mask_url, worker) = stages();
+    let gateway = start_gateway(seg, mask_url, worker, |c| {
+        c.max_queued_pixels = 300_000; // one 512x512 photo, not two
+        c.job_runners = 0;
+    })
+    .await;
+    let mut budget = job_client(&gateway.url).await;
     let one = || SubmitJobRequest {
         request: Some(mask_request(
             photo.clone(),
@@ -349,26 +348,15 @@ async fn job_promises() {
     let refused = budget.submit_job(one()).await.unwrap_err();
     assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
     assert!(refused.metadata().get("retry-after").is_some());
-    stop.send(()).unwrap();
-    gateway.await.unwrap().unwrap();
+    gateway.stop().await;
 
     // A JPEG input small enough to keep, whose PNG result is not: the job
     // fails saying so (the input was accepted at submission).
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let mut config = inpaint_gateway::Config::local(
-        addr,
-        format!("http://{}", cluster.segmentation),
-        format!("http://{}", cluster.mask),
-        format!("http://{}", cluster.worker),
-    );
     let jpeg = encode(&decode_rgb(&photo), image::ImageFormat::Jpeg);
-    config.max_job_blob_bytes = jpeg.len() + 20_000;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let gateway = tokio::spawn(inpaint_gateway::run(config, listener, async {
-        let _ = stopped.await;
-    }));
-    let mut capped = job_client(&format!("http://{addr}")).await;
+    let (seg, mask_url, worker) = stages();
+    let limit = jpeg.len() + 20_000;
+    let gateway = start_gateway(seg, mask_url, worker, |c| c.max_job_blob_bytes = limit).await;
+    let mut capped = job_client(&gateway.url).await;
     let job = capped
         .submit_job(SubmitJobRequest {
             request: Some(mask_request(
@@ -385,8 +373,7 @@ async fn job_promises() {
     let end = follow(&mut capped, &job.id, |e| error = e.error.clone()).await;
     assert_eq!(end, JobState::Failed);
     assert!(error.contains("jobs keep at most"), "{error}");
-    stop.send(()).unwrap();
-    gateway.await.unwrap().unwrap();
+    gateway.stop().await;
     cluster.shutdown().await.expect("clean shutdown");
 }
 

@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use inpaint_cli::batch::{BatchOptions, BatchTarget};
 use inpaint_cli::embedded::JobSettings;
-use inpaint_imaging::PixelBox;
 use inpaint_proto::v1::{InpaintParams, JobState, SubmitJobRequest, WatchJobRequest};
 use support::*;
 use tonic::Code;
@@ -106,21 +105,10 @@ async fn gateway_recovers_after_redis_restarts() {
     );
 
     // A batch started while Redis is down waits for it instead of failing.
-    let dir = std::env::temp_dir().join(format!("inpaint-redis-restart-{}", std::process::id()));
-    let (input, masks, output) = (dir.join("in"), dir.join("masks"), dir.join("out"));
-    for d in [&input, &masks] {
-        std::fs::create_dir_all(d).unwrap();
-    }
-    for (name, photo) in [("a", "chelsea.png"), ("b", "coffee.png")] {
-        let bytes = photo_bytes(photo);
-        let img = decode_rgb(&bytes);
-        std::fs::write(input.join(format!("{name}.png")), &bytes).unwrap();
-        std::fs::write(
-            masks.join(format!("{name}.png")),
-            box_mask_png(img.width(), img.height(), PixelBox::new(40, 40, 20, 20)),
-        )
-        .unwrap();
-    }
+    let (dir, input, masks, output) = photo_folder(
+        "redis-restart",
+        &[("a", "chelsea.png"), ("b", "coffee.png")],
+    );
     let options = BatchOptions {
         input,
         output: output.clone(),

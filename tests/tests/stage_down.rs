@@ -20,19 +20,14 @@ async fn closed_port_url() -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreachable_stage_is_unavailable_not_a_hang() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let mut config = inpaint_gateway::Config::local(
-        addr,
+    let gateway = start_gateway(
         closed_port_url().await,
         closed_port_url().await,
         closed_port_url().await,
-    );
-    config.stage_timeout_secs = 2;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(inpaint_gateway::run(config, listener, async {
-        let _ = stopped.await;
-    }));
+        |c| c.stage_timeout_secs = 2,
+    )
+    .await;
+    let addr = gateway.addr;
 
     let photo = photo_bytes("astronaut.png");
     let started = Instant::now();
@@ -67,8 +62,7 @@ async fn unreachable_stage_is_unavailable_not_a_hang() {
         "gateway still serving"
     );
 
-    stop.send(()).unwrap();
-    server.await.unwrap().expect("clean shutdown");
+    gateway.stop().await;
 }
 
 /// A loopback address that accepts connections and never answers on them
@@ -87,19 +81,14 @@ async fn silent_stage_url() -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stage_that_never_answers_times_out() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let mut config = inpaint_gateway::Config::local(
-        addr,
+    let gateway = start_gateway(
         silent_stage_url().await,
         silent_stage_url().await,
         silent_stage_url().await,
-    );
-    config.stage_timeout_secs = 2;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(inpaint_gateway::run(config, listener, async {
-        let _ = stopped.await;
-    }));
+        |c| c.stage_timeout_secs = 2,
+    )
+    .await;
+    let addr = gateway.addr;
 
     let started = Instant::now();
     let url = format!("http://{addr}");
@@ -138,6 +127,5 @@ async fn a_stage_that_never_answers_times_out() {
         inpaint_cli::embedded::serving(addr).await,
         "gateway still serving"
     );
-    stop.send(()).unwrap();
-    server.await.unwrap().expect("clean shutdown");
+    gateway.stop().await;
 }

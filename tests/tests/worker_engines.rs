@@ -94,19 +94,6 @@ async fn every_engine_on_smooth_and_textured_holes() {
     cluster.shutdown().await.expect("clean shutdown");
 }
 
-/// Four copies of the astronaut photo in a 2x2 grid: four faces, so one
-/// request brings four same-size crops.
-fn four_astronauts() -> Vec<u8> {
-    let one = image::load_from_memory(&photo_bytes("astronaut.png"))
-        .unwrap()
-        .into_rgb8();
-    let mut grid = image::RgbImage::new(1024, 1024);
-    for (x, y) in [(0, 0), (512, 0), (0, 512), (512, 512)] {
-        image::imageops::replace(&mut grid, &one, x, y);
-    }
-    png(image::DynamicImage::ImageRgb8(grid))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_requests_share_model_batches() {
     let mut config = cluster_config();

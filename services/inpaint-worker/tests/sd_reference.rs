@@ -174,10 +174,12 @@ fn runtime() -> RuntimeOptions {
     }
 }
 
-/// The tiny 4-channel pipeline: the 9-channel folder with the other UNet.
-fn four_channel_folder() -> PathBuf {
+/// A copy of the tiny pipeline's folder under a fresh temporary folder
+/// named `tag`.
+fn copy_pipeline(tag: &str) -> PathBuf {
     let src = repo("models/fixtures/tiny-sd/inpaint");
-    let dir = std::env::temp_dir().join(format!("tiny-sd-unet4-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("tiny-sd-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
     for sub in [
         "tokenizer",
         "text_encoder",
@@ -189,17 +191,22 @@ fn four_channel_folder() -> PathBuf {
         std::fs::create_dir_all(dir.join(sub)).unwrap();
         for entry in std::fs::read_dir(src.join(sub)).unwrap() {
             let entry = entry.unwrap();
-            if sub != "unet" {
-                std::fs::copy(entry.path(), dir.join(sub).join(entry.file_name())).unwrap();
-            }
+            std::fs::copy(entry.path(), dir.join(sub).join(entry.file_name())).unwrap();
         }
     }
+    std::fs::copy(src.join("model_index.json"), dir.join("model_index.json")).unwrap();
+    dir
+}
+
+/// The tiny 4-channel pipeline: the 9-channel folder with the other UNet.
+fn four_channel_folder() -> PathBuf {
+    let dir = copy_pipeline("unet4");
+    std::fs::remove_file(dir.join("unet/config.json")).unwrap();
     std::fs::copy(
         repo("models/fixtures/tiny-sd/unet4/model.onnx"),
         dir.join("unet/model.onnx"),
     )
     .unwrap();
-    std::fs::copy(src.join("model_index.json"), dir.join("model_index.json")).unwrap();
     dir
 }
 
@@ -300,23 +307,7 @@ async fn whole_runs_equal_the_webui_rules_reference() {
 
 /// A copy of the tiny pipeline with `edit` applied, loaded.
 fn load_edited(tag: &str, edit: impl FnOnce(&std::path::Path)) -> Result<SdModel, String> {
-    let dir = std::env::temp_dir().join(format!("tiny-sd-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let src = repo("models/fixtures/tiny-sd/inpaint");
-    for sub in [
-        "tokenizer",
-        "text_encoder",
-        "vae_encoder",
-        "vae_decoder",
-        "scheduler",
-        "unet",
-    ] {
-        std::fs::create_dir_all(dir.join(sub)).unwrap();
-        for entry in std::fs::read_dir(src.join(sub)).unwrap() {
-            let entry = entry.unwrap();
-            std::fs::copy(entry.path(), dir.join(sub).join(entry.file_name())).unwrap();
-        }
-    }
+    let dir = copy_pipeline(tag);
     edit(&dir);
     SdModel::load("edited", &dir, &runtime())
 }

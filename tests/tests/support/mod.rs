@@ -314,3 +314,77 @@ pub fn changed_in(a: &RgbImage, b: &RgbImage, area: PixelBox) -> usize {
     }
     n
 }
+
+/// A gateway of its own on a free port, in front of the given stages, with
+/// `edit` applied to its settings.
+pub struct Gateway {
+    pub addr: std::net::SocketAddr,
+    pub url: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<(), inpaint_gateway::RunError>>,
+}
+
+pub async fn start_gateway(
+    segmentation: String,
+    mask: String,
+    worker: String,
+    edit: impl FnOnce(&mut inpaint_gateway::Config),
+) -> Gateway {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut config = inpaint_gateway::Config::local(addr, segmentation, mask, worker);
+    edit(&mut config);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(inpaint_gateway::run(config, listener, async {
+        let _ = stopped.await;
+    }));
+    Gateway {
+        addr,
+        url: format!("http://{addr}"),
+        stop,
+        task,
+    }
+}
+
+impl Gateway {
+    /// Stops it and checks it stopped cleanly.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        self.task.await.unwrap().expect("gateway stops cleanly");
+    }
+}
+
+/// Four copies of the astronaut photo in a 2x2 grid (1024x1024, PNG): four
+/// faces, so one request brings four same-size crops.
+pub fn four_astronauts() -> Vec<u8> {
+    let one = image::load_from_memory(&photo_bytes("astronaut.png"))
+        .unwrap()
+        .into_rgb8();
+    let mut grid = image::RgbImage::new(1024, 1024);
+    for (x, y) in [(0, 0), (512, 0), (0, 512), (512, 512)] {
+        image::imageops::replace(&mut grid, &one, x, y);
+    }
+    png(image::DynamicImage::ImageRgb8(grid))
+}
+
+/// A folder of photos (`in/NAME.png`) with a box mask each (`masks/`) and
+/// an output folder (`out/`), under a fresh temporary folder named `tag`.
+pub fn photo_folder(tag: &str, photos: &[(&str, &str)]) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
+    let dir = std::env::temp_dir().join(format!("inpaint-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (input, masks, output) = (dir.join("in"), dir.join("masks"), dir.join("out"));
+    for d in [&input, &masks] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    for (name, photo) in photos {
+        let bytes = photo_bytes(photo);
+        let img = decode_rgb(&bytes);
+        std::fs::write(input.join(format!("{name}.png")), &bytes).unwrap();
+        std::fs::write(
+            masks.join(format!("{name}.png")),
+            box_mask_png(img.width(), img.height(), PixelBox::new(40, 40, 20, 20)),
+        )
+        .unwrap();
+    }
+    (dir, input, masks, output)
+}

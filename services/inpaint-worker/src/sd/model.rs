@@ -18,7 +18,7 @@ use std::sync::Mutex;
 
 use half::f16;
 use inpaint_onnx::ort::session::{Session, SessionInputValue};
-use inpaint_onnx::ort::value::{DynValue, Tensor, TensorElementType, ValueType};
+use inpaint_onnx::ort::value::{DynValue, Outlet, Tensor, TensorElementType, ValueType};
 use inpaint_onnx::{Device, ort};
 
 use super::schedule::BetaConfig;
@@ -179,33 +179,14 @@ impl Graph {
         f(&self.session.lock().expect("session lock"))
     }
 
-    /// (name, element type, rank, dims) of each input.
-    pub fn inputs(&self) -> Vec<(String, TensorElementType, Vec<i64>)> {
-        self.with(|s| {
-            s.inputs()
-                .iter()
-                .filter_map(|i| match i.dtype() {
-                    ValueType::Tensor { ty, shape, .. } => {
-                        Some((i.name().to_string(), *ty, shape.to_vec()))
-                    }
-                    _ => None,
-                })
-                .collect()
-        })
+    /// (name, element type, dims) of each tensor input.
+    pub fn inputs(&self) -> Vec<Signature> {
+        self.with(|s| signatures(s.inputs()))
     }
 
-    pub fn outputs(&self) -> Vec<(String, TensorElementType, Vec<i64>)> {
-        self.with(|s| {
-            s.outputs()
-                .iter()
-                .filter_map(|o| match o.dtype() {
-                    ValueType::Tensor { ty, shape, .. } => {
-                        Some((o.name().to_string(), *ty, shape.to_vec()))
-                    }
-                    _ => None,
-                })
-                .collect()
-        })
+    /// (name, element type, dims) of each tensor output.
+    pub fn outputs(&self) -> Vec<Signature> {
+        self.with(|s| signatures(s.outputs()))
     }
 
     /// Runs the graph and returns output `name` as f32 with its shape.
@@ -225,6 +206,21 @@ impl Graph {
         let value = &out[output];
         floats(value).map_err(|e| format!("{}: output {output:?}: {e}", self.file.display()))
     }
+}
+
+/// A tensor input or output: name, element type, dims (-1 = dynamic).
+pub type Signature = (String, TensorElementType, Vec<i64>);
+
+fn signatures(outlets: &[Outlet]) -> Vec<Signature> {
+    outlets
+        .iter()
+        .filter_map(|o| match o.dtype() {
+            ValueType::Tensor { ty, shape, .. } => {
+                Some((o.name().to_string(), *ty, shape.to_vec()))
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// A float tensor of `ty` from f32 values.
@@ -303,11 +299,11 @@ pub struct Io {
 }
 
 fn named_or_first<'a>(
-    list: &'a [(String, TensorElementType, Vec<i64>)],
+    list: &'a [Signature],
     names: &[&str],
     file: &Path,
     what: &str,
-) -> Result<&'a (String, TensorElementType, Vec<i64>), String> {
+) -> Result<&'a Signature, String> {
     names
         .iter()
         .find_map(|n| list.iter().find(|(name, ..)| name == n))
