@@ -46,15 +46,20 @@ fn settings(prompt: &str) -> SdParams {
     }
 }
 
+/// The cluster with the tiny pipeline as its SD model.
+async fn sd_cluster() -> inpaint_cli::embedded::Cluster {
+    let mut config = cluster_config();
+    config.sd_models = vec![tiny_sd()];
+    start_cluster_with(config).await
+}
+
 async fn run(url: &str, request: InpaintRequest) -> Result<InpaintResponse, tonic::Status> {
     inpaint_cli::client::inpaint(url, request).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faces_repainted_with_a_prompt() {
-    let mut config = cluster_config();
-    config.sd_models = vec![tiny_sd()];
-    let cluster = start_cluster_with(config).await;
+    let cluster = sd_cluster().await;
     let url = cluster.gateway_url();
 
     let original = decode_rgb(&photo_bytes("astronaut.png"));
@@ -245,19 +250,10 @@ async fn engine_sd_without_a_pipeline_is_a_failed_precondition() {
 async fn each_face_its_own_prompt() {
     use inpaint_proto::v1::RegionOverride;
 
-    let mut config = cluster_config();
-    config.sd_models = vec![tiny_sd()];
-    let cluster = start_cluster_with(config).await;
+    let cluster = sd_cluster().await;
     let url = cluster.gateway_url();
-    // Four astronauts in a 2x2 grid: four faces, four crops.
-    let one = image::load_from_memory(&photo_bytes("astronaut.png"))
-        .unwrap()
-        .into_rgb8();
-    let mut grid = image::RgbImage::new(1024, 1024);
-    for (x, y) in [(0, 0), (512, 0), (0, 512), (512, 512)] {
-        image::imageops::replace(&mut grid, &one, x, y);
-    }
-    let photo = png(image::DynamicImage::ImageRgb8(grid));
+    // Four faces, four crops.
+    let photo = four_astronauts();
     let request = |overrides: Vec<RegionOverride>| {
         let mut r = face_request(settings("closed eyes, smiling"), 7);
         r.image = photo.clone();
@@ -366,9 +362,7 @@ async fn watch_job(
 async fn sampling_steps_are_job_events_and_a_cancel_stops_within_steps() {
     use inpaint_proto::v1::{JobState, SubmitJobRequest};
 
-    let mut config = cluster_config();
-    config.sd_models = vec![tiny_sd()];
-    let cluster = start_cluster_with(config).await;
+    let cluster = sd_cluster().await;
     let url = cluster.gateway_url();
     let c = inpaint_cli::client::connect(&url).await.unwrap();
     let mut long = settings("closed eyes, smiling");
