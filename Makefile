@@ -5,7 +5,7 @@ PYTHON ?= python3
 CARGO ?= cargo
 PHOTO ?= models/cache/photos/astronaut.png
 
-.PHONY: setup sysdeps npm models pydeps demo test bench-telea bench-mask bench-worker bench-seg bench-jobs bench-sd lint deploy-check clean
+.PHONY: setup sysdeps npm models pydeps demo test bench-telea bench-mask bench-worker bench-seg bench-jobs bench-sd bench-sd-batch lint deploy-check clean
 
 setup: sysdeps pydeps models
 
@@ -74,6 +74,12 @@ bench-sd:
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check numpy pillow onnxruntime==1.31.1
 	$(CARGO) build --release --quiet -p inpaint-worker --example sd_bench
 	$(PYTHON) bench/sd_bench.py
+
+# Step-level batching: N concurrent SD requests (1, 4, 16) on the tiny
+# pipeline, their steps batched vs one request at a time.
+bench-sd-batch:
+	$(CARGO) build --release --quiet -p inpaint-worker --example sd_batch_bench
+	./target/release/examples/sd_batch_bench
 
 lint:
 	$(CARGO) fmt --all -- --check

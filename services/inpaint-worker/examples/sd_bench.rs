@@ -51,6 +51,7 @@ fn main() {
         max_wait: Duration::from_millis(1),
         always_wait: false,
         queue: 4,
+        sd_max_batch: 8,
     };
     let model =
         Arc::new(SdModel::load("bench", std::path::Path::new(&args[1]), &runtime).expect("model"));

@@ -67,6 +67,7 @@ fn options(models_toml: &Path) -> RuntimeOptions {
         max_wait: Duration::from_millis(5),
         always_wait: false,
         queue: 256,
+        sd_max_batch: 8,
     }
 }
 

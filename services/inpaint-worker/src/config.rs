@@ -69,6 +69,13 @@ pub struct Config {
     #[arg(long, env = "INPAINT_MODEL_QUEUE", default_value_t = 64)]
     pub model_queue: usize,
 
+    /// Stable Diffusion: most requests whose sampling steps share one UNet
+    /// call (each brings its condition and negative condition); 1 runs
+    /// them one at a time; 0 = by device (8 on CUDA, 1 on the CPU, where
+    /// batching measured slower).
+    #[arg(long, env = "INPAINT_SD_MAX_BATCH", default_value_t = 0)]
+    pub sd_max_batch: usize,
+
     /// Threads ONNX Runtime may use inside one model run; 0 = its default.
     #[arg(long, env = "INPAINT_ORT_THREADS", default_value_t = 0)]
     pub ort_threads: usize,
@@ -81,6 +88,7 @@ impl Config {
             parallelism: 0,
             models: None,
             sd_models: vec![],
+            sd_max_batch: 0,
             ort_dylib: "models/cache/onnxruntime/libonnxruntime.so".into(),
             device: DeviceArg::Cpu,
             require_gpu: false,
@@ -110,6 +118,7 @@ impl Config {
             max_wait: Duration::from_micros(self.batch_wait_us),
             always_wait: self.batch_always_wait,
             queue: self.model_queue,
+            sd_max_batch: self.sd_max_batch,
         }
     }
 }

@@ -32,6 +32,8 @@ pub struct RuntimeOptions {
     /// on its way (throughput over latency, e.g. on GPUs).
     pub always_wait: bool,
     pub queue: usize,
+    /// Stable Diffusion: most requests whose steps share one UNet call.
+    pub sd_max_batch: usize,
 }
 
 /// Counters for the batches a model ran.

@@ -364,7 +364,12 @@ impl InpaintWorker for WorkerService {
                 unet_channels: m.io.unet_channels as u32,
                 vae_factor: m.io.vae_factor as u32,
                 side_multiple: m.io.vae_factor as u32,
-                max_batch: 1,
+                // Step-level batching: UNet calls, samples in them (two per
+                // request and step), and the largest call.
+                max_batch: m.unet_batcher.max_samples() as u32,
+                batches: m.unet_batcher.stats.calls.load(Ordering::Relaxed),
+                crops: m.unet_batcher.stats.samples.load(Ordering::Relaxed),
+                largest_batch: m.unet_batcher.stats.largest.load(Ordering::Relaxed),
                 notes: model_notes(m),
                 ..Default::default()
             }))

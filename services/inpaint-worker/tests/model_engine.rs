@@ -27,6 +27,7 @@ fn options() -> RuntimeOptions {
         max_wait: Duration::from_millis(20),
         always_wait: false,
         queue: 8,
+        sd_max_batch: 8,
     }
 }
 

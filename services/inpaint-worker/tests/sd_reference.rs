@@ -171,6 +171,7 @@ fn runtime() -> RuntimeOptions {
         max_wait: Duration::from_millis(1),
         always_wait: false,
         queue: 4,
+        sd_max_batch: 8,
     }
 }
 
@@ -349,4 +350,96 @@ fn broken_folders_are_refused_naming_the_file() {
     .err()
     .unwrap();
     assert!(no_vocab.contains("tokenizer/merges.txt"), "{no_vocab}");
+}
+
+/// Four concurrent requests (different seeds, prompts, step counts, so they
+/// join and leave at different steps) on a model that batches their steps
+/// and on one that runs them one at a time: the same latents to the bit
+/// on the CPU, and the batching really happened.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn step_batching_changes_nothing_but_the_calls() {
+    let r = &reference()["pipeline"];
+    let size = r["size"].as_u64().unwrap() as usize;
+    let image: Vec<u8> = r["image"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap() as u8)
+        .collect();
+    let mask: Vec<u8> = r["mask"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap() as u8)
+        .collect();
+    let root = repo("models/fixtures/tiny-sd/inpaint");
+    let mut alone = runtime();
+    alone.sd_max_batch = 1;
+    let mut together = runtime();
+    together.max_wait = Duration::from_millis(50);
+    let models = [
+        Arc::new(SdModel::load("alone", &root, &alone).unwrap()),
+        Arc::new(SdModel::load("together", &root, &together).unwrap()),
+    ];
+    let mut latents = vec![];
+    for model in &models {
+        let runs = (0..4u32).map(|k| {
+            let request = SdRequest {
+                prompt: ["a red apple", "a cat", "(blue sky:1.2)", "a house"][k as usize].into(),
+                negative_prompt: "blurry".into(),
+                plan: SamplingPlan {
+                    sampler: [
+                        SamplerKind::Euler,
+                        SamplerKind::DpmPp2M,
+                        SamplerKind::EulerAncestral,
+                        SamplerKind::Euler,
+                    ][k as usize],
+                    schedule: Schedule::Normal,
+                    steps: 6 + 2 * k,
+                    strength: 1.0,
+                },
+                cfg_scale: 7.0,
+                seed: 100 + k as u64,
+                fill: LatentFill::Encoded,
+                mask_weight: 1.0,
+            };
+            let (model, image, mask) = (model.clone(), image.clone(), mask.clone());
+            tokio::spawn(async move {
+                pipeline::inpaint(
+                    model,
+                    Pixels::from_rgb8(&image, size, size),
+                    mask,
+                    &request,
+                    &mut |_, _| {},
+                )
+                .await
+                .unwrap()
+                .latent
+            })
+        });
+        let mut out = vec![];
+        for run in runs.collect::<Vec<_>>() {
+            out.push(run.await.unwrap());
+        }
+        latents.push(out);
+    }
+    for k in 0..4 {
+        let diff = max_diff(&latents[0][k], &latents[1][k]);
+        assert_eq!(diff, 0.0, "request {k}: batched and alone differ by {diff}");
+    }
+    let stats = |m: &SdModel| {
+        let s = &m.unet_batcher.stats;
+        (
+            s.calls.load(std::sync::atomic::Ordering::Relaxed),
+            s.largest.load(std::sync::atomic::Ordering::Relaxed),
+        )
+    };
+    let (alone_calls, alone_largest) = stats(&models[0]);
+    let (calls, largest) = stats(&models[1]);
+    println!(
+        "alone calls={alone_calls} largest={alone_largest}; batched calls={calls} largest={largest}"
+    );
+    assert_eq!(alone_largest, 2, "one request's pair at a time");
+    assert!(largest >= 4, "no two requests shared a call");
+    assert!(calls < alone_calls);
 }

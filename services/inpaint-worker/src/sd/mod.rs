@@ -4,6 +4,7 @@
 //! (`schedule`, `sampler`), the WebUI's img2img rules and sampling loop
 //! (`img2img`), and the pipeline that runs them on the graphs (`pipeline`).
 
+pub mod batcher;
 pub mod engine;
 pub mod img2img;
 pub mod latent_mask;

@@ -14,13 +14,14 @@
 //! ```
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use half::f16;
 use inpaint_onnx::ort::session::{Session, SessionInputValue};
 use inpaint_onnx::ort::value::{DynValue, Outlet, Tensor, TensorElementType, ValueType};
 use inpaint_onnx::{Device, ort};
 
+use super::batcher::UnetBatcher;
 use super::schedule::BetaConfig;
 use super::tokenizer::ClipTokenizer;
 use crate::onnx_engine::RuntimeOptions;
@@ -264,7 +265,9 @@ pub struct SdModel {
     pub folder: Folder,
     pub tokenizer: ClipTokenizer,
     pub text_encoder: Graph,
-    pub unet: Graph,
+    pub unet: Arc<Graph>,
+    /// The thread that runs the UNet for every request, step by step.
+    pub unet_batcher: UnetBatcher,
     pub vae_encoder: Graph,
     pub vae_decoder: Graph,
     pub io: Io,
@@ -320,7 +323,7 @@ impl SdModel {
         let folder = Folder::check(root)?;
         let tokenizer = ClipTokenizer::load(&folder.tokenizer)?;
         let text_encoder = Graph::open(&folder.text_encoder, runtime)?;
-        let unet = Graph::open(&folder.unet, runtime)?;
+        let unet = Arc::new(Graph::open(&folder.unet, runtime)?);
         let vae_encoder = Graph::open(&folder.vae_encoder, runtime)?;
         let vae_decoder = Graph::open(&folder.vae_decoder, runtime)?;
 
@@ -481,22 +484,36 @@ impl SdModel {
                 folder.unet.display(),
             ));
         }
-        let mut model = Self {
+        // The hidden width, measured on the empty prompt.
+        let empty = tokenizer.window(&[]);
+        let hidden = super::pipeline::encode_window(&text_encoder, &io, &empty)?;
+        let text_width = hidden.len() / super::tokenizer::WINDOW;
+        // 0 = by device: on a GPU steps share calls; on the CPU (compute
+        // bound, measured slower batched: make bench-sd-batch) they do not.
+        let max_requests = match (runtime.sd_max_batch, unet.device) {
+            (0, Device::Cuda) => 8,
+            (0, Device::Cpu) => 1,
+            (n, _) => n,
+        };
+        let unet_batcher = UnetBatcher::start(
+            unet.clone(),
+            io.clone(),
+            text_width,
+            max_requests * 2,
+            runtime.max_wait,
+        );
+        Ok(Self {
             name: name.to_string(),
             folder,
             tokenizer,
             text_encoder,
             unet,
+            unet_batcher,
             vae_encoder,
             vae_decoder,
             io,
-            text_width: 0,
-        };
-        // The hidden width, measured on the empty prompt.
-        let empty = model.tokenizer.window(&[]);
-        let hidden = super::pipeline::encode_window(&model, &empty)?;
-        model.text_width = hidden.len() / super::tokenizer::WINDOW;
-        Ok(model)
+            text_width,
+        })
     }
 
     pub fn is_inpainting(&self) -> bool {

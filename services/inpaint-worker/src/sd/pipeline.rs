@@ -14,9 +14,10 @@ use std::time::{Duration, Instant};
 use inpaint_onnx::ort::value::TensorElementType;
 use inpaint_onnx::ort::value::{DynValue, Tensor};
 
+use super::batcher::{Sampling, UnetShape};
 use super::img2img::{self, Denoiser, LatentFill, SamplingPlan};
 use super::latent_mask;
-use super::model::{EncoderOutput, SdModel, float_tensor};
+use super::model::{EncoderOutput, FloatType, Graph, Io, SdModel, float_tensor};
 use super::noise::TorchRng;
 use super::prompt;
 use super::schedule::ModelSchedule;
@@ -89,10 +90,10 @@ pub struct SdResult {
 }
 
 /// Hidden states (`[77, width]`) of one text-encoder window.
-pub fn encode_window(model: &SdModel, ids: &[u32]) -> Result<Vec<f32>, String> {
+pub fn encode_window(text_encoder: &Graph, io: &Io, ids: &[u32]) -> Result<Vec<f32>, String> {
     let shape = vec![1i64, WINDOW as i64];
     let e = |err: inpaint_onnx::ort::Error| err.to_string();
-    let input: DynValue = match model.io.ids_type {
+    let input: DynValue = match io.ids_type {
         TensorElementType::Int32 => {
             Tensor::from_array((shape, ids.iter().map(|&i| i as i32).collect::<Vec<_>>()))
                 .map_err(e)?
@@ -102,14 +103,12 @@ pub fn encode_window(model: &SdModel, ids: &[u32]) -> Result<Vec<f32>, String> {
             .map_err(e)?
             .into_dyn(),
     };
-    let (shape, hidden) = model.text_encoder.run(
-        vec![(model.io.ids_input.clone(), input)],
-        &model.io.hidden_output,
-    )?;
+    let (shape, hidden) =
+        text_encoder.run(vec![(io.ids_input.clone(), input)], &io.hidden_output)?;
     if shape.len() != 3 || shape[0] != 1 || shape[1] != WINDOW as i64 {
         return Err(format!(
             "{}: hidden states {shape:?}, expected [1, {WINDOW}, width]",
-            model.folder.text_encoder.display()
+            text_encoder.file.display()
         ));
     }
     Ok(hidden)
@@ -122,7 +121,7 @@ pub fn encode_window(model: &SdModel, ids: &[u32]) -> Result<Vec<f32>, String> {
 pub fn encode_prompt(model: &SdModel, text: &str) -> Result<Vec<f32>, String> {
     let mut hidden = vec![];
     for chunk in prompt_chunks(model, text)? {
-        let mut h = encode_window(model, &chunk.ids)?;
+        let mut h = encode_window(&model.text_encoder, &model.io, &chunk.ids)?;
         prompt::apply_weights(&mut h, &chunk.weights);
         hidden.extend(h);
     }
@@ -211,8 +210,11 @@ struct Guided {
     cfg_scale: f32,
     lw: usize,
     lh: usize,
-    /// Nanoseconds spent in the UNet's session runs.
+    /// Nanoseconds spent waiting for the UNet (its runs, and the wait for
+    /// other requests' steps to share them).
     unet_nanos: Arc<AtomicU64>,
+    /// Counts this request as sampling on the model's UNet thread.
+    _sampling: Sampling,
 }
 
 impl Denoiser for Guided {
@@ -229,111 +231,100 @@ impl Denoiser for Guided {
         let (cfg, lw, lh) = (self.cfg_scale, self.lw, self.lh);
         let unet_nanos = self.unet_nanos.clone();
         async move {
-            tokio::task::spawn_blocking(move || {
-                let image_cond = image_cond.as_deref().map(|v| v.as_slice());
-                let conds = (cond.as_slice(), uncond.as_slice());
-                unet_guided(
-                    &model,
-                    &x_in,
-                    image_cond,
-                    conds,
-                    t,
-                    cfg,
-                    (lw, lh),
-                    &unet_nanos,
-                )
-            })
-            .await
-            .map_err(|e| format!("UNet task: {e}"))?
+            let one: Vec<f32> = match image_cond.as_deref() {
+                Some(extra) => x_in.iter().chain(extra).copied().collect(),
+                None => x_in,
+            };
+            let width = model.text_width;
+            let shape = |hidden: &[f32], n: usize| UnetShape {
+                channels: one.len() / (lw * lh),
+                width: lw,
+                height: lh,
+                tokens: hidden.len() / (n * width),
+            };
+            let batcher = &model.unet_batcher;
+            let started = Instant::now();
+            let out = if cond.len() == uncond.len() {
+                // One evaluation of two samples: condition, negative.
+                let mut samples = one.clone();
+                samples.extend_from_slice(&one);
+                let mut hidden = cond.to_vec();
+                hidden.extend_from_slice(&uncond);
+                let shape = shape(&hidden, 2);
+                batcher.eval(samples, hidden, 2, shape, t).await
+            } else {
+                // Different token counts cannot share a call.
+                let c = batcher.eval(one.clone(), cond.to_vec(), 1, shape(&cond, 1), t);
+                let u = batcher.eval(one.clone(), uncond.to_vec(), 1, shape(&uncond, 1), t);
+                let (c, u) = tokio::join!(c, u);
+                c.and_then(|mut c| {
+                    c.extend(u?);
+                    Ok(c)
+                })
+            };
+            unet_nanos.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            let out = out?;
+            let (cond, uncond) = out.split_at(out.len() / 2);
+            Ok(uncond
+                .iter()
+                .zip(cond)
+                .map(|(u, c)| u + (c - u) * cfg)
+                .collect())
         }
     }
 }
 
+/// One UNet run over `n` samples (`[n, C, h, w]`) with their hidden states
+/// (`[n, tokens, width]`) and timesteps; returns `n` noise predictions.
 #[allow(clippy::too_many_arguments)]
-fn unet_guided(
-    model: &SdModel,
-    x: &[f32],
-    image_cond: Option<&[f32]>,
-    (cond, uncond): (&[f32], &[f32]),
-    t: f32,
-    cfg: f32,
-    (lw, lh): (usize, usize),
-    unet_nanos: &AtomicU64,
-) -> Result<Vec<f32>, String> {
-    let one: Vec<f32> = match image_cond {
-        Some(extra) => x.iter().chain(extra).copied().collect(),
-        None => x.to_vec(),
-    };
-    let len = model.io.latent_channels * lw * lh;
-    let started = Instant::now();
-    let out = if cond.len() == uncond.len() {
-        let mut batch = one.clone();
-        batch.extend_from_slice(&one);
-        let mut hidden = cond.to_vec();
-        hidden.extend_from_slice(uncond);
-        unet_run(model, &batch, 2, &hidden, t, (lw, lh))
-    } else {
-        unet_run(model, &one, 1, cond, t, (lw, lh)).and_then(|mut c| {
-            c.extend(unet_run(model, &one, 1, uncond, t, (lw, lh))?);
-            Ok(c)
-        })
-    };
-    unet_nanos.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
-    let out = out?;
-    let (cond, uncond) = out.split_at(len);
-    Ok(uncond
-        .iter()
-        .zip(cond)
-        .map(|(u, c)| u + (c - u) * cfg)
-        .collect())
-}
-
-/// One UNet run over `n` samples with their hidden states (`n` blocks of
-/// `[tokens, width]`); returns `n` noise predictions.
-fn unet_run(
-    model: &SdModel,
+pub fn unet_run(
+    unet: &Graph,
+    io: &Io,
+    text_width: usize,
     samples: &[f32],
     n: usize,
     hidden: &[f32],
-    t: f32,
-    (lw, lh): (usize, usize),
+    timesteps: &[f32],
+    shape: UnetShape,
 ) -> Result<Vec<f32>, String> {
-    let io = &model.io;
-    let channels = samples.len() / (n * lw * lh);
+    let (lw, lh) = (shape.width, shape.height);
     let sample = float_tensor(
         io.unet_float,
-        vec![n as i64, channels as i64, lh as i64, lw as i64],
+        vec![n as i64, shape.channels as i64, lh as i64, lw as i64],
         samples,
     )?;
-    let width = model.text_width;
-    let tokens = hidden.len() / (n * width);
     let hidden_value = float_tensor(
         io.unet_float,
-        vec![n as i64, tokens as i64, width as i64],
+        vec![n as i64, shape.tokens as i64, text_width as i64],
         hidden,
     )?;
     let e = |err: inpaint_onnx::ort::Error| err.to_string();
-    let shape: Vec<i64> = if io.timestep.batched {
-        vec![n as i64]
+    // A scalar timestep input takes one value for the whole call (the
+    // batcher only groups equal ones then).
+    let (dims, ts): (Vec<i64>, Vec<f32>) = if io.timestep.batched {
+        (vec![n as i64], timesteps.to_vec())
     } else {
-        vec![]
+        (vec![], vec![timesteps[0]])
     };
-    let k = if io.timestep.batched { n } else { 1 };
     let timestep: DynValue = match io.timestep.ty {
         // Integer timesteps cannot carry the fractional ones the k-diffusion
         // samplers ask for: the nearest one is used.
-        TensorElementType::Int64 => Tensor::from_array((shape, vec![t.round() as i64; k]))
-            .map_err(e)?
-            .into_dyn(),
-        TensorElementType::Int32 => Tensor::from_array((shape, vec![t.round() as i32; k]))
-            .map_err(e)?
-            .into_dyn(),
-        TensorElementType::Float16 => {
-            float_tensor(super::model::FloatType::F16, shape, &vec![t; k])?
-        }
-        _ => float_tensor(super::model::FloatType::F32, shape, &vec![t; k])?,
+        TensorElementType::Int64 => Tensor::from_array((
+            dims,
+            ts.iter().map(|t| t.round() as i64).collect::<Vec<_>>(),
+        ))
+        .map_err(e)?
+        .into_dyn(),
+        TensorElementType::Int32 => Tensor::from_array((
+            dims,
+            ts.iter().map(|t| t.round() as i32).collect::<Vec<_>>(),
+        ))
+        .map_err(e)?
+        .into_dyn(),
+        TensorElementType::Float16 => float_tensor(FloatType::F16, dims, &ts)?,
+        _ => float_tensor(FloatType::F32, dims, &ts)?,
     };
-    let (out_shape, out) = model.unet.run(
+    let (out_shape, out) = unet.run(
         vec![
             (io.unet_sample.clone(), sample),
             (io.unet_timestep.clone(), timestep),
@@ -341,11 +332,10 @@ fn unet_run(
         ],
         &io.unet_output,
     )?;
-    let len = io.latent_channels * lw * lh;
-    if out.len() != n * len {
+    if out.len() != n * io.latent_channels * lw * lh {
         return Err(format!(
             "{}: output {out_shape:?}, expected [{n}, {}, {lh}, {lw}]",
-            model.folder.unet.display(),
+            unet.file.display(),
             io.latent_channels
         ));
     }
@@ -427,6 +417,7 @@ pub async fn inpaint(
         lw,
         lh,
         unet_nanos: Arc::new(AtomicU64::new(0)),
+        _sampling: model.unet_batcher.sampling(),
     };
     let unet_nanos = guided.unet_nanos.clone();
     let sampling_started = Instant::now();

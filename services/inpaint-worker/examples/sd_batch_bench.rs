@@ -1,0 +1,130 @@
+//! Step-level batching under load: N concurrent requests on one Stable
+//! Diffusion model, batched (their steps share UNet calls) against one at
+//! a time (each request's steps alone), on the same graphs in one run.
+//!
+//! sd_batch_bench [MODEL_DIR] [SIZE] [STEPS] [cuda]
+//! prints per N and mode: `bench=sd_batch n=.. mode=batched|alone
+//! req_per_s=.. p50_ms=.. max_ms=.. calls=.. largest_samples=.. device=..`
+//! and the throughput ratio. (max, not p99: N is at most 16 requests.)
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use inpaint_worker::onnx_engine::RuntimeOptions;
+use inpaint_worker::sd::img2img::{LatentFill, SamplingPlan};
+use inpaint_worker::sd::model::SdModel;
+use inpaint_worker::sd::pipeline::{self, Pixels, SdRequest};
+use inpaint_worker::sd::sampler::SamplerKind;
+use inpaint_worker::sd::schedule::Schedule;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let dir = args
+        .get(1)
+        .cloned()
+        .unwrap_or_else(|| "models/fixtures/tiny-sd/inpaint".into());
+    let size: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(64);
+    let steps: u32 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(10);
+    let device = match args.get(4).map(String::as_str) {
+        Some("cuda") => inpaint_onnx::Device::Cuda,
+        _ => inpaint_onnx::Device::Cpu,
+    };
+    let runtime = |max_batch: usize| RuntimeOptions {
+        ort_dylib: std::env::var_os("ORT_DYLIB_PATH")
+            .map(Into::into)
+            .unwrap_or_else(|| "models/cache/onnxruntime/libonnxruntime.so".into()),
+        device,
+        require_gpu: device == inpaint_onnx::Device::Cuda,
+        threads: std::env::var("ORT_THREADS")
+            .ok()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(1),
+        max_wait: Duration::from_millis(5),
+        always_wait: false,
+        queue: 4,
+        sd_max_batch: max_batch,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let image: Vec<u8> = (0..size * size * 3)
+        .map(|i| ((i * 37) % 251) as u8)
+        .collect();
+    let mut mask = vec![0u8; size * size];
+    for y in size / 4..size * 3 / 4 {
+        for x in size / 4..size * 3 / 4 {
+            mask[y * size + x] = 255;
+        }
+    }
+    for n in [1usize, 4, 16] {
+        let mut throughput = [0.0f64; 2];
+        for (slot, (mode, max_batch)) in
+            [("alone", 1usize), ("batched", 16)].into_iter().enumerate()
+        {
+            let model = Arc::new(
+                SdModel::load(mode, std::path::Path::new(&dir), &runtime(max_batch))
+                    .expect("model"),
+            );
+            let started = Instant::now();
+            let latencies: Vec<f64> = rt.block_on(async {
+                let runs: Vec<_> = (0..n)
+                    .map(|k| {
+                        let request = SdRequest {
+                            prompt: "a photo of a cat".into(),
+                            negative_prompt: String::new(),
+                            plan: SamplingPlan {
+                                sampler: SamplerKind::Euler,
+                                schedule: Schedule::Normal,
+                                steps,
+                                strength: 1.0,
+                            },
+                            cfg_scale: 7.0,
+                            seed: k as u64,
+                            fill: LatentFill::Encoded,
+                            mask_weight: 1.0,
+                        };
+                        let (model, image, mask) = (model.clone(), image.clone(), mask.clone());
+                        tokio::spawn(async move {
+                            let t = Instant::now();
+                            pipeline::inpaint(
+                                model,
+                                Pixels::from_rgb8(&image, size, size),
+                                mask,
+                                &request,
+                                &mut |_, _| {},
+                            )
+                            .await
+                            .expect("run");
+                            t.elapsed().as_secs_f64() * 1e3
+                        })
+                    })
+                    .collect();
+                let mut out = vec![];
+                for run in runs {
+                    out.push(run.await.expect("task"));
+                }
+                out
+            });
+            let wall = started.elapsed().as_secs_f64();
+            let mut sorted = latencies.clone();
+            sorted.sort_by(f64::total_cmp);
+            let stats = &model.unet_batcher.stats;
+            throughput[slot] = n as f64 / wall;
+            println!(
+                "bench=sd_batch n={n} mode={mode} size={size} steps={steps} req_per_s={:.2} p50_ms={:.1} max_ms={:.1} calls={} largest_samples={} device={}",
+                throughput[slot],
+                sorted[sorted.len() / 2],
+                sorted[sorted.len() - 1],
+                stats.calls.load(std::sync::atomic::Ordering::Relaxed),
+                stats.largest.load(std::sync::atomic::Ordering::Relaxed),
+                model.device().name()
+            );
+        }
+        println!(
+            "bench=sd_batch n={n} batched_over_alone={:.2}",
+            throughput[1] / throughput[0]
+        );
+    }
+}
