@@ -25,4 +25,5 @@ ln -sf libonnxruntime.so.1.31.1 "$out/libonnxruntime.so"
 ln -sf libonnxruntime.so.1.31.1 "$out/libonnxruntime.so.1"
 cargo build --release --quiet -p inpaint-segmentation --features cuda --example seg_bench
 cargo build --release --quiet -p inpaint-worker --features cuda --example worker_bench
+cargo build --release --quiet -p inpaint-worker --features cuda --example sd_bench --example sd_batch_bench
 echo "ready: run bench/gpu_run.sh on the GPU machine (needs $out, models/cache, target/release/examples)"

@@ -7,8 +7,10 @@
 #     of each step spent outside the UNet's session runs);
 #  3. runs the tiny fixture pipeline on CUDA against the Python reference
 #     loop on the CPU (agreement).
+#  4. step-level batching of 1, 4 and 16 concurrent requests on it.
 # Needs onnxruntime-gpu's libraries in ORT_GPU_DIR (bench/gpu_libs.sh) and
-# the sd_bench example built with --features cuda (SD_BENCH). key=value lines.
+# the sd_bench and sd_batch_bench examples built with --features cuda
+# (SD_BENCH, SD_BATCH_BENCH). key=value lines.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 lib=${ORT_GPU_DIR:-models/cache/onnxruntime-gpu}
@@ -37,5 +39,8 @@ for case in "DPM++ 2M|karras" "Euler a|normal" "DDIM|normal"; do
   echo "bench=sd_gpu model=sd15-shaped-fp16 size=512 steps=20 sampler=${sampler// /_} schedule=$schedule $line"
   [ "$status" = 0 ] || echo "error: sd_bench $sampler exit status $status"
 done
+# Step-level batching at 512x512, 50 steps: 1, 4, 16 concurrent requests.
+"${SD_BATCH_BENCH:-target/release/examples/sd_batch_bench}" "$full/inpaint" 512 50 cuda \
+  || echo "error: sd_batch_bench failed"
 # The tiny pipeline on CUDA (f32 graphs) against the CPU reference loop.
 SD_BENCH_DEVICE=cuda BIN="$bin" python3 bench/sd_bench.py || echo "error: tiny pipeline check failed"
