@@ -72,15 +72,42 @@ async fn operators_through_the_public_api() {
     .await
     .expect("request with operators succeeds");
 
-    // The mask that was used is the local pipeline's result, byte for byte.
+    // The mask that was used, against what the operations mean, worked out
+    // by hand: the larger box (330,20 30x24) moved by (5, 3), grown by a
+    // 4-pixel square: 331,19 38x32 fully set; the outward feather falls
+    // from 255 to 0 over 3 pixels (Euclidean) outside it, never rising
+    // with distance; nothing of the small box is left.
     let used = image::load_from_memory(&response.mask)
         .expect("mask PNG")
         .into_luma8();
-    let decoded = inpaint_gateway::decode::decode_mask(&upload, 512, 512, u64::MAX).unwrap();
-    let local = inpaint_mask::ops::apply(&ops, vec![decoded])
-        .unwrap()
-        .remove(0);
-    assert_eq!(used.as_raw(), local.as_raw());
+    let grown = PixelBox::new(331, 19, 38, 32);
+    let mut by_distance: Vec<(u64, u8)> = vec![];
+    for y in 0..512u32 {
+        for x in 0..512u32 {
+            let v = used.get_pixel(x, y).0[0];
+            let d2 = distance_sq_to_box(x, y, grown);
+            match d2 {
+                0 => assert_eq!(v, 255, "({x},{y}) inside the grown box"),
+                d if d >= 9 => assert_eq!(v, 0, "({x},{y}) beyond the feather"),
+                _ => {
+                    assert!(v < 255, "({x},{y}) at distance^2 {d2} is still full");
+                    by_distance.push((d2, v));
+                }
+            }
+        }
+    }
+    by_distance.sort();
+    assert!(
+        by_distance
+            .windows(2)
+            .all(|w| w[0].0 == w[1].0 || w[0].1 >= w[1].1),
+        "the feather rises with distance"
+    );
+    assert!(
+        by_distance.iter().any(|&(d, v)| d == 1 && v > 0),
+        "no feather at all"
+    );
+    let local = inpaint_imaging::GrayImage::from_raw(512, 512, used.into_raw()).unwrap();
     // Only the larger box survived keep_largest, moved by (5, 3) and grown.
     assert_eq!(
         mask::bounding_box(&local),

@@ -58,14 +58,16 @@ async fn python_example_submits_a_folder_and_watches() {
         stdout.contains("stage=inpainting") && stdout.contains("state=JOB_STATE_SUCCEEDED"),
         "{stdout}"
     );
+    // Each output is its photo repainted in the mask's box and
+    // byte-identical beyond the example's 4-pixel feathered seam.
+    let hole = PixelBox::new(50, 50, 30, 30);
     for photo in ["astronaut.png", "coffee.png"] {
         let out = decode_rgb(&std::fs::read(output.join(photo)).unwrap());
-        assert_eq!(
-            (out.width(), out.height()),
-            (
-                decode_rgb(&photo_bytes(photo)).width(),
-                decode_rgb(&photo_bytes(photo)).height()
-            )
+        let original = decode_rgb(&photo_bytes(photo));
+        assert_identical_outside(&original, &out, hole, 4);
+        assert!(
+            changed_in(&original, &out, hole) > 0,
+            "{photo}: not repainted"
         );
     }
     let _ = std::fs::remove_dir_all(&dir);

@@ -270,6 +270,12 @@ async fn text_masks_cover_every_text_pixel_with_filters_and_orders() {
         "{missed} of {} text pixels outside the text masks",
         inked.len()
     );
+    // Several lines, so every ordering below is really tested.
+    assert!(
+        found.regions.len() >= 2,
+        "{} text lines",
+        found.regions.len()
+    );
     // Left to right by default.
     let xs: Vec<u32> = found.regions.iter().map(|r| r.r#box.unwrap().x).collect();
     assert!(xs.windows(2).all(|w| w[0] <= w[1]), "{xs:?}");
@@ -296,6 +302,7 @@ async fn text_masks_cover_every_text_pixel_with_filters_and_orders() {
         .iter()
         .map(|m| m.as_raw().iter().filter(|&&v| v > 0).count())
         .collect();
+    assert_eq!(areas.len(), found.regions.len());
     assert!(areas.windows(2).all(|w| w[0] >= w[1]), "{areas:?}");
     let confident = segment(
         &mut seg,
@@ -308,6 +315,7 @@ async fn text_masks_cover_every_text_pixel_with_filters_and_orders() {
     .await
     .unwrap();
     let scores: Vec<f32> = confident.regions.iter().map(|r| r.score).collect();
+    assert_eq!(scores.len(), found.regions.len());
     assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
     let biggest = segment(
         &mut seg,
@@ -320,7 +328,15 @@ async fn text_masks_cover_every_text_pixel_with_filters_and_orders() {
     .await
     .unwrap();
     assert_eq!(biggest.regions.len(), 1);
-    assert_eq!(biggest.regions[0].r#box, largest.regions[0].r#box);
+    // The one kept is the line whose mask covers the most pixels, counted
+    // here on the unfiltered answer.
+    let (most, _) = lines
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (i, m.as_raw().iter().filter(|&&v| v > 0).count()))
+        .max_by_key(|&(_, n)| n)
+        .unwrap();
+    assert_eq!(biggest.regions[0].r#box, found.regions[most].r#box);
     assert_eq!(biggest.reports[0].device, "cpu");
 
     // Photos without text give no lines. (The PP-OCR model does mark the

@@ -99,6 +99,49 @@ mod tests {
     }
 
     #[test]
+    fn fill_takes_the_surroundings_on_each_side() {
+        // Black left half, white right half, a red square across the edge:
+        // FILL replaces every red pixel with grey from its own side.
+        let mut img = RgbImage::filled(32, 16, 0);
+        for y in 0..16 {
+            for x in 16..32 {
+                let i = (y * 32 + x) * 3;
+                img.as_raw_mut()[i..i + 3].copy_from_slice(&[255, 255, 255]);
+            }
+        }
+        let hole = from_box(32, 16, PixelBox::new(10, 4, 12, 8));
+        for y in 4..12 {
+            for x in 10..22 {
+                let i = (y * 32 + x) * 3;
+                img.as_raw_mut()[i..i + 3].copy_from_slice(&[255, 0, 0]);
+            }
+        }
+        let out = prefill(img.clone(), &hole, MaskedContent::Fill, 0);
+        let px = |x: usize, y: usize| {
+            let i = (y * 32 + x) * 3;
+            [out.as_raw()[i], out.as_raw()[i + 1], out.as_raw()[i + 2]]
+        };
+        for y in 4..12 {
+            for x in 10..22 {
+                let [r, g, b] = px(x, y);
+                assert!(
+                    r.abs_diff(g) <= 2 && g.abs_diff(b) <= 2,
+                    "({x},{y}) not grey: {r},{g},{b}"
+                );
+            }
+        }
+        assert!(
+            px(10, 8)[0] < 100 && px(21, 8)[0] > 155,
+            "{:?} {:?}",
+            px(10, 8),
+            px(21, 8)
+        );
+        // Outside the hole, untouched.
+        assert_eq!(px(0, 0), [0, 0, 0]);
+        assert_eq!(px(31, 15), [255, 255, 255]);
+    }
+
+    #[test]
     fn strength_blends_inside_only() {
         let original = RgbImage::filled(4, 1, 100);
         let result = RgbImage::filled(4, 1, 200);
