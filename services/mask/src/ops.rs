@@ -308,12 +308,30 @@ mod tests {
                 .unwrap()
                 .remove(0)
         };
-        // Radius alone: OpenCV's kernel of 2r+1 taps and its sigma.
-        let want = mask::gaussian_blur_with_radius(&m, mask::sigma_for_radius(4), 4);
-        assert_eq!(gaussian(4, 0.0), want);
-        // Sigma given: kernel cut at 3 sigma.
-        assert_eq!(gaussian(0, 2.5), mask::gaussian_blur(&m, 2.5));
-        assert_ne!(gaussian(0, 2.5), m);
+        // Rows of OpenCV 5.0's cv2.GaussianBlur on the same mask (40x30,
+        // box 10..20 both ways): ksize (9, 9) with its sigma for that size,
+        // and ksize (0, 0) with sigma 2.5 (8-bit: kernel cut at 3 sigma).
+        // Recorded numbers, independent of our blur; within 1 grey level.
+        let opencv_r4: [(u32, [u8; 18]); 3] = [
+            (15, [0, 0, 4, 17, 47, 98, 157, 208, 238, 251, 255, 255, 251, 238, 208, 157, 98, 47]),
+            (10, [0, 0, 2, 10, 29, 60, 97, 128, 147, 155, 157, 157, 155, 147, 128, 97, 60, 29]),
+            (7, [0, 0, 0, 1, 3, 6, 10, 14, 16, 17, 17, 17, 17, 16, 14, 10, 6, 3]),
+        ];
+        let opencv_s25: [(u32, [u8; 18]); 2] = [
+            (15, [3, 9, 19, 38, 66, 103, 141, 177, 205, 223, 232, 232, 223, 205, 177, 141, 103, 66]),
+            (9, [1, 4, 8, 17, 29, 45, 62, 78, 91, 99, 103, 103, 99, 91, 78, 62, 45, 29]),
+        ];
+        let check = |ours: &GrayImage, rows: &[(u32, [u8; 18])], what: &str| {
+            for (y, want) in rows {
+                for (k, w) in want.iter().enumerate() {
+                    let x = 4 + k as u32;
+                    let got = ours.as_raw()[(y * 40 + x) as usize];
+                    assert!(got.abs_diff(*w) <= 1, "{what} ({x},{y}): {got} vs OpenCV {w}");
+                }
+            }
+        };
+        check(&gaussian(4, 0.0), &opencv_r4, "radius 4");
+        check(&gaussian(0, 2.5), &opencv_s25, "sigma 2.5");
     }
 
     #[test]
