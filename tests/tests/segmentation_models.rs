@@ -443,3 +443,77 @@ async fn bad_prompts_and_sources_are_clear_errors() {
     }
     cluster.shutdown().await.unwrap();
 }
+
+/// A segmentation model whose queue holds one request: a burst of face
+/// detections on a large photo is partly refused with RESOURCE_EXHAUSTED
+/// and a retry-after hint, and the service answers normally afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_model_queue_is_resource_exhausted_with_retry_after() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut config = inpaint_segmentation::Config::local_in(addr, &models_dir());
+    config.ort_dylib = fetched("onnxruntime/libonnxruntime.so");
+    config.model_queue = 1;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(inpaint_segmentation::run(config, listener, async {
+        let _ = stopped.await;
+    }));
+    let mut seg = loop {
+        match SegmentationClient::connect(format!("http://{addr}")).await {
+            Ok(c) => {
+                break c
+                    .max_decoding_message_size(256 << 20)
+                    .max_encoding_message_size(256 << 20);
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+        }
+    };
+    // Wait until the face model has loaded (UNAVAILABLE while loading).
+    let photo = decode_rgb(&four_astronauts());
+    let faces = || vec![source(Source::Faces(FaceDetection::default()))];
+    loop {
+        match segment(&mut seg, &photo, faces()).await {
+            Ok(_) => break,
+            Err(s) if s.code() == Code::Unavailable => {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await
+            }
+            Err(s) => panic!("{s:?}"),
+        }
+    }
+    let burst: Vec<_> = (0..16)
+        .map(|_| {
+            let (mut seg, photo) = (seg.clone(), photo.clone());
+            tokio::spawn(async move {
+                segment(
+                    &mut seg,
+                    &photo,
+                    vec![source(Source::Faces(FaceDetection::default()))],
+                )
+                .await
+            })
+        })
+        .collect();
+    let mut refused = 0;
+    for call in burst {
+        match call.await.unwrap() {
+            Ok(found) => assert_eq!(found.regions.len(), 4),
+            Err(s) => {
+                assert_eq!(s.code(), Code::ResourceExhausted, "{s:?}");
+                assert!(s.metadata().get("retry-after").is_some(), "{s:?}");
+                refused += 1;
+            }
+        }
+    }
+    println!("refused={refused} of 16");
+    assert!(refused > 0, "a queue of one took a burst of 16");
+    assert_eq!(
+        segment(&mut seg, &photo, faces())
+            .await
+            .unwrap()
+            .regions
+            .len(),
+        4
+    );
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+}
