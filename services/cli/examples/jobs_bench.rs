@@ -3,7 +3,9 @@
 //! Starts segmentation, mask and worker in this process and the gateway as
 //! its own process (target/release/inpaint-gateway, in-memory jobs), so its
 //! peak memory (VmHWM) can be read. Prints key=value lines:
-//!   bench=jobs size=512|1024 concurrency=1|8|32 jobs=.. jobs_per_s=.. p50_ms=.. p99_ms=..
+//!   bench=jobs size=512|1024 concurrency=1|8|32 jobs=.. jobs_per_s=.. p50_ms=.. max_ms=..
+//! (16 to 128 jobs per line: too few for a p99, so the slowest is printed as
+//! what it is)
 //!   bench=gateway_memory peak_rss_mb=..
 //!   bench=overhead size=1024 ours_ms=(through all services) ref_ms=(in process) ratio=.. overhead_pct=..
 
@@ -210,10 +212,10 @@ async fn main() {
             let secs = start.elapsed().as_secs_f64();
             latencies.sort_by(f64::total_cmp);
             println!(
-                "bench=jobs size={size} concurrency={concurrency} jobs={jobs} jobs_per_s={:.2} p50_ms={:.1} p99_ms={:.1}",
+                "bench=jobs size={size} concurrency={concurrency} jobs={jobs} jobs_per_s={:.2} p50_ms={:.1} max_ms={:.1}",
                 jobs as f64 / secs,
                 percentile(&latencies, 0.5),
-                percentile(&latencies, 0.99)
+                latencies[latencies.len() - 1]
             );
         }
     }

@@ -1,10 +1,12 @@
 //! Times our mask operators on a mask prepared by `bench/mask_bench.py`,
-//! single-threaded, and writes the dilate/erode results for the script to
-//! compare with OpenCV's. Dilate, erode and threshold write into an existing
-//! buffer, as OpenCV does with `dst=` (the script passes one).
+//! single-threaded, and writes every result for the script to compare with
+//! OpenCV's. Threshold works in place (OpenCV writes into `dst=`); dilate,
+//! erode and the blur return a new mask (OpenCV allocates its output too:
+//! the script passes no `dst` for those).
 //!
 //! Usage: mask_bench MASK.png OUT_DIR REPEATS RADIUS...
-//! Prints `op=.. radius=.. ours_ms=..` per operator and radius.
+//! Prints `op=.. radius=.. ours_ms=..` per operator and radius, and writes
+//! `OP_RADIUS.bin` (components: its boxes as text).
 
 use std::path::Path;
 use std::time::Instant;
@@ -67,14 +69,21 @@ fn main() {
         });
         println!("op=erode radius={radius} ours_ms={ms:.3}");
         std::fs::write(out.join(format!("erode_{radius}.bin")), shrunk.as_raw()).expect("write");
-        let (ms, _) = best_ms(repeats, || {
+        let (ms, blurred) = best_ms(repeats, || {
             mask::gaussian_blur_with_radius(&m, mask::sigma_for_radius(radius), radius as usize)
         });
         println!("op=gaussian radius={radius} ours_ms={ms:.3}");
+        std::fs::write(out.join(format!("gaussian_{radius}.bin")), blurred.as_raw()).expect("write");
     }
-    let (ms, _) = best_in_place_ms(repeats, &m, |b| mask::threshold_in_place(b, 128));
+    let (ms, thresholded) = best_in_place_ms(repeats, &m, |b| mask::threshold_in_place(b, 128));
     println!("op=threshold radius=0 ours_ms={ms:.3}");
+    std::fs::write(out.join("threshold_0.bin"), thresholded.as_raw()).expect("write");
     let (ms, found) = best_ms(repeats, || components(&m));
+    let boxes: Vec<String> = found
+        .iter()
+        .map(|c| format!("{} {} {} {} {}", c.bounds.x, c.bounds.y, c.bounds.width, c.bounds.height, c.pixels))
+        .collect();
+    std::fs::write(out.join("components_0.txt"), boxes.join("\n")).expect("write");
     println!(
         "op=components radius=0 ours_ms={ms:.3} count={}",
         found.len()
