@@ -73,7 +73,8 @@ fn main() {
             mask::gaussian_blur_with_radius(&m, mask::sigma_for_radius(radius), radius as usize)
         });
         println!("op=gaussian radius={radius} ours_ms={ms:.3}");
-        std::fs::write(out.join(format!("gaussian_{radius}.bin")), blurred.as_raw()).expect("write");
+        std::fs::write(out.join(format!("gaussian_{radius}.bin")), blurred.as_raw())
+            .expect("write");
     }
     let (ms, thresholded) = best_in_place_ms(repeats, &m, |b| mask::threshold_in_place(b, 128));
     println!("op=threshold radius=0 ours_ms={ms:.3}");
@@ -81,7 +82,12 @@ fn main() {
     let (ms, found) = best_ms(repeats, || components(&m));
     let boxes: Vec<String> = found
         .iter()
-        .map(|c| format!("{} {} {} {} {}", c.bounds.x, c.bounds.y, c.bounds.width, c.bounds.height, c.pixels))
+        .map(|c| {
+            format!(
+                "{} {} {} {} {}",
+                c.bounds.x, c.bounds.y, c.bounds.width, c.bounds.height, c.pixels
+            )
+        })
         .collect();
     std::fs::write(out.join("components_0.txt"), boxes.join("\n")).expect("write");
     println!(
