@@ -225,22 +225,28 @@ fn psnr(a: &[u8], b: &[u8]) -> f64 {
     }
 }
 
+/// The reference runs' photo and mask (RGB8 and 8-bit, square).
+fn reference_inputs() -> (usize, Vec<u8>, Vec<u8>) {
+    let r = &reference()["pipeline"];
+    let bytes = |key: &str| -> Vec<u8> {
+        r[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u8)
+            .collect()
+    };
+    (
+        r["size"].as_u64().unwrap() as usize,
+        bytes("image"),
+        bytes("mask"),
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn whole_runs_equal_the_webui_rules_reference() {
     let r = &reference()["pipeline"];
-    let size = r["size"].as_u64().unwrap() as usize;
-    let image: Vec<u8> = r["image"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_u64().unwrap() as u8)
-        .collect();
-    let mask: Vec<u8> = r["mask"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_u64().unwrap() as u8)
-        .collect();
+    let (size, image, mask) = reference_inputs();
     let nine = Arc::new(
         SdModel::load("tiny", &repo("models/fixtures/tiny-sd/inpaint"), &runtime()).unwrap(),
     );
@@ -358,20 +364,7 @@ fn broken_folders_are_refused_naming_the_file() {
 /// on the CPU, and the batching really happened.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn step_batching_changes_nothing_but_the_calls() {
-    let r = &reference()["pipeline"];
-    let size = r["size"].as_u64().unwrap() as usize;
-    let image: Vec<u8> = r["image"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_u64().unwrap() as u8)
-        .collect();
-    let mask: Vec<u8> = r["mask"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_u64().unwrap() as u8)
-        .collect();
+    let (size, image, mask) = reference_inputs();
     let root = repo("models/fixtures/tiny-sd/inpaint");
     let mut alone = runtime();
     alone.sd_max_batch = 1;
