@@ -27,6 +27,18 @@ pub struct ServiceArgs {
     /// limits are derived from it.
     #[arg(long, env = "INPAINT_MAX_IMAGE_PIXELS", default_value_t = DEFAULT_MAX_IMAGE_PIXELS)]
     pub max_image_pixels: u64,
+
+    /// Address for Prometheus metrics (`GET /metrics`, text format); unset
+    /// or empty: no metrics endpoint.
+    #[arg(long, env = "INPAINT_METRICS_LISTEN", value_parser = optional_addr, default_value = "")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
+}
+
+fn optional_addr(s: &str) -> Result<Option<std::net::SocketAddr>, String> {
+    if s.trim().is_empty() {
+        return Ok(None);
+    }
+    s.parse().map(Some).map_err(|e| format!("{e}"))
 }
 
 /// 40 megapixels: a 7680x5120 photo.
@@ -51,6 +63,7 @@ impl ServiceArgs {
             listen,
             log_format: LogFormat::Pretty,
             max_image_pixels: DEFAULT_MAX_IMAGE_PIXELS,
+            metrics_listen: None,
         }
     }
 }

@@ -5,6 +5,7 @@
 pub mod balance;
 pub mod config;
 pub mod limits;
+pub mod metrics;
 pub mod sd_params;
 pub mod serve;
 pub mod shutdown;

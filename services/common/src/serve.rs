@@ -24,16 +24,30 @@ pub enum ServeError {
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("gRPC server failed: {0}")]
     Transport(#[from] tonic::transport::Error),
+    #[error("cannot listen for metrics: {0}")]
+    Metrics(std::io::Error),
 }
 
 /// Serves `routes` (the service's own gRPC services and its health service)
 /// plus reflection on `listener` until `shutdown` resolves, then lets
-/// in-flight calls finish.
+/// in-flight calls finish. Every call is counted and timed; with `metrics`,
+/// the Prometheus text is served there while the service runs.
 pub async fn serve(
     listener: TcpListener,
     mut routes: RoutesBuilder,
     shutdown: impl Future<Output = ()> + Send,
+    metrics: Option<std::net::SocketAddr>,
 ) -> Result<(), ServeError> {
+    let metrics_task = match metrics {
+        Some(addr) => {
+            let listener = TcpListener::bind(addr).await.map_err(ServeError::Metrics)?;
+            tracing::info!(addr = ?listener.local_addr().ok(), "metrics");
+            Some(AbortOnDrop(tokio::spawn(crate::metrics::serve_metrics(
+                listener,
+            ))))
+        }
+        None => None,
+    };
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(inpaint_proto::v1::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -45,6 +59,7 @@ pub async fn serve(
     // them avoid a round trip per 64 KiB, and no-delay keeps small stream
     // messages (progress events) from waiting on Nagle.
     Server::builder()
+        .layer(crate::metrics::GrpcMetricsLayer)
         .initial_stream_window_size(WINDOW)
         .initial_connection_window_size(2 * WINDOW)
         .add_routes(routes.routes())
@@ -54,5 +69,15 @@ pub async fn serve(
         )
         .await?;
     tracing::info!(?addr, "stopped");
+    drop(metrics_task);
     Ok(())
+}
+
+/// Stops the metrics endpoint with the service.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }

@@ -6,6 +6,7 @@ pub mod config;
 pub mod decode;
 pub mod error;
 pub mod jobs;
+pub mod metrics;
 pub mod pipeline;
 pub mod regions;
 pub mod service;
@@ -121,7 +122,8 @@ async fn serve_with<S: JobStore>(
     ));
     let mut routes = RoutesBuilder::default();
     routes.add_service(health).add_service(server);
-    let served = inpaint_common::serve(listener, routes, shutdown).await;
+    let metrics = config.service.metrics_listen;
+    let served = inpaint_common::serve(listener, routes, shutdown, metrics).await;
     let _ = stop.send(true);
     while runners.join_next().await.is_some() {}
     Ok(served?)

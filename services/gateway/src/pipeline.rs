@@ -112,6 +112,9 @@ impl Timer {
 
     fn lap(&mut self, stage: &str) {
         let now = Instant::now();
+        crate::metrics::stage_seconds()
+            .with_label_values(&[stage])
+            .observe((now - self.started).as_secs_f64());
         self.timings.push(StageTiming {
             stage: stage.into(),
             millis: (now - self.started).as_secs_f64() * 1e3,

@@ -82,7 +82,16 @@ impl<S: JobStore> InpaintingService<S> {
             .backlog()
             .await
             .map_err(|e| Error::Store(e.to_string()))?;
+        crate::metrics::backlog()
+            .with_label_values(&["jobs"])
+            .set(backlog.jobs as f64);
+        crate::metrics::backlog()
+            .with_label_values(&["pixels"])
+            .set(backlog.pixels as f64);
         if let Err(refused) = self.budget.admit(backlog, pixels) {
+            crate::metrics::admission_refusals()
+                .with_label_values(&["jobs"])
+                .inc();
             return Err(Error::Busy {
                 reason: refused.reason,
                 retry_after_secs: refused.retry_after.as_secs(),

@@ -3,6 +3,7 @@
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod metrics;
 pub mod models;
 pub mod onnx_engine;
 pub mod prefill;
@@ -83,7 +84,8 @@ pub async fn run(
         .max_encoding_message_size(limit);
     let mut routes = RoutesBuilder::default();
     routes.add_service(health).add_service(server);
-    Ok(inpaint_common::serve(listener, routes, shutdown).await?)
+    let metrics = config.service.metrics_listen;
+    Ok(inpaint_common::serve(listener, routes, shutdown, metrics).await?)
 }
 
 type Loaded = (

@@ -343,6 +343,9 @@ impl Batcher {
                 }
             }
             self.stats.batches.fetch_add(1, Ordering::Relaxed);
+            crate::metrics::batch_size()
+                .with_label_values(&[self.spec.name.as_str()])
+                .observe(batch.len() as f64);
             self.stats
                 .crops
                 .fetch_add(batch.len() as u64, Ordering::Relaxed);

@@ -87,12 +87,18 @@ pub async fn run(
     };
     tokio::pin!(fatal);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let serving = inpaint_common::serve(listener, routes, async move {
-        tokio::select! {
-            _ = shutdown => {}
-            _ = stop_rx => {}
-        }
-    });
+    let metrics = config.service.metrics_listen;
+    let serving = inpaint_common::serve(
+        listener,
+        routes,
+        async move {
+            tokio::select! {
+                _ = shutdown => {}
+                _ = stop_rx => {}
+            }
+        },
+        metrics,
+    );
     tokio::pin!(serving);
     tokio::select! {
         result = &mut serving => Ok(result?),

