@@ -61,7 +61,7 @@ async fn a_scrape_counts_what_was_asked() {
         format!("http://{}", cluster.segmentation),
         format!("http://{}", cluster.mask),
         format!("http://{}", cluster.worker),
-        |c| c.service.metrics_listen = Some(metrics_addr),
+        |c| c.service.metrics_listen.0 = Some(metrics_addr),
     )
     .await;
     let mut before = None;

@@ -30,15 +30,24 @@ pub struct ServiceArgs {
 
     /// Address for Prometheus metrics (`GET /metrics`, text format); unset
     /// or empty: no metrics endpoint.
-    #[arg(long, env = "INPAINT_METRICS_LISTEN", value_parser = optional_addr, default_value = "")]
-    pub metrics_listen: Option<std::net::SocketAddr>,
+    #[arg(long, env = "INPAINT_METRICS_LISTEN", default_value = "", value_parser = OptionalAddr::parse)]
+    pub metrics_listen: OptionalAddr,
 }
 
-fn optional_addr(s: &str) -> Result<Option<std::net::SocketAddr>, String> {
-    if s.trim().is_empty() {
-        return Ok(None);
+/// An address that may be left empty (off).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OptionalAddr(pub Option<std::net::SocketAddr>);
+
+impl OptionalAddr {
+    fn parse(s: &str) -> Result<Self, String> {
+        if s.trim().is_empty() {
+            return Ok(Self(None));
+        }
+        s.trim()
+            .parse()
+            .map(|a| Self(Some(a)))
+            .map_err(|e| format!("{e}"))
     }
-    s.parse().map(Some).map_err(|e| format!("{e}"))
 }
 
 /// 40 megapixels: a 7680x5120 photo.
@@ -63,7 +72,32 @@ impl ServiceArgs {
             listen,
             log_format: LogFormat::Pretty,
             max_image_pixels: DEFAULT_MAX_IMAGE_PIXELS,
-            metrics_listen: None,
+            metrics_listen: OptionalAddr(None),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        service: super::ServiceArgs,
+    }
+
+    #[test]
+    fn metrics_address_is_optional() {
+        let none = Cli::try_parse_from(["x"]).unwrap();
+        assert_eq!(none.service.metrics_listen.0, None);
+        let empty = Cli::try_parse_from(["x", "--metrics-listen", ""]).unwrap();
+        assert_eq!(empty.service.metrics_listen.0, None);
+        let some = Cli::try_parse_from(["x", "--metrics-listen", "127.0.0.1:9100"]).unwrap();
+        assert_eq!(
+            some.service.metrics_listen.0,
+            Some("127.0.0.1:9100".parse().unwrap())
+        );
+        assert!(Cli::try_parse_from(["x", "--metrics-listen", "nope"]).is_err());
     }
 }

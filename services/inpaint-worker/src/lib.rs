@@ -84,7 +84,7 @@ pub async fn run(
         .max_encoding_message_size(limit);
     let mut routes = RoutesBuilder::default();
     routes.add_service(health).add_service(server);
-    let metrics = config.service.metrics_listen;
+    let metrics = config.service.metrics_listen.0;
     Ok(inpaint_common::serve(listener, routes, shutdown, metrics).await?)
 }
 

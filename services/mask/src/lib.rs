@@ -31,5 +31,5 @@ pub async fn run(
         .max_encoding_message_size(limit);
     let mut routes = RoutesBuilder::default();
     routes.add_service(health).add_service(service);
-    inpaint_common::serve(listener, routes, shutdown, config.service.metrics_listen).await
+    inpaint_common::serve(listener, routes, shutdown, config.service.metrics_listen.0).await
 }

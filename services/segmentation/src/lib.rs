@@ -87,7 +87,7 @@ pub async fn run(
     };
     tokio::pin!(fatal);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let metrics = config.service.metrics_listen;
+    let metrics = config.service.metrics_listen.0;
     let serving = inpaint_common::serve(
         listener,
         routes,
