@@ -20,7 +20,8 @@ use super::model::{Graph, Io};
 /// their hidden states (`[n, tokens, width]`), all at timestep `t`.
 pub struct UnetJob {
     pub samples: Vec<f32>,
-    pub hidden: Vec<f32>,
+    /// Shared with every step of the request (made once).
+    pub hidden: Arc<[f32]>,
     pub n: usize,
     pub shape: UnetShape,
     pub t: f32,
@@ -112,7 +113,7 @@ impl UnetBatcher {
     pub async fn eval(
         &self,
         samples: Vec<f32>,
-        hidden: Vec<f32>,
+        hidden: Arc<[f32]>,
         n: usize,
         shape: UnetShape,
         t: f32,

@@ -197,14 +197,34 @@ fn vae_decode(model: &SdModel, latent: &[f32], lw: usize, lh: usize) -> Result<P
     })
 }
 
+/// The condition and the negative condition as the UNet takes them: one
+/// `[2, tokens, width]` block when their token counts match, else apart
+/// (then the UNet runs once for each, as the WebUI does without its
+/// pad_cond_uncond option).
+#[derive(Clone)]
+enum Conds {
+    Pair(Arc<[f32]>),
+    Apart(Arc<[f32]>, Arc<[f32]>),
+}
+
+impl Conds {
+    fn new(cond: Vec<f32>, uncond: Vec<f32>) -> Self {
+        if cond.len() == uncond.len() {
+            let mut pair = cond;
+            pair.extend(uncond);
+            Self::Pair(pair.into())
+        } else {
+            Self::Apart(cond.into(), uncond.into())
+        }
+    }
+}
+
 /// CFG over one UNet call with the condition and the negative condition.
 struct Guided {
     model: Arc<SdModel>,
-    /// The prompt's and the negative prompt's hidden states (their token
-    /// counts may differ: then the UNet runs once for each, as the WebUI
-    /// does without its pad_cond_uncond option).
-    cond: Arc<Vec<f32>>,
-    uncond: Arc<Vec<f32>>,
+    /// The prompt's and the negative prompt's hidden states, made once for
+    /// every step.
+    conds: Conds,
     /// 9-channel models: `[mask, masked-image latent]` planes.
     image_cond: Option<Arc<Vec<f32>>>,
     cfg_scale: f32,
@@ -226,7 +246,7 @@ impl Denoiser for Guided {
         t: f32,
     ) -> impl Future<Output = Result<Vec<f32>, String>> + Send {
         let model = self.model.clone();
-        let (cond, uncond) = (self.cond.clone(), self.uncond.clone());
+        let conds = self.conds.clone();
         let image_cond = self.image_cond.clone();
         let (cfg, lw, lh) = (self.cfg_scale, self.lw, self.lh);
         let unet_nanos = self.unet_nanos.clone();
@@ -244,23 +264,25 @@ impl Denoiser for Guided {
             };
             let batcher = &model.unet_batcher;
             let started = Instant::now();
-            let out = if cond.len() == uncond.len() {
-                // One evaluation of two samples: condition, negative.
-                let mut samples = one.clone();
-                samples.extend_from_slice(&one);
-                let mut hidden = cond.to_vec();
-                hidden.extend_from_slice(&uncond);
-                let shape = shape(&hidden, 2);
-                batcher.eval(samples, hidden, 2, shape, t).await
-            } else {
-                // Different token counts cannot share a call.
-                let c = batcher.eval(one.clone(), cond.to_vec(), 1, shape(&cond, 1), t);
-                let u = batcher.eval(one.clone(), uncond.to_vec(), 1, shape(&uncond, 1), t);
-                let (c, u) = tokio::join!(c, u);
-                c.and_then(|mut c| {
-                    c.extend(u?);
-                    Ok(c)
-                })
+            let out = match conds {
+                Conds::Pair(hidden) => {
+                    // One evaluation of two samples: condition, negative.
+                    let mut samples = one.clone();
+                    samples.extend_from_slice(&one);
+                    let shape = shape(&hidden, 2);
+                    batcher.eval(samples, hidden, 2, shape, t).await
+                }
+                Conds::Apart(cond, uncond) => {
+                    // Different token counts cannot share a call.
+                    let (cs, us) = (shape(&cond, 1), shape(&uncond, 1));
+                    let c = batcher.eval(one.clone(), cond, 1, cs, t);
+                    let u = batcher.eval(one.clone(), uncond, 1, us, t);
+                    let (c, u) = tokio::join!(c, u);
+                    c.and_then(|mut c| {
+                        c.extend(u?);
+                        Ok(c)
+                    })
+                }
             };
             unet_nanos.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
             let out = out?;
@@ -410,8 +432,7 @@ pub async fn inpaint(
 
     let mut guided = Guided {
         model: model.clone(),
-        cond: Arc::new(cond),
-        uncond: Arc::new(uncond),
+        conds: Conds::new(cond, uncond),
         image_cond,
         cfg_scale: request.cfg_scale,
         lw,
