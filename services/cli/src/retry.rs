@@ -83,9 +83,7 @@ impl Retrier {
                 status.message()
             );
         }
-        let backoff =
-            Duration::from_millis((250u64 << self.failures.min(6).saturating_sub(1)).min(5000));
-        let pause = retry_after(status).unwrap_or(backoff);
+        let pause = retry_after(status).unwrap_or(inpaint_common::backoff::delay(self.failures));
         Ok(pause.min(self.patience.saturating_sub(waited)))
     }
 

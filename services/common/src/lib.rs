@@ -2,11 +2,13 @@
 //! shutdown, `serve()` with health and reflection, gRPC errors, and
 //! conversions between wire tensors and pixel buffers.
 
+pub mod backoff;
 pub mod balance;
 pub mod config;
 pub mod limits;
 pub mod metrics;
 pub mod sd_params;
+pub mod seed;
 pub mod serve;
 pub mod shutdown;
 pub mod status;

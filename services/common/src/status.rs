@@ -18,21 +18,18 @@ pub fn invalid_argument(field: &str, description: impl Into<String>) -> Status {
 /// `retry-after` metadata (seconds), which clients such as `inpaint batch`
 /// read.
 pub fn resource_exhausted(reason: impl std::fmt::Display, retry_after_secs: u64) -> Status {
-    let mut status =
-        Status::resource_exhausted(format!("{reason}; retry after {retry_after_secs}s"));
-    status
-        .metadata_mut()
-        .insert("retry-after", retry_after_secs.into());
-    status
+    with_retry_after(Code::ResourceExhausted, reason, retry_after_secs)
 }
 
 /// UNAVAILABLE saying when to try again, in the message and in the
 /// `retry-after` metadata (seconds), as `resource_exhausted` does.
 pub fn unavailable(reason: impl std::fmt::Display, retry_after_secs: u64) -> Status {
-    let mut status = Status::unavailable(format!("{reason}; retry after {retry_after_secs}s"));
-    status
-        .metadata_mut()
-        .insert("retry-after", retry_after_secs.into());
+    with_retry_after(Code::Unavailable, reason, retry_after_secs)
+}
+
+fn with_retry_after(code: Code, reason: impl std::fmt::Display, secs: u64) -> Status {
+    let mut status = Status::new(code, format!("{reason}; retry after {secs}s"));
+    status.metadata_mut().insert("retry-after", secs.into());
     status
 }
 

@@ -259,13 +259,7 @@ impl Pipeline {
             let mut request = template.clone();
             // Distinct but repeatable randomness per crop; Stable Diffusion
             // seeds crops as the WebUI seeds a batch (seed + index).
-            request.seed = if request.engine == "sd" {
-                params.seed.wrapping_add(i as u64)
-            } else {
-                params
-                    .seed
-                    .wrapping_add((i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
-            };
+            request.seed = inpaint_common::seed::crop_seed(&request.engine, params.seed, i);
             if let [region] = c.regions[..]
                 && let Some(o) = regions::override_for(&params, region as usize)
             {

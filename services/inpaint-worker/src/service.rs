@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use inpaint_common::seed::crop_seed;
 use inpaint_common::tensor::{into_rgb_tensor, to_gray, to_rgb};
 use inpaint_imaging::{GrayImage, RgbImage};
 use inpaint_proto::v1::inpaint_worker_server::InpaintWorker;
@@ -69,14 +70,14 @@ impl WorkerService {
                 available: self.engines.names().join(", "),
             })?;
         if req.radius > MAX_RADIUS {
-            return Err(invalid("radius", format!("must be at most {MAX_RADIUS}")).into());
+            return Err(Error::invalid("radius", format!("must be at most {MAX_RADIUS}")).into());
         }
         let strength = req.strength.unwrap_or(1.0);
         if !(0.0..=1.0).contains(&strength) {
-            return Err(invalid("strength", format!("{strength} is not in 0..=1")).into());
+            return Err(Error::invalid("strength", format!("{strength} is not in 0..=1")).into());
         }
         let content = MaskedContent::try_from(req.masked_content)
-            .map_err(|_| invalid("masked_content", "unknown masked content"))?;
+            .map_err(|_| Error::invalid("masked_content", "unknown masked content"))?;
         let sd = if engine.name() == "sd" {
             Some(SdSettings::from_wire(
                 &req.sd.clone().unwrap_or_default(),
@@ -192,16 +193,6 @@ impl Stream for StepStream {
     }
 }
 
-/// Crop `i`'s seed: the WebUI's batch rule (seed + index) for Stable
-/// Diffusion, well-spread seeds for the other engines.
-fn crop_seed(engine: &str, seed: u64, i: usize) -> u64 {
-    if engine == "sd" {
-        seed.wrapping_add(i as u64)
-    } else {
-        seed.wrapping_add((i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
-    }
-}
-
 /// One crop, checked.
 struct Crop {
     image: RgbImage,
@@ -214,14 +205,14 @@ fn check_crop(i: usize, crop: CropInput, max_pixels: u64) -> Result<Crop, Status
     let size = (image.width(), image.height());
     let same_size = |field: String, w: u32, h: u32| -> Result<(), Status> {
         if (w, h) != size {
-            return Err(invalid(field, "must be the image's size").into());
+            return Err(Error::invalid(field, "must be the image's size").into());
         }
         Ok(())
     };
     let hole = to_gray(crop.hole, &format!("crops[{i}].hole"))?;
     same_size(format!("crops[{i}].hole"), hole.width(), hole.height())?;
     if image.pixel_count() as u64 > max_pixels {
-        return Err(invalid(format!("crops[{i}].image"), "is over the pixel limit").into());
+        return Err(Error::invalid(format!("crops[{i}].image"), "is over the pixel limit").into());
     }
     let sketch = match (crop.sketch, crop.sketch_mask) {
         (None, None) => None,
@@ -241,7 +232,7 @@ fn check_crop(i: usize, crop: CropInput, max_pixels: u64) -> Result<Crop, Status
             Some((colours, painted))
         }
         _ => {
-            return Err(invalid(
+            return Err(Error::invalid(
                 format!("crops[{i}].sketch"),
                 "sketch and sketch_mask come together",
             )
@@ -376,8 +367,4 @@ impl InpaintWorker for WorkerService {
             .collect();
         Ok(Response::new(ListModelsResponse { models }))
     }
-}
-
-fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Error {
-    Error::invalid(field, reason)
 }

