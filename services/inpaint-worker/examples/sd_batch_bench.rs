@@ -30,19 +30,9 @@ fn main() {
         _ => inpaint_onnx::Device::Cpu,
     };
     let runtime = |max_batch: usize| RuntimeOptions {
-        ort_dylib: std::env::var_os("ORT_DYLIB_PATH")
-            .map(Into::into)
-            .unwrap_or_else(|| "models/cache/onnxruntime/libonnxruntime.so".into()),
-        device,
-        require_gpu: device == inpaint_onnx::Device::Cuda,
-        threads: std::env::var("ORT_THREADS")
-            .ok()
-            .and_then(|t| t.parse().ok())
-            .unwrap_or(1),
         max_wait: Duration::from_millis(5),
-        always_wait: false,
-        queue: 4,
         sd_max_batch: max_batch,
+        ..RuntimeOptions::for_tools(device)
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -10,7 +10,7 @@
 //! the share is the loop's time outside the UNet's session runs).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use inpaint_worker::onnx_engine::RuntimeOptions;
 use inpaint_worker::sd::img2img::{LatentFill, SamplingPlan};
@@ -38,21 +38,7 @@ fn main() {
         Some("cuda") => inpaint_onnx::Device::Cuda,
         _ => inpaint_onnx::Device::Cpu,
     };
-    let runtime = RuntimeOptions {
-        ort_dylib: std::env::var_os("ORT_DYLIB_PATH")
-            .map(Into::into)
-            .unwrap_or_else(|| "models/cache/onnxruntime/libonnxruntime.so".into()),
-        device,
-        require_gpu: device == inpaint_onnx::Device::Cuda,
-        threads: std::env::var("ORT_THREADS")
-            .ok()
-            .and_then(|t| t.parse().ok())
-            .unwrap_or(1),
-        max_wait: Duration::from_millis(1),
-        always_wait: false,
-        queue: 4,
-        sd_max_batch: 8,
-    };
+    let runtime = RuntimeOptions::for_tools(device);
     let model =
         Arc::new(SdModel::load("bench", std::path::Path::new(&args[1]), &runtime).expect("model"));
     let image = std::fs::read(&args[2]).expect("image");

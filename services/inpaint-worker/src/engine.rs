@@ -123,21 +123,30 @@ pub struct Onnx {
 
 impl Onnx {
     pub fn model(&self, name: &str) -> Result<Arc<ModelEngine>, Error> {
-        let found = if name.is_empty() {
-            self.models.first()
-        } else {
-            self.models.iter().find(|m| m.spec.name == name)
-        };
-        found.cloned().ok_or_else(|| Error::UnknownModel {
-            name: name.to_string(),
-            loaded: self
-                .models
-                .iter()
-                .map(|m| m.spec.name.clone())
-                .collect::<Vec<_>>()
-                .join(", "),
-        })
+        pick_model(&self.models, name, |m| &m.spec.name)
     }
+}
+
+/// The model called `name` (the first for an empty name), or an error
+/// listing the loaded ones.
+pub fn pick_model<T>(
+    models: &[Arc<T>],
+    name: &str,
+    name_of: impl Fn(&T) -> &str,
+) -> Result<Arc<T>, Error> {
+    let found = if name.is_empty() {
+        models.first()
+    } else {
+        models.iter().find(|m| name_of(m) == name)
+    };
+    found.cloned().ok_or_else(|| Error::UnknownModel {
+        name: name.to_string(),
+        loaded: models
+            .iter()
+            .map(|m| name_of(m).to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+    })
 }
 
 impl Engine for Onnx {

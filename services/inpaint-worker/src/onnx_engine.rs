@@ -36,6 +36,30 @@ pub struct RuntimeOptions {
     pub sd_max_batch: usize,
 }
 
+impl RuntimeOptions {
+    /// Settings for a tool run from the repository root (the benchmarks):
+    /// `ORT_DYLIB_PATH` or the library `make models` fetched, `ORT_THREADS`
+    /// threads per run (default 1), the GPU required when CUDA is asked, so
+    /// a figure is never a silent CPU fallback.
+    pub fn for_tools(device: Device) -> Self {
+        Self {
+            ort_dylib: std::env::var_os("ORT_DYLIB_PATH")
+                .map(Into::into)
+                .unwrap_or_else(|| "models/cache/onnxruntime/libonnxruntime.so".into()),
+            device,
+            require_gpu: device == Device::Cuda,
+            threads: std::env::var("ORT_THREADS")
+                .ok()
+                .and_then(|t| t.parse().ok())
+                .unwrap_or(1),
+            max_wait: Duration::from_millis(1),
+            always_wait: false,
+            queue: 4,
+            sd_max_batch: 8,
+        }
+    }
+}
+
 /// Counters for the batches a model ran.
 #[derive(Debug, Default)]
 pub struct BatchStats {

@@ -19,7 +19,7 @@ use tonic::{Request, Response, Status};
 use tracing::instrument;
 
 use crate::config::Config;
-use crate::engine::{EngineParams, Registry, StepReporter};
+use crate::engine::{EngineParams, Registry, StepReporter, pick_model};
 use crate::error::Error;
 use crate::models::DType;
 use crate::onnx_engine::ModelEngine;
@@ -146,10 +146,7 @@ impl WorkerService {
                     schedule: settings.schedule.name().into(),
                     steps_run: settings.plan().steps_run(),
                     seed: crop_seed("sd", req.seed, i),
-                    model: self
-                        .sd_models
-                        .iter()
-                        .find(|m| req.model.is_empty() || m.name == req.model)
+                    model: pick_model(&self.sd_models, &req.model, |m| &m.name)
                         .map(|m| m.name.clone())
                         .unwrap_or_default(),
                 })

@@ -15,7 +15,7 @@ use super::model::{EncoderOutput, SdModel};
 use super::pipeline::{self, Pixels, SdRequest};
 use super::sampler::SamplerKind;
 use super::schedule::Schedule;
-use crate::engine::{Engine, EngineFuture, EngineParams};
+use crate::engine::{Engine, EngineFuture, EngineParams, pick_model};
 use crate::error::Error;
 
 /// Checked Stable Diffusion settings for one request.
@@ -82,20 +82,7 @@ impl SdEngine {
         if self.models.is_empty() {
             return Err(Error::NoSdModel);
         }
-        let found = if name.is_empty() {
-            self.models.first()
-        } else {
-            self.models.iter().find(|m| m.name == name)
-        };
-        found.cloned().ok_or_else(|| Error::UnknownModel {
-            name: name.to_string(),
-            loaded: self
-                .models
-                .iter()
-                .map(|m| m.name.clone())
-                .collect::<Vec<_>>()
-                .join(", "),
-        })
+        pick_model(&self.models, name, |m| &m.name)
     }
 }
 
