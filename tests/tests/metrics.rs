@@ -7,7 +7,7 @@ mod support;
 
 use std::collections::HashMap;
 
-use inpaint_proto::v1::{InpaintParams, SubmitJobRequest, WatchJobRequest};
+use inpaint_proto::v1::InpaintParams;
 use support::*;
 
 /// `metric{labels}` -> value, from Prometheus' text format.
@@ -88,24 +88,10 @@ async fn a_scrape_counts_what_was_asked() {
     inpaint_cli::client::inpaint(&gateway.url, bad)
         .await
         .unwrap_err();
-    let mut c = inpaint_cli::client::connect(&gateway.url).await.unwrap();
-    let job = c
-        .submit_job(SubmitJobRequest {
-            request: Some(small_job_request("telea")),
-            idempotency_key: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let mut events = c
-        .watch_job(WatchJobRequest {
-            id: job.id,
-            after_sequence: 0,
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    while events.message().await.unwrap().is_some() {}
+    assert_eq!(
+        run_job(&gateway.url, small_job_request("telea")).await,
+        inpaint_proto::v1::JobState::Succeeded
+    );
 
     let after = scrape(metrics_addr).await;
     let d = |key: &str| delta(&before, &after, key);

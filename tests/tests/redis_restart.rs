@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use inpaint_cli::batch::{BatchOptions, BatchTarget};
 use inpaint_cli::embedded::JobSettings;
-use inpaint_proto::v1::{InpaintParams, JobState, SubmitJobRequest, WatchJobRequest};
+use inpaint_proto::v1::{InpaintParams, JobState, SubmitJobRequest};
 use support::*;
 use tonic::Code;
 use tonic_health::pb::HealthCheckRequest;
@@ -50,32 +50,6 @@ async fn wait_health(url: &str, want: ServingStatus, within: Duration) {
     }
 }
 
-/// Submits a small job and waits for its end.
-async fn run_job(url: &str) -> JobState {
-    let mut c = inpaint_cli::client::connect(url).await.unwrap();
-    let job = c
-        .submit_job(SubmitJobRequest {
-            request: Some(small_job_request("telea")),
-            idempotency_key: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let mut events = c
-        .watch_job(WatchJobRequest {
-            id: job.id,
-            after_sequence: 0,
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let mut last = JobState::Unspecified;
-    while let Some(e) = events.message().await.unwrap() {
-        last = e.state();
-    }
-    last
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gateway_recovers_after_redis_restarts() {
     let mut redis = start_redis();
@@ -86,7 +60,10 @@ async fn gateway_recovers_after_redis_restarts() {
     };
     let cluster = start_cluster_with(config).await;
     let url = cluster.gateway_url();
-    assert_eq!(run_job(&url).await, JobState::Succeeded);
+    assert_eq!(
+        run_job(&url, small_job_request("telea")).await,
+        JobState::Succeeded
+    );
 
     redis.stop();
     wait_health(&url, ServingStatus::NotServing, Duration::from_secs(10)).await;
@@ -129,9 +106,12 @@ async fn gateway_recovers_after_redis_restarts() {
     // Back, empty: the consumer group is gone and every old connection broken.
     redis.start();
     wait_health(&url, ServingStatus::Serving, Duration::from_secs(15)).await;
-    let ran = tokio::time::timeout(Duration::from_secs(30), run_job(&url))
-        .await
-        .expect("a job submitted after the restart runs");
+    let ran = tokio::time::timeout(
+        Duration::from_secs(30),
+        run_job(&url, small_job_request("telea")),
+    )
+    .await
+    .expect("a job submitted after the restart runs");
     assert_eq!(ran, JobState::Succeeded);
     let summary = tokio::time::timeout(Duration::from_secs(60), batch)
         .await

@@ -388,3 +388,33 @@ pub fn photo_folder(tag: &str, photos: &[(&str, &str)]) -> (PathBuf, PathBuf, Pa
     }
     (dir, input, masks, output)
 }
+
+/// Submits `request` as a job on the gateway at `url` and waits for its
+/// end; returns the final state.
+pub async fn run_job(
+    url: &str,
+    request: inpaint_proto::v1::InpaintRequest,
+) -> inpaint_proto::v1::JobState {
+    let mut c = inpaint_cli::client::connect(url).await.unwrap();
+    let job = c
+        .submit_job(inpaint_proto::v1::SubmitJobRequest {
+            request: Some(request),
+            idempotency_key: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut events = c
+        .watch_job(inpaint_proto::v1::WatchJobRequest {
+            id: job.id,
+            after_sequence: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut last = inpaint_proto::v1::JobState::Unspecified;
+    while let Some(e) = events.message().await.unwrap() {
+        last = e.state();
+    }
+    last
+}
