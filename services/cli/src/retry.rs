@@ -7,8 +7,9 @@
 use std::time::Duration;
 
 use anyhow::bail;
+use inpaint_gateway::jobs::is_final;
 use inpaint_proto::v1::inpainting_client::InpaintingClient;
-use inpaint_proto::v1::{JobEvent, JobState, WatchJobRequest};
+use inpaint_proto::v1::{JobEvent, WatchJobRequest};
 use tokio::time::Instant;
 use tonic::transport::Channel;
 use tonic::{Code, Status};
@@ -125,7 +126,7 @@ pub async fn follow_job(
                     retrier.succeeded();
                     after = after.max(e.sequence);
                     on_event(&e);
-                    if ended(e.state()) {
+                    if is_final(e.state()) {
                         return Ok(e);
                     }
                 }
@@ -144,13 +145,6 @@ pub async fn follow_job(
             }
         }
     }
-}
-
-fn ended(state: JobState) -> bool {
-    matches!(
-        state,
-        JobState::Succeeded | JobState::Failed | JobState::Cancelled
-    )
 }
 
 #[cfg(test)]
