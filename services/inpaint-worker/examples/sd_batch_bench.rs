@@ -5,7 +5,8 @@
 //! sd_batch_bench [MODEL_DIR] [SIZE] [STEPS] [cuda]
 //! prints per N and mode: `bench=sd_batch n=.. mode=batched|alone
 //! req_per_s=.. p50_ms=.. max_ms=.. calls=.. largest_samples=.. device=..`
-//! and the throughput ratio. (max, not p99: N is at most 16 requests.)
+//! and the throughput ratio with how far the two modes' final latents
+//! agree (largest difference). (max, not p99: N is at most 16 requests.)
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -50,6 +51,8 @@ fn main() {
     }
     for n in [1usize, 4, 16] {
         let mut throughput = [0.0f64; 2];
+        // Each request's final latent, per mode, to say how far they agree.
+        let mut latents: [Vec<Vec<f32>>; 2] = [vec![], vec![]];
         for (slot, (mode, max_batch)) in
             [("alone", 1usize), ("batched", 16)].into_iter().enumerate()
         {
@@ -58,7 +61,7 @@ fn main() {
                     .expect("model"),
             );
             let started = Instant::now();
-            let latencies: Vec<f64> = rt.block_on(async {
+            let runs: Vec<(f64, Vec<f32>)> = rt.block_on(async {
                 let runs: Vec<_> = (0..n)
                     .map(|k| {
                         let request = SdRequest {
@@ -78,7 +81,7 @@ fn main() {
                         let (model, image, mask) = (model.clone(), image.clone(), mask.clone());
                         tokio::spawn(async move {
                             let t = Instant::now();
-                            pipeline::inpaint(
+                            let result = pipeline::inpaint(
                                 model,
                                 Pixels::from_rgb8(&image, size, size),
                                 mask,
@@ -87,7 +90,7 @@ fn main() {
                             )
                             .await
                             .expect("run");
-                            t.elapsed().as_secs_f64() * 1e3
+                            (t.elapsed().as_secs_f64() * 1e3, result.latent)
                         })
                     })
                     .collect();
@@ -98,6 +101,8 @@ fn main() {
                 out
             });
             let wall = started.elapsed().as_secs_f64();
+            let (latencies, finals): (Vec<f64>, Vec<Vec<f32>>) = runs.into_iter().unzip();
+            latents[slot] = finals;
             let mut sorted = latencies.clone();
             sorted.sort_by(f64::total_cmp);
             let stats = &model.unet_batcher.stats;
@@ -112,8 +117,13 @@ fn main() {
                 model.device().name()
             );
         }
+        let max_diff = latents[0]
+            .iter()
+            .zip(&latents[1])
+            .flat_map(|(a, b)| a.iter().zip(b).map(|(x, y)| (x - y).abs()))
+            .fold(0.0f32, f32::max);
         println!(
-            "bench=sd_batch n={n} batched_over_alone={:.2}",
+            "bench=sd_batch n={n} batched_over_alone={:.2} agree_latent_max_diff={max_diff:e}",
             throughput[1] / throughput[0]
         );
     }
