@@ -202,6 +202,13 @@ async fn faces_repainted_with_a_prompt() {
         (
             "params.sd.negative_prompt",
             SdParams {
+                negative_prompt: "embedding:easynegative".into(),
+                ..settings("x")
+            },
+        ),
+        (
+            "params.sd.negative_prompt",
+            SdParams {
                 negative_prompt: "x".repeat(5000),
                 ..settings("x")
             },

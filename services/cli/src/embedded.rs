@@ -33,6 +33,8 @@ pub struct ClusterConfig {
     pub worker_models: Option<PathBuf>,
     /// Stable Diffusion export folders (engine "sd"), named after the folder.
     pub sd_models: Vec<PathBuf>,
+    /// Textual-inversion embeddings for the SD models.
+    pub sd_embeddings: Option<PathBuf>,
     /// How long a model crop waits for others to share its batch, and
     /// whether it always does (see inpaint-worker --batch-always-wait).
     pub batch_wait_us: u64,
@@ -105,6 +107,7 @@ impl Default for ClusterConfig {
             max_image_pixels: DEFAULT_MAX_IMAGE_PIXELS,
             worker_models: None,
             sd_models: vec![],
+            sd_embeddings: None,
             batch_wait_us: 2000,
             batch_always_wait: false,
             jobs: JobSettings::default(),
@@ -161,6 +164,7 @@ impl Cluster {
         worker_config.service.max_image_pixels = config.max_image_pixels;
         worker_config.models = config.worker_models.clone();
         worker_config.sd_models = config.sd_models.clone();
+        worker_config.sd_embeddings = config.sd_embeddings.clone();
         worker_config.batch_wait_us = config.batch_wait_us;
         worker_config.batch_always_wait = config.batch_always_wait;
         worker_config.ort_dylib = config.ort_dylib.clone();

@@ -367,6 +367,11 @@ struct ModelArgs {
     /// the environment).
     #[arg(long = "sd-model", env = "INPAINT_SD_MODELS", value_delimiter = ',')]
     sd_models: Vec<PathBuf>,
+
+    /// A folder of textual-inversion embeddings (`.safetensors`) for the
+    /// SD models, used in prompts by file name.
+    #[arg(long, env = "INPAINT_SD_EMBEDDINGS")]
+    sd_embeddings: Option<PathBuf>,
 }
 
 /// Stable Diffusion settings (engine "sd"), with the WebUI's meanings.
@@ -467,6 +472,7 @@ impl ModelArgs {
             subject_model: self.subject_model.clone(),
             worker_models: self.usable_worker_models(),
             sd_models: self.sd_models.clone(),
+            sd_embeddings: self.sd_embeddings.clone(),
             ..ClusterConfig::default()
         })
         .await?;

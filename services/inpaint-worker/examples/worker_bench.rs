@@ -68,6 +68,7 @@ fn options(models_toml: &Path) -> RuntimeOptions {
         always_wait: false,
         queue: 256,
         sd_max_batch: 8,
+        sd_embeddings: None,
     }
 }
 

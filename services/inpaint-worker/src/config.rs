@@ -76,6 +76,12 @@ pub struct Config {
     #[arg(long, env = "INPAINT_SD_MAX_BATCH", default_value_t = 0)]
     pub sd_max_batch: usize,
 
+    /// Stable Diffusion: a folder of textual-inversion embeddings
+    /// (`.safetensors`), used in prompts by file name as in the WebUI, or
+    /// as `embedding:NAME`.
+    #[arg(long, env = "INPAINT_SD_EMBEDDINGS")]
+    pub sd_embeddings: Option<PathBuf>,
+
     /// Threads ONNX Runtime may use inside one model run; 0 = its default.
     #[arg(long, env = "INPAINT_ORT_THREADS", default_value_t = 0)]
     pub ort_threads: usize,
@@ -89,6 +95,7 @@ impl Config {
             models: None,
             sd_models: vec![],
             sd_max_batch: 0,
+            sd_embeddings: None,
             ort_dylib: "models/cache/onnxruntime/libonnxruntime.so".into(),
             device: DeviceArg::Cpu,
             require_gpu: false,
@@ -119,6 +126,7 @@ impl Config {
             always_wait: self.batch_always_wait,
             queue: self.model_queue,
             sd_max_batch: self.sd_max_batch,
+            sd_embeddings: self.sd_embeddings.clone(),
         }
     }
 }

@@ -34,6 +34,8 @@ pub struct RuntimeOptions {
     pub queue: usize,
     /// Stable Diffusion: most requests whose steps share one UNet call.
     pub sd_max_batch: usize,
+    /// Stable Diffusion: the folder of textual-inversion embeddings.
+    pub sd_embeddings: Option<std::path::PathBuf>,
 }
 
 impl RuntimeOptions {
@@ -56,6 +58,7 @@ impl RuntimeOptions {
             always_wait: false,
             queue: 4,
             sd_max_batch: 8,
+            sd_embeddings: None,
         }
     }
 }

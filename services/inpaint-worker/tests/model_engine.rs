@@ -28,6 +28,7 @@ fn options() -> RuntimeOptions {
         always_wait: false,
         queue: 8,
         sd_max_batch: 8,
+        sd_embeddings: None,
     }
 }
 

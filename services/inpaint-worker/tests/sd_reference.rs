@@ -172,6 +172,7 @@ fn runtime() -> RuntimeOptions {
         always_wait: false,
         queue: 4,
         sd_max_batch: 8,
+        sd_embeddings: None,
     }
 }
 
@@ -435,4 +436,106 @@ async fn step_batching_changes_nothing_but_the_calls() {
     assert_eq!(alone_largest, 2, "one request's pair at a time");
     assert!(largest >= 4, "no two requests shared a call");
     assert!(calls < alone_calls);
+}
+
+/// Writes embedding `name` (`rows` f32 vectors under `key`) into `dir`.
+fn write_embedding(dir: &std::path::Path, name: &str, key: &str, rows: &[Vec<f32>]) {
+    use safetensors::{Dtype, tensor::TensorView};
+    let data: Vec<u8> = rows
+        .iter()
+        .flatten()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    let view = TensorView::new(Dtype::F32, vec![rows.len(), rows[0].len()], &data).unwrap();
+    safetensors::serialize_to_file(
+        [(key, view)],
+        None,
+        &dir.join(format!("{name}.safetensors")),
+    )
+    .unwrap();
+}
+
+/// Textual inversion: vectors copied from the table rows of "a photo"
+/// give exactly the condition of "a photo"; another embedding takes its
+/// slots and leaves the tokens before it alone; an unfit file is skipped;
+/// an unknown `embedding:NAME` is refused listing what is loaded.
+#[test]
+fn embeddings_take_their_slots_in_the_condition() {
+    let folder = repo("models/fixtures/tiny-sd/inpaint");
+    let te = folder.join("text_encoder/model.onnx");
+    let table = inpaint_onnx::token_table::read(
+        &std::fs::read(&te).unwrap(),
+        te.parent().unwrap(),
+        "input_ids",
+    )
+    .unwrap();
+    let tokenizer = ClipTokenizer::load(&folder.join("tokenizer")).unwrap();
+    let a_photo = tokenizer.tokens("a photo").unwrap();
+    assert_eq!(a_photo.len(), 2);
+
+    let dir = std::env::temp_dir().join(format!("tiny-sd-embeddings-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let rows: Vec<Vec<f32>> = a_photo
+        .iter()
+        .map(|&id| table.row(id as usize).unwrap())
+        .collect();
+    write_embedding(&dir, "kittycat", "emb_params", &rows);
+    let mut rng = TorchRng::new(5);
+    let noisy: Vec<Vec<f32>> = (0..3).map(|_| rng.randn(table.width)).collect();
+    write_embedding(&dir, "noisy", "<noisy>", &noisy);
+    write_embedding(
+        &dir,
+        "too-wide",
+        "emb_params",
+        &[vec![0.0; table.width + 1]],
+    );
+
+    let plain = SdModel::load("plain", &folder, &runtime()).unwrap();
+    let with = SdModel::load(
+        "with",
+        &folder,
+        &RuntimeOptions {
+            sd_embeddings: Some(dir.clone()),
+            ..runtime()
+        },
+    )
+    .unwrap();
+    assert_eq!(with.embeddings.names(), ["kittycat", "noisy"]);
+    assert_eq!(with.embeddings.skipped.len(), 1);
+    assert!(with.embeddings.skipped[0].starts_with("too-wide:"));
+
+    let encode = |m: &SdModel, text: &str| pipeline::encode_prompt(m, text).unwrap();
+    let expect = encode(&plain, "a photo of a dog");
+    for written in ["kittycat of a dog", "embedding:kittycat of a dog"] {
+        let d = max_diff(&encode(&with, written), &expect);
+        assert!(d < 1e-5, "{written}: {d}");
+    }
+    assert!(
+        max_diff(&encode(&plain, "kittycat of a dog"), &expect) > 1e-3,
+        "without the embedding the name is plain text"
+    );
+
+    // "noisy" fills 3 slots after "one", with the ids past the vocabulary.
+    let chunk = &pipeline::prompt_chunks(&with, "one noisy").unwrap()[0];
+    let first = table.rows as u32 + 2;
+    assert_eq!(
+        &chunk.ids[2..6],
+        &[first, first + 1, first + 2, tokenizer.eos]
+    );
+    let width = with.text_width;
+    let (a, b) = (encode(&with, "one noisy"), encode(&plain, "one noisy"));
+    assert_eq!(
+        max_diff(&a[..2 * width], &b[..2 * width]),
+        0.0,
+        "BOS and \"one\" come before the slots"
+    );
+    assert!(max_diff(&a[2 * width..3 * width], &b[2 * width..3 * width]) > 1e-3);
+
+    let err = pipeline::encode_prompt(&with, "embedding:nope").unwrap_err();
+    assert!(
+        err.contains("\"nope\"") && err.contains("kittycat, noisy"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
 }

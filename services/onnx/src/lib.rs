@@ -5,6 +5,9 @@
 use std::path::Path;
 use std::sync::OnceLock;
 
+pub mod token_table;
+pub mod wire;
+
 pub use ort;
 use ort::environment::Environment;
 use ort::session::Session;
@@ -74,8 +77,68 @@ pub fn open_session(
             model.display()
         )));
     }
+    open(env, Source::File(model), prefer, require_gpu, threads)
+}
+
+/// As [`open_session`], for a model held in memory (an edited copy of
+/// `file`, whose folder still resolves external data); errors name `file`.
+pub fn open_session_from_bytes(
+    env: &Environment,
+    bytes: &[u8],
+    file: &Path,
+    prefer: Device,
+    require_gpu: bool,
+    threads: usize,
+) -> Result<(Session, Device), OnnxError> {
+    open(
+        env,
+        Source::Memory { bytes, file },
+        prefer,
+        require_gpu,
+        threads,
+    )
+}
+
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    File(&'a Path),
+    Memory { bytes: &'a [u8], file: &'a Path },
+}
+
+impl Source<'_> {
+    fn file(&self) -> &Path {
+        match self {
+            Source::File(f) | Source::Memory { file: f, .. } => f,
+        }
+    }
+
+    fn commit(&self, mut b: SessionBuilder) -> Result<Session, String> {
+        match self {
+            Source::File(f) => b.commit_from_file(f).map_err(|e| e.to_string()),
+            Source::Memory { bytes, file } => {
+                let folder = file.parent().unwrap_or(Path::new("."));
+                b = b
+                    .with_config_entry(
+                        "session.model_external_initializers_file_folder_path",
+                        folder.to_string_lossy(),
+                    )
+                    .map_err(|e| e.to_string())?;
+                b.commit_from_memory(bytes).map_err(|e| e.to_string())
+            }
+        }
+    }
+}
+
+fn open(
+    env: &Environment,
+    source: Source<'_>,
+    prefer: Device,
+    require_gpu: bool,
+    threads: usize,
+) -> Result<(Session, Device), OnnxError> {
+    let model = source.file();
     if prefer == Device::Cuda {
-        match open_cuda(env, model, threads) {
+        match open_cuda(env, source, threads) {
             Ok(session) => return Ok((session, Device::Cuda)),
             Err(why) if require_gpu => return Err(OnnxError::NoGpu(why)),
             Err(why) => {
@@ -88,7 +151,7 @@ pub fn open_session(
         ));
     }
     let session = builder(env, threads)
-        .and_then(|mut b| b.commit_from_file(model).map_err(|e| e.to_string()))
+        .and_then(|b| source.commit(b))
         .map_err(|e| OnnxError::Load(format!("{}: {e}", model.display())))?;
     Ok((session, Device::Cpu))
 }
@@ -102,7 +165,7 @@ fn builder(env: &Environment, threads: usize) -> Result<SessionBuilder, String> 
 }
 
 #[cfg(feature = "cuda")]
-fn open_cuda(env: &Environment, model: &Path, threads: usize) -> Result<Session, String> {
+fn open_cuda(env: &Environment, source: Source<'_>, threads: usize) -> Result<Session, String> {
     use ort::ep::{self, ExecutionProvider};
     if !ep::CUDA::is_available().unwrap_or(false) {
         return Err("the CUDA execution provider is not in this ONNX Runtime library".into());
@@ -113,10 +176,10 @@ fn open_cuda(env: &Environment, model: &Path, threads: usize) -> Result<Session,
     ep::CUDA::default()
         .register(&mut b)
         .map_err(|e| e.to_string())?;
-    b.commit_from_file(model).map_err(|e| e.to_string())
+    source.commit(b)
 }
 
 #[cfg(not(feature = "cuda"))]
-fn open_cuda(_env: &Environment, _model: &Path, _threads: usize) -> Result<Session, String> {
+fn open_cuda(_env: &Environment, _source: Source<'_>, _threads: usize) -> Result<Session, String> {
     Err("this binary was built without the `cuda` feature".into())
 }

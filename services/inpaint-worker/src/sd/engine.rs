@@ -222,5 +222,14 @@ pub fn model_notes(model: &SdModel) -> Vec<String> {
                 .into(),
         );
     }
+    if !model.embeddings.is_empty() {
+        notes.push(format!(
+            "embeddings: {}",
+            model.embeddings.names().join(", ")
+        ));
+    }
+    for skipped in &model.embeddings.skipped {
+        notes.push(format!("embedding skipped: {skipped}"));
+    }
     notes
 }

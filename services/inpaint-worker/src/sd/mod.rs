@@ -5,6 +5,7 @@
 //! (`img2img`), and the pipeline that runs them on the graphs (`pipeline`).
 
 pub mod batcher;
+pub mod embeddings;
 pub mod engine;
 pub mod img2img;
 pub mod latent_mask;

@@ -22,6 +22,7 @@ use inpaint_onnx::ort::value::{DynValue, Outlet, Tensor, TensorElementType, Valu
 use inpaint_onnx::{Device, ort};
 
 use super::batcher::UnetBatcher;
+use super::embeddings::{self, Embeddings};
 use super::schedule::BetaConfig;
 use super::tokenizer::ClipTokenizer;
 use crate::onnx_engine::RuntimeOptions;
@@ -176,6 +177,25 @@ impl Graph {
         })
     }
 
+    /// Opens an edited copy of `file` held in memory.
+    pub fn open_bytes(bytes: &[u8], file: &Path, runtime: &RuntimeOptions) -> Result<Self, String> {
+        let env = inpaint_onnx::environment(&runtime.ort_dylib).map_err(|e| e.to_string())?;
+        let (session, device) = inpaint_onnx::open_session_from_bytes(
+            env,
+            bytes,
+            file,
+            runtime.device,
+            runtime.require_gpu,
+            runtime.threads,
+        )
+        .map_err(|e| e.to_string())?;
+        Ok(Self {
+            file: file.to_path_buf(),
+            session: Mutex::new(session),
+            device,
+        })
+    }
+
     fn with<R>(&self, f: impl FnOnce(&Session) -> R) -> R {
         f(&self.session.lock().expect("session lock"))
     }
@@ -265,6 +285,8 @@ pub struct SdModel {
     pub folder: Folder,
     pub tokenizer: ClipTokenizer,
     pub text_encoder: Graph,
+    /// Textual-inversion embeddings the text encoder knows.
+    pub embeddings: Embeddings,
     pub unet: Arc<Graph>,
     /// The thread that runs the UNet for every request, step by step.
     pub unet_batcher: UnetBatcher,
@@ -322,7 +344,7 @@ impl SdModel {
     pub fn load(name: &str, root: &Path, runtime: &RuntimeOptions) -> Result<Self, String> {
         let folder = Folder::check(root)?;
         let tokenizer = ClipTokenizer::load(&folder.tokenizer)?;
-        let text_encoder = Graph::open(&folder.text_encoder, runtime)?;
+        let mut text_encoder = Graph::open(&folder.text_encoder, runtime)?;
         let unet = Arc::new(Graph::open(&folder.unet, runtime)?);
         let vae_encoder = Graph::open(&folder.vae_encoder, runtime)?;
         let vae_decoder = Graph::open(&folder.vae_decoder, runtime)?;
@@ -484,6 +506,22 @@ impl SdModel {
                 folder.unet.display(),
             ));
         }
+        let embeddings = match &runtime.sd_embeddings {
+            Some(dir) => {
+                let (graph, embeddings) = with_embeddings(
+                    &folder.text_encoder,
+                    &io.ids_input,
+                    dir,
+                    &tokenizer,
+                    runtime,
+                )?;
+                if let Some(graph) = graph {
+                    text_encoder = graph;
+                }
+                embeddings
+            }
+            None => Embeddings::default(),
+        };
         // The hidden width, measured on the empty prompt.
         let empty = tokenizer.window(&[]);
         let hidden = super::pipeline::encode_window(&text_encoder, &io, &empty)?;
@@ -508,6 +546,7 @@ impl SdModel {
             folder,
             tokenizer,
             text_encoder,
+            embeddings,
             unet,
             unet_batcher,
             vae_encoder,
@@ -524,4 +563,42 @@ impl SdModel {
     pub fn device(&self) -> Device {
         self.unet.device
     }
+}
+
+/// The embeddings in `dir` that fit this text encoder, and the encoder
+/// reopened with a token table grown by their vectors (None when there
+/// are none to add).
+fn with_embeddings(
+    file: &Path,
+    ids_input: &str,
+    dir: &Path,
+    tokenizer: &ClipTokenizer,
+    runtime: &RuntimeOptions,
+) -> Result<(Option<Graph>, Embeddings), String> {
+    use inpaint_onnx::token_table;
+    let bytes = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let folder = file.parent().unwrap_or(Path::new("."));
+    let table = token_table::read(&bytes, folder, ids_input)
+        .map_err(|e| format!("{}: {e}", file.display()))?;
+    let (files, skipped) = embeddings::read_dir(dir, table.width)?;
+    for s in &skipped {
+        tracing::warn!(embedding = %s, dir = %dir.display(), "embedding skipped");
+    }
+    if files.is_empty() {
+        return Ok((
+            None,
+            Embeddings::new(&[], 0, skipped, |t| tokenizer.tokens(t))?,
+        ));
+    }
+    let extra: Vec<f32> = files
+        .iter()
+        .flat_map(|f| f.vectors.iter().copied())
+        .collect();
+    let (edited, first_id) = token_table::append_rows(&bytes, folder, ids_input, &extra)
+        .map_err(|e| format!("{}: {e}", file.display()))?;
+    drop(bytes);
+    let graph = Graph::open_bytes(&edited, file, runtime)?;
+    let embeddings = Embeddings::new(&files, first_id as u32, skipped, |t| tokenizer.tokens(t))?;
+    tracing::info!(file = %file.display(), names = ?embeddings.names(), "textual-inversion embeddings loaded");
+    Ok((Some(graph), embeddings))
 }

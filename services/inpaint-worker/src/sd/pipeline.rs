@@ -137,7 +137,13 @@ pub fn prompt_chunks(model: &SdModel, text: &str) -> Result<Vec<prompt::Chunk>, 
         pad: t.pad,
         comma: t.comma,
     };
-    prompt::chunks(&prompt::parse_attention(text), ids, |piece| t.tokens(piece))
+    let text = model.embeddings.resolve_explicit(text)?;
+    prompt::chunks(
+        &prompt::parse_attention(&text),
+        ids,
+        |piece| t.tokens(piece),
+        |tokens, at| model.embeddings.find_at(tokens, at),
+    )
 }
 
 /// Latent (mean, scaled) of pixels whose sides are multiples of the VAE factor.

@@ -220,10 +220,17 @@ pub struct SpecialIds {
 
 /// Chunks of (ids, weights) for weighted pieces, each piece tokenized on
 /// its own by `tokenize`, as the WebUI's `tokenize_line` does.
+/// `find_embedding(tokens, at)` names the embedding whose name starts at
+/// `tokens[at]`: its slot ids, which replace the name's tokens, and how
+/// many tokens the name took. An embedding that does not fit in what is
+/// left of a chunk starts the next one. (When a comma cut moves tokens on,
+/// embedding slots move with them; in the WebUI, whose vectors are patched
+/// in by offset, they stay behind.)
 pub fn chunks(
     pieces: &[Weighted],
     ids: SpecialIds,
     mut tokenize: impl FnMut(&str) -> Result<Vec<u32>, String>,
+    find_embedding: impl Fn(&[u32], usize) -> Option<(std::ops::Range<u32>, usize)>,
 ) -> Result<Vec<Chunk>, String> {
     let mut out: Vec<Chunk> = vec![];
     let mut tokens: Vec<u32> = vec![];
@@ -262,7 +269,10 @@ pub fn chunks(
             last_comma = None;
             continue;
         }
-        for token in tokenize(text)? {
+        let piece = tokenize(text)?;
+        let mut at = 0;
+        while at < piece.len() {
+            let token = piece[at];
             if Some(token) == ids.comma {
                 last_comma = Some(tokens.len());
             } else if tokens.len() == CHUNK
@@ -287,8 +297,29 @@ pub fn chunks(
                 );
                 last_comma = None;
             }
-            tokens.push(token);
-            weights.push(*weight as f32);
+            match find_embedding(&piece, at) {
+                None => {
+                    tokens.push(token);
+                    weights.push(*weight as f32);
+                    at += 1;
+                }
+                Some((slots, name_tokens)) => {
+                    // An embedding is never split across chunks.
+                    if tokens.len() + slots.len() > CHUNK {
+                        close(
+                            &mut out,
+                            std::mem::take(&mut tokens),
+                            std::mem::take(&mut weights),
+                        );
+                        last_comma = None;
+                    }
+                    for slot in slots {
+                        tokens.push(slot);
+                        weights.push(*weight as f32);
+                    }
+                    at += name_tokens.max(1);
+                }
+            }
         }
     }
     if !tokens.is_empty() || out.is_empty() {
@@ -395,6 +426,10 @@ mod tests {
             .collect())
     }
 
+    fn no_embedding(_: &[u32], _: usize) -> Option<(std::ops::Range<u32>, usize)> {
+        None
+    }
+
     const IDS: SpecialIds = SpecialIds {
         bos: 1,
         eos: 2,
@@ -408,7 +443,7 @@ mod tests {
         // the first chunk, and the comma (token 71) is within 20 tokens of
         // its end, so the words after it move on.
         let prompt = format!("{}, {}", ["w"; 70].join(" "), ["v"; 10].join(" "));
-        let c = chunks(&[(prompt, 1.0)], IDS, fake_tokens).unwrap();
+        let c = chunks(&[(prompt, 1.0)], IDS, fake_tokens, no_embedding).unwrap();
         assert_eq!(c.len(), 2);
         assert_eq!(c[0].ids.len(), 77);
         assert_eq!(&c[0].ids[70..73], &[100, 9, 2], "cut right after the comma");
@@ -416,19 +451,45 @@ mod tests {
         assert_eq!(c[1].ids[11], 2);
         // No comma: cut at 75.
         let plain = ["w"; 80].join(" ");
-        let c = chunks(&[(plain, 1.0)], IDS, fake_tokens).unwrap();
+        let c = chunks(&[(plain, 1.0)], IDS, fake_tokens, no_embedding).unwrap();
         assert_eq!((c[0].ids[75], c[0].ids[76], c[1].ids[5]), (100, 2, 100));
         // BREAK starts a new chunk; weights follow their tokens.
-        let c = chunks(&parse_attention("a (b) BREAK c"), IDS, fake_tokens).unwrap();
+        let c = chunks(
+            &parse_attention("a (b) BREAK c"),
+            IDS,
+            fake_tokens,
+            no_embedding,
+        )
+        .unwrap();
         assert_eq!(c.len(), 2);
         assert_eq!(&c[0].weights[..4], &[1.0, 1.0, 1.1, 1.0]);
         // Nothing at all is still one chunk.
         assert_eq!(
-            chunks(&parse_attention(""), IDS, fake_tokens)
+            chunks(&parse_attention(""), IDS, fake_tokens, no_embedding)
                 .unwrap()
                 .len(),
             1
         );
+    }
+
+    #[test]
+    fn embeddings_take_their_names_place_and_never_split() {
+        let tokenize = |text: &str| -> Result<Vec<u32>, String> {
+            Ok(text
+                .split_whitespace()
+                .map(|w| if w == "emb" { 7 } else { 100 })
+                .collect())
+        };
+        let find = |t: &[u32], at: usize| (t[at] == 7).then_some((5000..5003, 1));
+        let c = chunks(&parse_attention("a (emb) b"), IDS, tokenize, find).unwrap();
+        assert_eq!(&c[0].ids[..7], &[1, 100, 5000, 5001, 5002, 100, 2]);
+        assert_eq!(&c[0].weights[1..6], &[1.0, 1.1, 1.1, 1.1, 1.0]);
+        // 73 words leave 2 slots: the 3-vector embedding starts chunk 2.
+        let text = format!("{} emb", ["w"; 73].join(" "));
+        let c = chunks(&[(text, 1.0)], IDS, tokenize, find).unwrap();
+        assert_eq!(c.len(), 2);
+        assert_eq!((c[0].ids[73], c[0].ids[74]), (100, 2));
+        assert_eq!(&c[1].ids[..5], &[1, 5000, 5001, 5002, 2]);
     }
 
     #[test]
