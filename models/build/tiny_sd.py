@@ -447,7 +447,9 @@ def run_case(s: Sessions, tok, case, image_u8, mask_u8):
     uncond = encode_prompt(s, tok, case["negative_prompt"])
     if nine:
         cmask = torch.round(torch.from_numpy(mask_u8.astype(np.float32) / 255.0))[None, None]
-        masked = (image * 2 - 1) * (1.0 - cmask * 1.0)
+        # The WebUI's lerp(image, image * (1 - mask), inpainting_mask_weight).
+        weight = case.get("mask_weight", 1.0)
+        masked = torch.lerp(image * 2 - 1, (image * 2 - 1) * (1.0 - cmask), weight)
         cimage = vae_encode(s, masked)
         cmask_small = torch.nn.functional.interpolate(cmask, size=(lh, lw))
         image_cond = torch.cat([cmask_small, cimage], dim=1)
@@ -511,6 +513,8 @@ PIPELINE_CASES = [
     {"sampler": "Euler a", "schedule": "normal", "steps": 8, "strength": 0.6, "fill": "fill", "unet": 9},
     {"sampler": "DPM++ 2M", "schedule": "karras", "steps": 8, "strength": 1.0, "fill": "latent noise", "unet": 9},
     {"sampler": "DDIM", "schedule": "normal", "steps": 10, "strength": 0.75, "fill": "latent nothing", "unet": 9},
+    {"sampler": "Euler", "schedule": "normal", "steps": 8, "strength": 0.75, "fill": "original", "unet": 9,
+     "mask_weight": 0.5},
     {"sampler": "Euler", "schedule": "karras", "steps": 6, "strength": 0.5, "fill": "original", "unet": 4},
     {"sampler": "DPM++ 2M", "schedule": "normal", "steps": 6, "strength": 0.8, "fill": "latent nothing", "unet": 4},
 ]

@@ -406,6 +406,12 @@ struct SdArgs {
     #[arg(long = "denoise")]
     denoising_strength: Option<f32>,
 
+    /// Inpainting conditioning mask strength, 0..1 (default 1; 9-channel
+    /// inpainting models): lower lets the original show through to the
+    /// model, as the WebUI's setting of that name.
+    #[arg(long = "mask-weight")]
+    inpainting_mask_weight: Option<f32>,
+
     /// One region's own prompt, e.g. `--region-prompt 1="a smiling man"`
     /// (regions count from 0 in the response's order; repeatable; the
     /// region keeps the request's other settings), as ADetailer's per-face
@@ -451,6 +457,7 @@ impl SdArgs {
             sampler: self.sampler.clone(),
             schedule: self.schedule.clone(),
             denoising_strength: self.denoising_strength,
+            inpainting_mask_weight: self.inpainting_mask_weight,
         };
         (engine == "sd" || p != inpaint_proto::v1::SdParams::default()).then_some(p)
     }

@@ -31,6 +31,7 @@ pub struct ResolvedSd {
     pub steps: u32,
     pub cfg_scale: f32,
     pub denoising_strength: f32,
+    pub inpainting_mask_weight: f32,
 }
 
 /// The WebUI label for a sampler name or alias (case-insensitive; empty is
@@ -107,6 +108,13 @@ pub fn resolve(p: &SdParams, prefix: &str) -> Result<ResolvedSd, (String, String
             format!("{denoising_strength} is not in 0..=1"),
         ));
     }
+    let inpainting_mask_weight = p.inpainting_mask_weight.unwrap_or(1.0);
+    if !(0.0..=1.0).contains(&inpainting_mask_weight) {
+        return Err((
+            field("inpainting_mask_weight"),
+            format!("{inpainting_mask_weight} is not in 0..=1"),
+        ));
+    }
     Ok(ResolvedSd {
         prompt: p.prompt.clone(),
         negative_prompt: p.negative_prompt.clone(),
@@ -115,6 +123,7 @@ pub fn resolve(p: &SdParams, prefix: &str) -> Result<ResolvedSd, (String, String
         steps,
         cfg_scale,
         denoising_strength,
+        inpainting_mask_weight,
     })
 }
 
@@ -161,6 +170,14 @@ mod tests {
         assert_eq!(
             bad(|p| p.denoising_strength = Some(1.5)),
             "params.sd.denoising_strength"
+        );
+        assert_eq!(
+            bad(|p| p.inpainting_mask_weight = Some(f32::NAN)),
+            "params.sd.inpainting_mask_weight"
+        );
+        assert_eq!(
+            bad(|p| p.inpainting_mask_weight = Some(-0.1)),
+            "params.sd.inpainting_mask_weight"
         );
         assert_eq!(bad(|p| p.prompt = "x".repeat(5000)), "params.sd.prompt");
     }

@@ -121,6 +121,7 @@ pub fn merge_sd(base: Option<&pb::SdParams>, o: &pb::SdParams) -> pb::SdParams {
         sampler: text(&o.sampler, base.sampler),
         schedule: text(&o.schedule, base.schedule),
         denoising_strength: o.denoising_strength.or(base.denoising_strength),
+        inpainting_mask_weight: o.inpainting_mask_weight.or(base.inpainting_mask_weight),
     }
 }
 

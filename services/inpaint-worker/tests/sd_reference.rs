@@ -255,7 +255,11 @@ async fn whole_runs_equal_the_webui_rules_reference() {
     assert!(nine.is_inpainting() && !four.is_inpainting());
     assert_eq!((nine.io.vae_factor, nine.io.latent_channels), (2, 4));
     for case in r["cases"].as_array().unwrap() {
-        let label = format!("{} {} {}", case["sampler"], case["fill"], case["unet"]);
+        let mask_weight = case["mask_weight"].as_f64().unwrap_or(1.0) as f32;
+        let label = format!(
+            "{} {} {} mask weight {mask_weight}",
+            case["sampler"], case["fill"], case["unet"]
+        );
         let model = if case["unet"].as_u64() == Some(9) {
             nine.clone()
         } else {
@@ -278,7 +282,7 @@ async fn whole_runs_equal_the_webui_rules_reference() {
                 "latent nothing" => LatentFill::Zeros,
                 _ => LatentFill::Encoded,
             },
-            mask_weight: 1.0,
+            mask_weight,
         };
         let mut steps_seen = 0;
         let out = pipeline::inpaint(

@@ -28,6 +28,7 @@ pub struct SdSettings {
     pub steps: u32,
     pub cfg_scale: f32,
     pub denoising_strength: f32,
+    pub inpainting_mask_weight: f32,
 }
 
 impl SdSettings {
@@ -46,6 +47,7 @@ impl SdSettings {
             steps: r.steps,
             cfg_scale: r.cfg_scale,
             denoising_strength: r.denoising_strength,
+            inpainting_mask_weight: r.inpainting_mask_weight,
         })
     }
 
@@ -145,7 +147,7 @@ impl Engine for SdEngine {
                 cfg_scale: settings.cfg_scale,
                 seed: params.seed,
                 fill: webui_fill(params.masked_content).1,
-                mask_weight: 1.0,
+                mask_weight: settings.inpainting_mask_weight,
             };
             let mut on_step = |done: u32, total: u32| {
                 if let Some(steps) = &params.steps {
