@@ -4,6 +4,7 @@
 //! No I/O and no async: every function takes buffers and returns buffers, so
 //! the services stay thin and the kernels can be tested and benchmarked alone.
 
+pub mod anonymise;
 pub mod bits;
 pub mod blur;
 pub mod buffer;

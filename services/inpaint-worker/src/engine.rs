@@ -5,7 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use inpaint_imaging::{GrayImage, RgbImage, patchmatch, telea};
+use inpaint_imaging::{GrayImage, RgbImage, anonymise, patchmatch, telea};
 use inpaint_proto::v1::MaskedContent;
 use tokio::sync::Semaphore;
 
@@ -76,6 +76,12 @@ pub trait Engine: Send + Sync {
     fn prefill_content(&self, content: MaskedContent) -> MaskedContent {
         content
     }
+    /// Whether the engine hides what is under the mask (anonymisation)
+    /// rather than repairing it: nothing of the original may survive, so
+    /// no partial strength blends it back.
+    fn anonymises(&self) -> bool {
+        false
+    }
     fn inpaint(&self, image: RgbImage, hole: GrayImage, params: EngineParams) -> EngineFuture;
 }
 
@@ -85,6 +91,9 @@ struct Native {
     name: &'static str,
     description: &'static str,
     reads_hole: bool,
+    /// Anonymisation: sees the hole's original pixels (no prefill) and
+    /// never blends them back.
+    anonymises: bool,
     run: fn(&RgbImage, &GrayImage, &EngineParams) -> RgbImage,
     slots: Arc<Semaphore>,
 }
@@ -101,6 +110,16 @@ impl Engine for Native {
     }
     fn reads_hole(&self) -> bool {
         self.reads_hole
+    }
+    fn anonymises(&self) -> bool {
+        self.anonymises
+    }
+    fn prefill_content(&self, content: MaskedContent) -> MaskedContent {
+        if self.anonymises {
+            MaskedContent::Original
+        } else {
+            content
+        }
     }
     fn inpaint(&self, image: RgbImage, hole: GrayImage, params: EngineParams) -> EngineFuture {
         let (slots, run) = (self.slots.clone(), self.run);
@@ -188,6 +207,7 @@ impl Registry {
                 name: "telea",
                 description: "fast marching inpainting (Telea 2004): smooth fills for small holes and scratches",
                 reads_hole: false,
+                anonymises: false,
                 run: |image, hole, params| telea::inpaint(image, hole, params.radius),
                 slots: slots.clone(),
             }),
@@ -195,7 +215,32 @@ impl Registry {
                 name: "patchmatch",
                 description: "multi-scale exemplar fill (PatchMatch + Wexler EM): texture from the surroundings",
                 reads_hole: true,
+                anonymises: false,
                 run: |image, hole, params| patchmatch::inpaint(image, hole, params.seed),
+                slots: slots.clone(),
+            }),
+            Arc::new(Native {
+                name: "pixelate",
+                description: "anonymisation: the mask in blocks of their mean colour, about 8 across the region",
+                reads_hole: true,
+                anonymises: true,
+                run: |image, hole, _| anonymise::pixelate(image, hole),
+                slots: slots.clone(),
+            }),
+            Arc::new(Native {
+                name: "blur",
+                description: "anonymisation: the mask pixelated, then blurred (Gaussian of half a block); irreversible",
+                reads_hole: true,
+                anonymises: true,
+                run: |image, hole, _| anonymise::blur(image, hole),
+                slots: slots.clone(),
+            }),
+            Arc::new(Native {
+                name: "fill",
+                description: "anonymisation: the mask in one solid colour, the mean just outside it",
+                reads_hole: false,
+                anonymises: true,
+                run: |image, hole, _| anonymise::fill(image, hole),
                 slots,
             }),
         ];

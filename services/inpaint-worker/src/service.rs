@@ -76,6 +76,17 @@ impl WorkerService {
         if !(0.0..=1.0).contains(&strength) {
             return Err(Error::invalid("strength", format!("{strength} is not in 0..=1")).into());
         }
+        if engine.anonymises() && strength < 1.0 {
+            // Blending with the original would let the hidden pixels through.
+            return Err(Error::invalid(
+                "strength",
+                format!(
+                    "engine {} hides what is under the mask and runs at strength 1 only",
+                    engine.name()
+                ),
+            )
+            .into());
+        }
         let content = MaskedContent::try_from(req.masked_content)
             .map_err(|_| Error::invalid("masked_content", "unknown masked content"))?;
         let sd = if engine.name() == "sd" {
