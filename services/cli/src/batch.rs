@@ -16,7 +16,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use inpaint_proto::v1::inpainting_client::InpaintingClient;
 use inpaint_proto::v1::{
     DetectTarget, FaceTarget, GetResultRequest, InpaintParams, InpaintRequest, JobState,
-    SubmitJobRequest, inpaint_request::Target,
+    OutputFormat, SubmitJobRequest, inpaint_request::Target,
 };
 use prost::Message;
 use tokio::sync::Semaphore;
@@ -78,7 +78,40 @@ fn output_for(options: &BatchOptions, photo: &Path) -> PathBuf {
     let stem = photo
         .file_stem()
         .map_or_else(|| "image".into(), |s| s.to_string_lossy().into_owned());
-    options.output.join(format!("{stem}.png"))
+    let extension = match OutputFormat::try_from(options.params.output_format) {
+        Ok(OutputFormat::Jpeg) => "jpg",
+        Ok(OutputFormat::Webp) => "webp",
+        Ok(OutputFormat::SameAsInput) => {
+            match photo
+                .extension()
+                .map(|e| e.to_string_lossy().to_ascii_lowercase())
+            {
+                Some(e) if e == "jpg" || e == "jpeg" => "jpg",
+                Some(e) if e == "webp" => "webp",
+                _ => "png",
+            }
+        }
+        _ => "png",
+    };
+    options.output.join(format!("{stem}.{extension}"))
+}
+
+/// The format an output file's extension names (`.png`, `.jpg`/`.jpeg`,
+/// `.webp`), for `inpaint run -o`.
+pub fn format_for_extension(path: &Path) -> anyhow::Result<OutputFormat> {
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    Ok(match ext.as_str() {
+        "png" => OutputFormat::Png,
+        "jpg" | "jpeg" => OutputFormat::Jpeg,
+        "webp" => OutputFormat::Webp,
+        other => anyhow::bail!(
+            "{}: cannot tell the format from {other:?}; end the name in .png, .jpg or .webp",
+            path.display()
+        ),
+    })
 }
 
 fn mask_for(dir: &Path, photo: &Path) -> anyhow::Result<Vec<u8>> {
@@ -224,4 +257,45 @@ async fn one(
         .with_context(|| format!("cannot write {}", partial.display()))?;
     std::fs::rename(&partial, &out)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(format: OutputFormat) -> BatchOptions {
+        BatchOptions {
+            input: "in".into(),
+            output: "out".into(),
+            target: BatchTarget::Faces {
+                min_confidence: 0.0,
+            },
+            params: InpaintParams {
+                output_format: format as i32,
+                ..Default::default()
+            },
+            concurrency: 1,
+            progress_bar: false,
+            patience: Duration::from_secs(1),
+        }
+    }
+
+    #[test]
+    fn output_names_follow_the_format() {
+        let photo = Path::new("in/cat.JPEG");
+        for (format, name) in [
+            (OutputFormat::Unspecified, "out/cat.png"),
+            (OutputFormat::Jpeg, "out/cat.jpg"),
+            (OutputFormat::Webp, "out/cat.webp"),
+            (OutputFormat::SameAsInput, "out/cat.jpg"),
+        ] {
+            assert_eq!(output_for(&options(format), photo), Path::new(name));
+        }
+        assert_eq!(
+            format_for_extension(Path::new("a/b.JPG")).unwrap(),
+            OutputFormat::Jpeg
+        );
+        let err = format_for_extension(Path::new("b.gif")).unwrap_err();
+        assert!(err.to_string().contains(".png, .jpg or .webp"), "{err}");
+    }
 }

@@ -47,9 +47,18 @@ struct BatchArgs {
     /// Folder of photos (PNG, JPEG, WebP).
     input: PathBuf,
 
-    /// Folder for the results (PNG, one per photo, same stem).
+    /// Folder for the results (one per photo, same stem, extension by
+    /// --format).
     #[arg(short, long)]
     output: PathBuf,
+
+    /// Format of the results.
+    #[arg(long, value_enum, default_value_t = Format::Png)]
+    format: Format,
+
+    /// JPEG quality, 1..100 (default 90).
+    #[arg(long)]
+    quality: Option<u32>,
 
     /// Repaint every face.
     #[arg(long, group = "batch_target")]
@@ -196,9 +205,14 @@ struct RunArgs {
     #[arg(long)]
     merge_regions: bool,
 
-    /// Output PNG (default: out/<photo>-inpainted.png).
+    /// Output file; its extension picks the format (.png, .jpg, .webp;
+    /// default: out/<photo>-inpainted.png).
     #[arg(short, long)]
     output: Option<PathBuf>,
+
+    /// JPEG quality, 1..100 (default 90).
+    #[arg(long)]
+    quality: Option<u32>,
 
     /// Gateway URL; without it an embedded cluster is started here.
     #[arg(long, env = "INPAINT_GATEWAY")]
@@ -248,6 +262,11 @@ struct RunArgs {
     /// How far the result may move from the original inside the mask, 0..1.
     #[arg(long)]
     strength: Option<f32>,
+
+    /// Take the photo as stored, ignoring its EXIF orientation (by default
+    /// it is turned upright, as viewers show it, and the mask with it).
+    #[arg(long)]
+    keep_stored_orientation: bool,
 
     /// What the engine sees in the hole.
     #[arg(long, value_enum, default_value_t = Content::Fill)]
@@ -596,6 +615,27 @@ fn parse_box(s: &str) -> Result<Box, String> {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Png,
+    Jpeg,
+    Webp,
+    /// The format each photo came in.
+    Same,
+}
+
+impl Format {
+    fn wire(self) -> inpaint_proto::v1::OutputFormat {
+        use inpaint_proto::v1::OutputFormat as F;
+        match self {
+            Format::Png => F::Png,
+            Format::Jpeg => F::Jpeg,
+            Format::Webp => F::Webp,
+            Format::Same => F::SameAsInput,
+        }
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum Order {
     LeftToRight,
     Largest,
@@ -648,6 +688,8 @@ async fn batch(args: BatchArgs) -> anyhow::Result<()> {
             grow: args.grow,
             sd: args.sd.wire(&args.engine),
             region_overrides: args.sd.region_overrides(),
+            output_format: args.format.wire() as i32,
+            quality: args.quality,
             ..Default::default()
         },
         concurrency: args.concurrency,
@@ -778,7 +820,11 @@ fn mask(args: MaskArgs, ops: Vec<MaskOp>) -> anyhow::Result<()> {
             }
         };
         size = Some((w, h));
-        let m = inpaint_gateway::decode::decode_mask(&bytes, w, h, u64::MAX)
+        let as_stored = inpaint_gateway::decode::Decoding {
+            max_pixels: u64::MAX,
+            upright: false,
+        };
+        let m = inpaint_gateway::decode::decode_mask(&bytes, w, h, as_stored)
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         regions.push(m);
     }
@@ -858,6 +904,11 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         }
         None => vec![],
     };
+    let output = args
+        .output
+        .clone()
+        .unwrap_or_else(|| default_output(&args.photo));
+    let output_format = inpaint_cli::batch::format_for_extension(&output)?;
     let request = InpaintRequest {
         image,
         sketch,
@@ -892,6 +943,9 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             } as i32,
             region_overrides: args.sd.region_overrides(),
             sd: args.sd.wire(&args.engine),
+            keep_stored_orientation: args.keep_stored_orientation,
+            output_format: output_format as i32,
+            quality: args.quality,
         }),
     };
 
@@ -906,10 +960,6 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         }
     };
 
-    let output = args
-        .output
-        .clone()
-        .unwrap_or_else(|| default_output(&args.photo));
     if let Some(dir) = output.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }

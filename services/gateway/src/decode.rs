@@ -1,19 +1,31 @@
 //! Decoding at the edge: uploaded images and masks, with the pixel limit
-//! enforced from the header before any pixel is decoded.
+//! enforced from the header before any pixel is decoded, turned upright
+//! by their EXIF orientation (as viewers show them, so a mask drawn on the
+//! photo a person saw lands on the right pixels) unless asked otherwise.
 
 use std::io::Cursor;
 
-use image::{DynamicImage, ImageFormat, ImageReader, Limits};
+use image::metadata::Orientation;
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
 use inpaint_imaging::{GrayImage, RgbImage};
+use inpaint_proto::v1::OutputFormat;
 
 use crate::error::Error;
 
 /// Formats accepted on upload.
 const ACCEPTED: [ImageFormat; 3] = [ImageFormat::Png, ImageFormat::Jpeg, ImageFormat::WebP];
 
+/// How uploads are decoded.
+#[derive(Debug, Clone, Copy)]
+pub struct Decoding {
+    pub max_pixels: u64,
+    /// Apply the EXIF orientation (false: the pixels as stored).
+    pub upright: bool,
+}
+
 /// Decodes an uploaded image to RGB. `field` names it in errors.
-pub fn decode_image(bytes: &[u8], field: &str, max_pixels: u64) -> Result<RgbImage, Error> {
-    let decoded = decode_checked(bytes, field, max_pixels)?;
+pub fn decode_image(bytes: &[u8], field: &str, how: Decoding) -> Result<RgbImage, Error> {
+    let decoded = decode_checked(bytes, field, how)?;
     let rgb = decoded.into_rgb8();
     let (w, h) = rgb.dimensions();
     Ok(RgbImage::from_raw(w, h, rgb.into_raw()).expect("decoder output is consistent"))
@@ -31,10 +43,10 @@ pub fn decode_mask(
     bytes: &[u8],
     width: u32,
     height: u32,
-    max_pixels: u64,
+    how: Decoding,
 ) -> Result<GrayImage, Error> {
     let field = "mask";
-    let decoded = decode_checked(bytes, field, max_pixels)?;
+    let decoded = decode_checked(bytes, field, how)?;
     let (mw, mh) = (decoded.width(), decoded.height());
     if (mw, mh) != (width, height) && (mw as u64 * height as u64 != width as u64 * mh as u64) {
         return Err(Error::invalid(
@@ -74,11 +86,11 @@ pub fn decode_mask(
 pub fn decode_sketch(
     bytes: &[u8],
     image: &RgbImage,
-    max_pixels: u64,
+    how: Decoding,
 ) -> Result<(RgbImage, GrayImage), Error> {
     let field = "sketch";
     let (width, height) = (image.width(), image.height());
-    let decoded = decode_checked(bytes, field, max_pixels)?;
+    let decoded = decode_checked(bytes, field, how)?;
     let (sw, sh) = (decoded.width(), decoded.height());
     if (sw, sh) != (width, height) && (sw as u64 * height as u64 != width as u64 * sh as u64) {
         return Err(Error::invalid(
@@ -147,9 +159,9 @@ fn header(bytes: &[u8], field: &str, max_pixels: u64) -> Result<(u32, u32), Erro
     Ok((w, h))
 }
 
-fn decode_checked(bytes: &[u8], field: &str, max_pixels: u64) -> Result<DynamicImage, Error> {
+fn decode_checked(bytes: &[u8], field: &str, how: Decoding) -> Result<DynamicImage, Error> {
     // Header only: refuse oversized images before allocating their pixels.
-    let (w, h) = header(bytes, field, max_pixels)?;
+    let (w, h) = header(bytes, field, how.max_pixels)?;
     let pixels = w as u64 * h as u64;
     let mut limits = Limits::default();
     limits.max_image_width = Some(w);
@@ -160,9 +172,66 @@ fn decode_checked(bytes: &[u8], field: &str, max_pixels: u64) -> Result<DynamicI
         .with_guessed_format()
         .map_err(|e| Error::invalid(field, format!("cannot read: {e}")))?;
     reader.limits(limits);
-    reader
-        .decode()
-        .map_err(|e| Error::invalid(field, format!("cannot decode: {e}")))
+    let cannot = |e: image::ImageError| Error::invalid(field, format!("cannot decode: {e}"));
+    let mut decoder = reader.into_decoder().map_err(cannot)?;
+    // An unreadable EXIF block is no reason to refuse the pixels.
+    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    let mut image = DynamicImage::from_decoder(decoder).map_err(cannot)?;
+    if how.upright {
+        image.apply_orientation(orientation);
+    }
+    Ok(image)
+}
+
+/// JPEG quality when a request names none.
+pub const DEFAULT_QUALITY: u8 = 90;
+
+/// The result in the asked format: its bytes and MIME type. `input` is
+/// the upload, for "same as input".
+pub fn encode_result(
+    image: &RgbImage,
+    format: OutputFormat,
+    quality: u8,
+    input: &[u8],
+) -> Result<(Vec<u8>, &'static str), Error> {
+    let format = match format {
+        OutputFormat::SameAsInput => match image::guess_format(input) {
+            Ok(ImageFormat::Jpeg) => OutputFormat::Jpeg,
+            Ok(ImageFormat::WebP) => OutputFormat::Webp,
+            _ => OutputFormat::Png,
+        },
+        other => other,
+    };
+    let mut out = Vec::new();
+    let (w, h, rgb) = (
+        image.width(),
+        image.height(),
+        image::ExtendedColorType::Rgb8,
+    );
+    let written = match format {
+        OutputFormat::Jpeg => image::ImageEncoder::write_image(
+            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality),
+            image.as_raw(),
+            w,
+            h,
+            rgb,
+        ),
+        OutputFormat::Webp => image::ImageEncoder::write_image(
+            image::codecs::webp::WebPEncoder::new_lossless(&mut out),
+            image.as_raw(),
+            w,
+            h,
+            rgb,
+        ),
+        _ => return Ok((encode_png(image)?, "image/png")),
+    };
+    written.map_err(|e| Error::Encode(e.to_string()))?;
+    let mime = if format == OutputFormat::Jpeg {
+        "image/jpeg"
+    } else {
+        "image/webp"
+    };
+    Ok((out, mime))
 }
 
 /// PNG bytes of `image`.
@@ -202,6 +271,13 @@ fn png(
 mod tests {
     use super::*;
 
+    fn limit(max_pixels: u64) -> Decoding {
+        Decoding {
+            max_pixels,
+            upright: true,
+        }
+    }
+
     fn png_of(img: DynamicImage) -> Vec<u8> {
         let mut out = Cursor::new(Vec::new());
         img.write_to(&mut out, ImageFormat::Png).unwrap();
@@ -212,7 +288,7 @@ mod tests {
     fn alpha_mask_means_transparent_is_repainted() {
         let mut rgba = image::RgbaImage::from_pixel(4, 2, image::Rgba([9, 9, 9, 255]));
         rgba.put_pixel(1, 0, image::Rgba([0, 0, 0, 0]));
-        let mask = decode_mask(&png_of(DynamicImage::ImageRgba8(rgba)), 4, 2, 100).unwrap();
+        let mask = decode_mask(&png_of(DynamicImage::ImageRgba8(rgba)), 4, 2, limit(100)).unwrap();
         assert_eq!(mask.as_raw(), &[0, 255, 0, 0, 0, 0, 0, 0]);
     }
 
@@ -220,25 +296,26 @@ mod tests {
     fn luminance_mask_and_aspect_scaling() {
         let mut luma = image::GrayImage::new(2, 1);
         luma.put_pixel(1, 0, image::Luma([255]));
-        let mask = decode_mask(&png_of(DynamicImage::ImageLuma8(luma)), 4, 2, 100).unwrap();
+        let mask = decode_mask(&png_of(DynamicImage::ImageLuma8(luma)), 4, 2, limit(100)).unwrap();
         assert_eq!(mask.as_raw(), &[0, 0, 255, 255, 0, 0, 255, 255]);
-        let err = decode_mask(&png_of(DynamicImage::new_luma8(3, 1)), 4, 2, 100).unwrap_err();
+        let err =
+            decode_mask(&png_of(DynamicImage::new_luma8(3, 1)), 4, 2, limit(100)).unwrap_err();
         assert!(err.to_string().starts_with("mask:"), "{err}");
     }
 
     #[test]
     fn header_over_the_limit_is_refused() {
         let png = png_of(DynamicImage::new_rgb8(100, 100));
-        let err = decode_image(&png, "image", 9_999).unwrap_err();
+        let err = decode_image(&png, "image", limit(9_999)).unwrap_err();
         assert!(err.to_string().contains("over the limit"), "{err}");
-        assert!(decode_image(&png, "image", 10_000).is_ok());
+        assert!(decode_image(&png, "image", limit(10_000)).is_ok());
     }
 
     #[test]
     fn garbage_and_truncation_are_invalid() {
-        assert!(decode_image(b"hello", "image", 100).is_err());
+        assert!(decode_image(b"hello", "image", limit(100)).is_err());
         let png = png_of(DynamicImage::new_rgb8(50, 50));
-        let err = decode_image(&png[..png.len() / 2], "image", 10_000).unwrap_err();
+        let err = decode_image(&png[..png.len() / 2], "image", limit(10_000)).unwrap_err();
         assert!(err.to_string().starts_with("image: cannot decode"), "{err}");
     }
 }

@@ -16,7 +16,10 @@ use inpaint_proto::v1::{
     RegionMode, SegmentRequest, StageTiming, inpaint_request::Target, mask_op::Op,
 };
 
-use crate::decode::{decode_image, decode_mask, decode_sketch, encode_gray_png, encode_png};
+use crate::decode::{
+    DEFAULT_QUALITY, Decoding, decode_image, decode_mask, decode_sketch, encode_gray_png,
+    encode_result,
+};
 use crate::error::Error;
 use crate::stages::Stages;
 use crate::{regions, targets};
@@ -152,13 +155,17 @@ impl Pipeline {
         self.check_engines(&engines).await?;
         let mut timer = Timer::new();
 
-        let image = decode_image(&req.image, "image", self.max_image_pixels)?;
+        let decoding = Decoding {
+            max_pixels: self.max_image_pixels,
+            upright: !params.keep_stored_orientation,
+        };
+        let image = decode_image(&req.image, "image", decoding)?;
         check_params(&params, &image)?;
         let mode = regions::validate(&params, image.width().max(image.height()))?;
         let sketch = if req.sketch.is_empty() {
             None
         } else {
-            Some(decode_sketch(&req.sketch, &image, self.max_image_pixels)?)
+            Some(decode_sketch(&req.sketch, &image, decoding)?)
         };
         timer.lap("decode");
 
@@ -173,11 +180,13 @@ impl Pipeline {
             InpaintArea::OnlyMasked
         };
         progress.report(Stage::Segmenting).await?;
-        let regions = self.find_regions(target, &image).await?;
+        let regions = self.find_regions(target, &image, decoding).await?;
         timer.lap("segment");
         let (masks, regions) = match regions {
             Regions::Found { masks, regions } => (masks, regions),
-            Regions::None { note } => return Ok(unchanged(req.image, &image, note, vec![], timer)),
+            Regions::None { note } => {
+                return unchanged(req.image, &image, &params, note, vec![], timer);
+            }
         };
 
         let area = match InpaintArea::try_from(params.area) {
@@ -224,7 +233,7 @@ impl Pipeline {
         timer.lap("prepare");
         if prepared.empty {
             let note = "the mask is empty after processing: nothing to repaint".to_string();
-            return Ok(unchanged(req.image, &image, note, regions, timer));
+            return unchanged(req.image, &image, &params, note, regions, timer);
         }
 
         let mut crops: Vec<pb::Crop> = prepared
@@ -364,7 +373,12 @@ impl Pipeline {
             .await?;
         timer.lap("composite");
         let result = to_rgb(composited.image, "image").map_err(|status| stage("mask", status))?;
-        let png = encode_png(&result)?;
+        let (encoded, mime_type) = encode_result(
+            &result,
+            pb::OutputFormat::try_from(params.output_format).unwrap_or_default(),
+            params.quality.map_or(DEFAULT_QUALITY, |q| q as u8),
+            &req.image,
+        )?;
         let used_mask = match prepared.mask {
             Some(m) => {
                 let m = to_gray(Some(m), "mask").map_err(|status| stage("mask", status))?;
@@ -375,8 +389,8 @@ impl Pipeline {
         timer.lap("encode");
 
         Ok(InpaintResponse {
-            image: png,
-            mime_type: "image/png".into(),
+            image: encoded,
+            mime_type: mime_type.into(),
             width: result.width(),
             height: result.height(),
             unchanged: false,
@@ -434,10 +448,15 @@ impl Pipeline {
         }
     }
 
-    async fn find_regions(&self, target: Target, image: &RgbImage) -> Result<Regions, Error> {
+    async fn find_regions(
+        &self,
+        target: Target,
+        image: &RgbImage,
+        decoding: Decoding,
+    ) -> Result<Regions, Error> {
         match target {
             Target::Mask(bytes) => {
-                let m = decode_mask(&bytes, image.width(), image.height(), self.max_image_pixels)?;
+                let m = decode_mask(&bytes, image.width(), image.height(), decoding)?;
                 let Some(area) = mask::bounding_box(&mask::threshold(&m, MASK_LEVEL as u8)) else {
                     // Still goes through the operators: an inverted empty mask is full.
                     return Ok(Regions::Found {
@@ -549,6 +568,18 @@ pub fn check_wire_params(params: &InpaintParams) -> Result<(), Error> {
             format!("{s} is not in 0..=1"),
         ));
     }
+    if pb::OutputFormat::try_from(params.output_format).is_err() {
+        return Err(Error::invalid(
+            "params.output_format",
+            "unknown output format",
+        ));
+    }
+    if let Some(q) = params.quality.filter(|q| !(1..=100).contains(q)) {
+        return Err(Error::invalid(
+            "params.quality",
+            format!("{q} is not in 1..=100"),
+        ));
+    }
     if pb::MaskedContent::try_from(params.masked_content).is_err() {
         return Err(Error::invalid(
             "params.masked_content",
@@ -599,16 +630,37 @@ fn check_params(params: &InpaintParams, image: &RgbImage) -> Result<(), Error> {
     Ok(())
 }
 
+/// Nothing to repaint: the upload as it came, unless another format (or
+/// an upright copy of a turned photo) was asked for.
 fn unchanged(
     original: Vec<u8>,
     image: &RgbImage,
+    params: &InpaintParams,
     note: String,
     regions: Vec<pb::Region>,
     timer: Timer,
-) -> InpaintResponse {
-    InpaintResponse {
-        mime_type: sniff_mime(&original).into(),
-        image: original,
+) -> Result<InpaintResponse, Error> {
+    let format = pb::OutputFormat::try_from(params.output_format).unwrap_or_default();
+    let sent = sniff_mime(&original);
+    let wanted = match format {
+        pb::OutputFormat::Unspecified | pb::OutputFormat::SameAsInput => sent,
+        pb::OutputFormat::Png => "image/png",
+        pb::OutputFormat::Jpeg => "image/jpeg",
+        pb::OutputFormat::Webp => "image/webp",
+    };
+    let (bytes, mime_type) = if wanted == sent {
+        (original, sent)
+    } else {
+        encode_result(
+            image,
+            format,
+            params.quality.map_or(DEFAULT_QUALITY, |q| q as u8),
+            &original,
+        )?
+    };
+    Ok(InpaintResponse {
+        mime_type: mime_type.into(),
+        image: bytes,
         width: image.width(),
         height: image.height(),
         unchanged: true,
@@ -618,7 +670,7 @@ fn unchanged(
         timings: timer.timings,
         engine: String::new(),
         mask: vec![],
-    }
+    })
 }
 
 fn sniff_mime(bytes: &[u8]) -> &'static str {
