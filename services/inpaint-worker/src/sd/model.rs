@@ -161,33 +161,25 @@ pub struct Graph {
 
 impl Graph {
     pub fn open(file: &Path, runtime: &RuntimeOptions) -> Result<Self, String> {
-        let env = inpaint_onnx::environment(&runtime.ort_dylib).map_err(|e| e.to_string())?;
-        let (session, device) = inpaint_onnx::open_session(
-            env,
-            file,
-            runtime.device,
-            runtime.require_gpu,
-            runtime.threads,
-        )
-        .map_err(|e| e.to_string())?;
-        Ok(Self {
-            file: file.to_path_buf(),
-            session: Mutex::new(session),
-            device,
-        })
+        Self::open_from(file, None, runtime)
     }
 
     /// Opens an edited copy of `file` held in memory.
     pub fn open_bytes(bytes: &[u8], file: &Path, runtime: &RuntimeOptions) -> Result<Self, String> {
+        Self::open_from(file, Some(bytes), runtime)
+    }
+
+    fn open_from(
+        file: &Path,
+        bytes: Option<&[u8]>,
+        runtime: &RuntimeOptions,
+    ) -> Result<Self, String> {
         let env = inpaint_onnx::environment(&runtime.ort_dylib).map_err(|e| e.to_string())?;
-        let (session, device) = inpaint_onnx::open_session_from_bytes(
-            env,
-            bytes,
-            file,
-            runtime.device,
-            runtime.require_gpu,
-            runtime.threads,
-        )
+        let (device, gpu, threads) = (runtime.device, runtime.require_gpu, runtime.threads);
+        let (session, device) = match bytes {
+            None => inpaint_onnx::open_session(env, file, device, gpu, threads),
+            Some(b) => inpaint_onnx::open_session_from_bytes(env, b, file, device, gpu, threads),
+        }
         .map_err(|e| e.to_string())?;
         Ok(Self {
             file: file.to_path_buf(),
