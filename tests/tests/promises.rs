@@ -426,3 +426,64 @@ async fn a_full_model_queue_is_resource_exhausted_with_retry_after() {
     stop.send(()).unwrap();
     worker.await.unwrap().unwrap();
 }
+
+/// The synchronous path has an in-flight budget: a burst beyond it is
+/// refused at once with RESOURCE_EXHAUSTED and a retry-after hint, never
+/// queued, the admitted calls finish, and the gateway serves again after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_synchronous_burst_beyond_the_in_flight_budget_is_refused() {
+    let mut config = cluster_config();
+    config.jobs.max_inflight_requests = 2;
+    let cluster = start_cluster_with(config).await;
+    let url = cluster.gateway_url();
+    let photo = photo_bytes("astronaut.png");
+    // PatchMatch on a 1024x1024 working crop: seconds each.
+    let slow = InpaintRequest {
+        params: Some(InpaintParams {
+            engine: "patchmatch".into(),
+            area: InpaintArea::OnlyMasked as i32,
+            work_width: 1024,
+            work_height: 1024,
+            ..Default::default()
+        }),
+        ..mask_request(
+            photo.clone(),
+            box_mask_png(512, 512, PixelBox::new(150, 60, 140, 140)),
+            InpaintParams::default(),
+        )
+    };
+    let calls: Vec<_> = (0..8)
+        .map(|_| {
+            let (url, request) = (url.clone(), slow.clone());
+            tokio::spawn(async move { inpaint_cli::client::inpaint(&url, request).await })
+        })
+        .collect();
+    let (mut admitted, mut refused) = (0, 0);
+    for call in calls {
+        match call.await.unwrap() {
+            Ok(_) => admitted += 1,
+            Err(status) => {
+                assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+                assert!(
+                    status.message().contains("in flight"),
+                    "{}",
+                    status.message()
+                );
+                assert!(status.metadata().get("retry-after").is_some());
+                refused += 1;
+            }
+        }
+    }
+    println!("burst of 8 with 2 in flight: admitted={admitted} refused={refused}");
+    assert!(admitted >= 2, "{admitted} admitted");
+    assert!(refused >= 1, "nothing refused");
+    let small = mask_request(
+        photo,
+        box_mask_png(512, 512, HOLE),
+        InpaintParams::default(),
+    );
+    inpaint_cli::client::inpaint(&url, small)
+        .await
+        .expect("served again after the burst");
+    cluster.shutdown().await.expect("clean shutdown");
+}

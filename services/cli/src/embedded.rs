@@ -54,6 +54,9 @@ pub struct JobSettings {
     pub ttl_secs: u64,
     pub max_queued_jobs: u64,
     pub max_blob_bytes: usize,
+    /// Requests the gateway process works on at once (see
+    /// inpaint-gateway --max-inflight-requests).
+    pub max_inflight_requests: u64,
     pub replica: Option<String>,
 }
 
@@ -73,6 +76,7 @@ impl Default for JobSettings {
             ttl_secs: defaults.job_ttl_secs,
             max_queued_jobs: defaults.max_queued_jobs,
             max_blob_bytes: defaults.max_job_blob_bytes,
+            max_inflight_requests: defaults.max_inflight_requests,
             replica: None,
         }
     }
@@ -87,6 +91,7 @@ impl JobSettings {
         config.job_reclaim_secs = self.reclaim_secs;
         config.job_ttl_secs = self.ttl_secs;
         config.max_queued_jobs = self.max_queued_jobs;
+        config.max_inflight_requests = self.max_inflight_requests;
         config.max_job_blob_bytes = self.max_blob_bytes;
         config.replica = self.replica.clone();
     }

@@ -71,6 +71,22 @@ pub struct Config {
     #[arg(long, env = "INPAINT_JOB_RECLAIM_SECS", default_value_t = 30)]
     pub job_reclaim_secs: u64,
 
+    /// Requests this gateway process works on at once (synchronous calls
+    /// and job runs); synchronous calls beyond it get RESOURCE_EXHAUSTED.
+    #[arg(long, env = "INPAINT_MAX_INFLIGHT_REQUESTS", default_value_t = 32)]
+    pub max_inflight_requests: u64,
+
+    /// Pixels (from the headers) of the requests this process works on at
+    /// once; synchronous calls beyond it get RESOURCE_EXHAUSTED (one larger
+    /// request still runs alone). About 15 MB of memory per megapixel in
+    /// flight was measured, so the default keeps a 2 GiB pod well inside.
+    #[arg(
+        long,
+        env = "INPAINT_MAX_INFLIGHT_PIXELS",
+        default_value_t = 48_000_000
+    )]
+    pub max_inflight_pixels: u64,
+
     /// Jobs queued or running (all replicas) beyond which submissions get
     /// RESOURCE_EXHAUSTED.
     #[arg(long, env = "INPAINT_MAX_QUEUED_JOBS", default_value_t = 10_000)]
@@ -115,6 +131,8 @@ impl Config {
             job_ttl_secs: 86_400,
             job_runners: 4,
             job_reclaim_secs: 30,
+            max_inflight_requests: 32,
+            max_inflight_pixels: 48_000_000,
             max_queued_jobs: 10_000,
             max_queued_pixels: 20_000_000_000,
             max_job_blob_bytes: 64 << 20,

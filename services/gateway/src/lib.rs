@@ -5,6 +5,7 @@
 pub mod config;
 pub mod decode;
 pub mod error;
+pub mod inflight;
 pub mod jobs;
 pub mod metrics;
 pub mod pipeline;
@@ -76,6 +77,10 @@ async fn serve_with<S: JobStore>(
         stages,
         max_image_pixels: config.service.max_image_pixels,
         stage_timeout: config.stage_timeout(),
+        inflight: inflight::InFlight::new(inflight::Limits {
+            max_requests: config.max_inflight_requests,
+            max_pixels: config.max_inflight_pixels,
+        }),
     });
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let runner_config = jobs::runner::RunnerConfig {

@@ -35,6 +35,8 @@ pub struct Pipeline {
     /// Longest any one stage call may take, including waiting for a
     /// reachable replica.
     pub stage_timeout: Duration,
+    /// Requests and pixels this process holds, synchronous and job runs.
+    pub inflight: std::sync::Arc<crate::inflight::InFlight>,
 }
 
 /// A stage boundary of one request, for progress reports.

@@ -137,7 +137,22 @@ impl<S: JobStore> Inpainting for InpaintingService<S> {
         &self,
         request: Request<InpaintRequest>,
     ) -> Result<Response<InpaintResponse>, Status> {
-        match self.pipeline.inpaint(request.into_inner(), &Silent).await {
+        let request = request.into_inner();
+        let pixels = image_pixels(&request.image, "image", self.max_image_pixels)?;
+        let _held = self
+            .pipeline
+            .inflight
+            .try_admit(pixels)
+            .map_err(|refused| {
+                crate::metrics::admission_refusals()
+                    .with_label_values(&["inpaint"])
+                    .inc();
+                Status::from(Error::Busy {
+                    reason: refused.reason,
+                    retry_after_secs: refused.retry_after.as_secs(),
+                })
+            })?;
+        match self.pipeline.inpaint(request, &Silent).await {
             Ok(response) => {
                 tracing::info!(
                     unchanged = response.unchanged,

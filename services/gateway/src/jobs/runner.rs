@@ -176,6 +176,9 @@ async fn run_one<S: JobStore>(
             .ok_or(Error::Store("input expired".into()))?;
         let request = InpaintRequest::decode(input.as_slice())
             .map_err(|e| Error::Store(format!("corrupt input: {e}")))?;
+        // Admitted by the job budget; counted so synchronous calls see it.
+        let pixels = crate::decode::image_pixels(&request.image, "image", u64::MAX).unwrap_or(0);
+        let _held = pipeline.inflight.count(pixels);
         let progress = JobProgress {
             store,
             claim,
