@@ -5,7 +5,7 @@ PYTHON ?= python3
 CARGO ?= cargo
 PHOTO ?= models/cache/photos/astronaut.png
 
-.PHONY: setup sysdeps npm models pydeps demo test bench-telea bench-mask bench-worker bench-seg bench-jobs bench-sd bench-sd-batch lint deploy-check clean
+.PHONY: setup sysdeps npm models pydeps demo demo-hands test bench-telea bench-mask bench-worker bench-seg bench-jobs bench-sd bench-sd-batch lint deploy-check clean
 
 setup: sysdeps pydeps models
 
@@ -31,6 +31,12 @@ pydeps:
 demo: models
 	$(PYTHON) models/demo_photo.py $(PHOTO) out/astronaut-scratched.png out/astronaut-scratches.png
 	$(CARGO) run --quiet -p inpaint-cli -- run out/astronaut-scratched.png --mask out/astronaut-scratches.png -o out/astronaut-restored.png
+
+# Hands found on a photo (MediaPipe's palm and hand landmark models) and
+# hidden: writes out/hands.png (photo | mask used | result).
+demo-hands: models
+	$(CARGO) run --quiet -p inpaint-cli -- run models/cache/photos/zidane.jpg --detect "hands" --engine pixelate --mask-blur 0 --save-mask out/hands-mask.png -o out/hands-result.png
+	$(PYTHON) models/demo_strip.py models/cache/photos/zidane.jpg out/hands-mask.png out/hands-result.png out/hands.png
 
 test: setup
 	$(CARGO) test --workspace

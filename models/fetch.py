@@ -103,8 +103,14 @@ def fetch(artifact) -> None:
                              f"{package.name}: got {got}, manifest says {entry['sha256']}")
                 partial.replace(dest)
         print(f"fetched {artifact['name']} ({artifact['package']}=={artifact['version']})")
-    for link in artifact.get("links", []):
+    make_links(artifact)
+
+
+def make_links(entry) -> None:
+    """Symbolic links in the cache (`link`, relative `target`)."""
+    for link in entry.get("links", []):
         path = CACHE / link["link"]
+        path.parent.mkdir(parents=True, exist_ok=True)
         if path.is_symlink() or path.exists():
             path.unlink()
         path.symlink_to(link["target"])
@@ -135,6 +141,7 @@ def check_fixture(entry) -> None:
         if got != f["sha256"]:
             sys.exit(f"fixture {path} has sha256 {got}, the manifest says {f['sha256']}: "
                      f"regenerate with models/{entry['script']} and update the manifest")
+    make_links(entry)
     print(f"ok      {entry['name']} (committed fixture)")
 
 

@@ -224,6 +224,13 @@ async fn bad_detection_requests_are_clear_errors() {
             "watermark",
         ),
         (
+            detect("the feet"),
+            InpaintParams::default(),
+            Code::InvalidArgument,
+            Some("target.detect.prompt"),
+            "hands",
+        ),
+        (
             detect("subject"),
             InpaintParams::default(),
             Code::FailedPrecondition,

@@ -7,8 +7,9 @@ use inpaint_common::tensor::{from_rgb, to_gray};
 use inpaint_imaging::{PixelBox, RgbImage};
 use inpaint_proto::v1::segmentation_client::SegmentationClient;
 use inpaint_proto::v1::{
-    Box as WireBox, DetectionFilter, FaceDetection, Point, PromptSegmentation, RegionOrder,
-    RegionSource, SegmentRequest, SegmentResponse, TextDetection, region_source::Source,
+    Box as WireBox, DetectionFilter, FaceDetection, HandDetection, Point, PromptSegmentation,
+    RegionOrder, RegionSource, SegmentRequest, SegmentResponse, TextDetection,
+    region_source::Source,
 };
 use support::*;
 use tonic::Code;
@@ -516,4 +517,113 @@ async fn a_full_model_queue_is_resource_exhausted_with_retry_after() {
     );
     stop.send(()).unwrap();
     server.await.unwrap().unwrap();
+}
+
+/// Zidane's pointing hand, read off the photo by eye (x0, y0, x1, y1).
+const ZIDANE_HAND: (u32, u32, u32, u32) = (1000, 405, 1150, 485);
+
+/// What MediaPipe's own Hands solution finds (models/build/mediapipe_hands.py).
+fn mediapipe_hands(photo: &str) -> Vec<PixelBox> {
+    let text =
+        std::fs::read_to_string(repo_root().join("models/fixtures/mediapipe/reference.json"))
+            .expect("reference.json");
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    json["hands"][photo]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            let v: Vec<u32> = b
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap().round() as u32)
+                .collect();
+            known((v[0], v[1], v[2], v[3]))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hands_are_found_and_outlined() {
+    let cluster = start_cluster(None).await;
+    let mut seg = client(&cluster).await;
+    let hands = || {
+        source(Source::Hands(HandDetection {
+            min_confidence: 0.0,
+        }))
+    };
+    let zidane = decode_rgb(&photo_bytes("zidane.jpg"));
+    let found = segment(&mut seg, &zidane, vec![hands()]).await.unwrap();
+    assert_eq!(found.regions.len(), 1, "one hand shows");
+    assert_eq!(
+        found.reports[0].model,
+        "mediapipe-palm-full+hand-landmark-full"
+    );
+    let got = to_box(found.regions[0].r#box.as_ref().unwrap());
+    let by_eye = iou(got, known(ZIDANE_HAND));
+    let reference = mediapipe_hands("zidane.jpg");
+    // Our mask is the landmarks' hull grown by a tenth: MediaPipe's
+    // landmark box sits inside it.
+    let inside = iou(got, reference[0]);
+    println!("hand={got:?} iou_by_eye={by_eye:.2} iou_mediapipe={inside:.2}");
+    assert!(
+        by_eye >= 0.5,
+        "IoU with the box measured by eye {by_eye:.2}"
+    );
+    assert!(
+        inside >= 0.5,
+        "IoU with MediaPipe's landmark box {inside:.2}"
+    );
+    // The mask follows the hand: well under its box (a pointing hand
+    // fills about half of its bounding box).
+    let mask = &masks(&found)[0];
+    let on = mask.as_raw().iter().filter(|&&v| v > 0).count() as f64;
+    let fill = on / got.area() as f64;
+    assert!(
+        (0.3..0.9).contains(&fill),
+        "mask fills {fill:.2} of its box"
+    );
+    // Through the public API: "the hands" hidden on the photo, nothing
+    // outside the used mask touched.
+    let photo = photo_bytes("zidane.jpg");
+    let response = inpaint_cli::client::inpaint(
+        &cluster.gateway_url(),
+        inpaint_proto::v1::InpaintRequest {
+            image: photo.clone(),
+            target: Some(inpaint_proto::v1::inpaint_request::Target::Detect(
+                inpaint_proto::v1::DetectTarget {
+                    prompt: "the hands".into(),
+                    ..Default::default()
+                },
+            )),
+            params: Some(inpaint_proto::v1::InpaintParams {
+                engine: "pixelate".into(),
+                mask_blur: 0,
+                return_mask: true,
+                ..Default::default()
+            }),
+            sketch: vec![],
+        },
+    )
+    .await
+    .expect("detect hands");
+    assert_eq!(response.regions.len(), 1);
+    let used = decode_gray(&response.mask);
+    let result = decode_rgb(&response.image);
+    let original = decode_rgb(&photo);
+    let mut changed_outside = 0;
+    for (p, &m) in used.as_raw().iter().enumerate() {
+        let same = result.as_raw()[3 * p..3 * p + 3] == original.as_raw()[3 * p..3 * p + 3];
+        changed_outside += usize::from(m == 0 && !same);
+    }
+    assert_eq!(changed_outside, 0, "pixels outside the hand changed");
+    // No hands where MediaPipe finds none.
+    for photo in ["bus.jpg", "astronaut.png", "coffee.png"] {
+        assert!(mediapipe_hands(photo).is_empty());
+        let image = decode_rgb(&photo_bytes(photo));
+        let found = segment(&mut seg, &image, vec![hands()]).await.unwrap();
+        assert_eq!(found.regions.len(), 0, "{photo}");
+    }
+    cluster.shutdown().await.expect("clean shutdown");
 }

@@ -2,8 +2,8 @@
 //! segmentation service's field names mapped back to the public ones.
 
 use inpaint_proto::v1::{
-    FaceDetection, PromptSegmentation, RegionSource, SubjectDetection, TextDetection,
-    inpaint_request::Target, region_source::Source,
+    FaceDetection, HandDetection, PromptSegmentation, RegionSource, SubjectDetection,
+    TextDetection, inpaint_request::Target, region_source::Source,
 };
 
 use crate::error::Error;
@@ -42,6 +42,7 @@ pub fn sources(target: &Target) -> Result<Option<(Vec<RegionSource>, &'static st
                 .map(|detector| RegionSource {
                     source: Some(match detector {
                         Detector::Faces => Source::Faces(FaceDetection { min_confidence }),
+                        Detector::Hands => Source::Hands(HandDetection { min_confidence }),
                         Detector::Text => Source::Text(TextDetection { min_confidence }),
                         Detector::Subject => Source::Subject(SubjectDetection::default()),
                     }),

@@ -6,6 +6,7 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Detector {
     Faces,
+    Hands,
     Text,
     Subject,
 }
@@ -15,6 +16,8 @@ pub enum Detector {
 const WORDS: &[(&str, Detector)] = &[
     ("face", Detector::Faces),
     ("faces", Detector::Faces),
+    ("hand", Detector::Hands),
+    ("hands", Detector::Hands),
     ("text", Detector::Text),
     ("texts", Detector::Text),
     ("writing", Detector::Text),

@@ -33,6 +33,29 @@ pub struct Config {
     #[arg(long, env = "INPAINT_FACE_MIN_CONFIDENCE", default_value_t = 0.6)]
     pub face_min_confidence: f32,
 
+    /// MediaPipe palm detector (hands); empty disables hand detection.
+    #[arg(
+        long,
+        env = "INPAINT_HAND_MODEL",
+        default_value = "models/cache/mediapipe/palm_detection_full.onnx"
+    )]
+    pub hand_model: PathBuf,
+
+    /// MediaPipe hand landmark model (the hand's outline around a palm).
+    #[arg(
+        long,
+        env = "INPAINT_HAND_LANDMARK_MODEL",
+        default_value = "models/cache/mediapipe/hand_landmark_full.onnx"
+    )]
+    pub hand_landmark_model: PathBuf,
+
+    /// Palm score used when a request leaves min_confidence at 0. Lower
+    /// than MediaPipe's 0.5, which misses a pointing hand seen side-on (it
+    /// scores between 0.3 and 0.5); the landmark model's own presence
+    /// check drops what is not a hand.
+    #[arg(long, env = "INPAINT_HAND_MIN_CONFIDENCE", default_value_t = 0.3)]
+    pub hand_min_confidence: f32,
+
     /// PP-OCR text detector (DBNet); empty disables text detection.
     #[arg(
         long,
@@ -119,6 +142,9 @@ impl Config {
             ort_dylib: models.join("onnxruntime/libonnxruntime.so"),
             face_model: models.join("yunet/face_detection_yunet_2023mar.onnx"),
             face_min_confidence: 0.6,
+            hand_model: models.join("mediapipe/palm_detection_full.onnx"),
+            hand_landmark_model: models.join("mediapipe/hand_landmark_full.onnx"),
+            hand_min_confidence: 0.3,
             text_model: models.join("ppocr/ch_PP-OCRv4_det_infer.onnx"),
             text_threshold: 0.3,
             text_max_side: 960,

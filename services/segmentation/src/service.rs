@@ -16,6 +16,7 @@ use tracing::instrument;
 use crate::error::Error;
 use crate::faces::FaceDetector;
 use crate::filter::{self, Found};
+use crate::hands::HandDetector;
 use crate::models::Models;
 use crate::sam::{Click, Prompt, PromptSegmenter};
 use crate::subject::SubjectSegmenter;
@@ -62,6 +63,16 @@ impl SegmentationService {
                     })
                     .collect();
                 (found, FaceDetector::MODEL, model.device())
+            }
+            Source::Hands(hands) => {
+                let model = self.models.hands.get()?;
+                let found = model
+                    .detect(image.clone(), hands.min_confidence)
+                    .await?
+                    .into_iter()
+                    .filter_map(|hand| Found::new("hand", hand.score, hand.mask))
+                    .collect();
+                (found, HandDetector::MODEL, model.device())
             }
             Source::Text(text) => {
                 let model = self.models.text.get()?;
@@ -162,6 +173,7 @@ fn validate<'a>(source: &'a RegionSource, i: usize, image: &RgbImage) -> Result<
         .ok_or_else(|| Error::invalid(format!("sources[{i}]"), "source is not set"))?;
     match source {
         Source::Faces(f) => unit(f.min_confidence, "faces.min_confidence")?,
+        Source::Hands(f) => unit(f.min_confidence, "hands.min_confidence")?,
         Source::Text(t) => unit(t.min_confidence, "text.min_confidence")?,
         Source::Subject(s) => unit(s.threshold, "subject.threshold")?,
         Source::Prompt(p) => validate_prompt(p, &field("prompt"), image)?,

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use inpaint_cli::embedded::{Cluster, ClusterConfig};
-use inpaint_imaging::{PixelBox, RgbImage};
+use inpaint_imaging::{GrayImage, PixelBox, RgbImage};
 
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -49,6 +49,14 @@ pub fn decode_rgb(bytes: &[u8]) -> RgbImage {
         .into_rgb8();
     let (w, h) = img.dimensions();
     RgbImage::from_raw(w, h, img.into_raw()).expect("rgb")
+}
+
+pub fn decode_gray(bytes: &[u8]) -> GrayImage {
+    let img = image::load_from_memory(bytes)
+        .expect("decodable mask")
+        .into_luma8();
+    let (w, h) = img.dimensions();
+    GrayImage::from_raw(w, h, img.into_raw()).expect("gray")
 }
 
 pub fn png(img: image::DynamicImage) -> Vec<u8> {
