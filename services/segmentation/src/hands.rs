@@ -1,5 +1,7 @@
 //! Hands: MediaPipe's palm detector finds each palm, its hand landmark
-//! model outlines the hand around it; one model thread runs both.
+//! model (mediapipe/modules/hand_landmark/hand_landmark_cpu.pbtxt: the
+//! hand square cut out upright at 224x224, RGB 0..1, 21 landmarks)
+//! outlines the hand around it; one model thread runs both.
 
 use std::sync::Arc;
 
@@ -10,9 +12,15 @@ use ort::value::TensorRef;
 
 use crate::config::Config;
 use crate::error::Error;
-use crate::hand_landmarks;
 use crate::model_thread::{ModelThread, Runtime};
 use crate::palm::{self, Hand};
+use crate::roi;
+
+/// The hand landmark model's input side.
+const LANDMARK_SIDE: usize = 224;
+/// The hull of the 21 landmarks is grown by this share of its size:
+/// landmarks sit on the joints' centres, and a finger is wider than a point.
+const HAND_MARGIN: f32 = 0.1;
 
 /// A hand found: its mask and the palm detector's score.
 pub struct FoundHand {
@@ -101,8 +109,8 @@ fn find(
     let mut hands = vec![];
     for p in found.iter().take(MAX_HANDS) {
         let hand = Hand::from_palm(p, w, h);
-        let crop = hand_landmarks::crop(image, &hand);
-        let side = hand_landmarks::INPUT_SIDE;
+        let crop = hand.roi.crop(image, LANDMARK_SIDE);
+        let side = LANDMARK_SIDE;
         let input = TensorRef::from_array_view(([1usize, side, side, 3], crop.as_slice()))?;
         let out = landmarks.run(ort::inputs!["input_1" => input])?;
         let (_, points) = out["Identity"].try_extract_tensor::<f32>()?;
@@ -110,9 +118,9 @@ fn find(
         if presence.first().copied().unwrap_or(0.0) < MIN_PRESENCE {
             continue;
         }
-        let points = hand_landmarks::project(&hand, points);
+        let points = hand.roi.project(points, LANDMARK_SIDE, 3);
         hands.push(FoundHand {
-            mask: hand_landmarks::hand_mask(&points, w, h),
+            mask: roi::hull_mask(&points, HAND_MARGIN, w, h),
             score: hand.score,
         });
     }

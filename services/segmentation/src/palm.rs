@@ -19,6 +19,8 @@
 use inpaint_imaging::RgbImage;
 use inpaint_imaging::resize::resize_rgb;
 
+use crate::roi::Roi;
+
 pub const INPUT_SIDE: usize = 192;
 pub const ANCHORS: usize = 2016;
 pub const VALUES: usize = 18;
@@ -196,14 +198,10 @@ fn weighted_nms(mut sorted: Vec<Palm>) -> Vec<Palm> {
     out
 }
 
-/// A hand: a square rotated by `rotation` (radians, clockwise on screen)
-/// around its centre, in pixels.
+/// A hand: the square around it, and its palm's score.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Hand {
-    pub cx: f32,
-    pub cy: f32,
-    pub side: f32,
-    pub rotation: f32,
+    pub roi: Roi,
     pub score: f32,
 }
 
@@ -217,34 +215,15 @@ impl Hand {
         let rotation = normalize(angle);
         // Shift half a palm towards the fingers, along the rotated axis.
         let (pw, ph) = (palm.width * w, palm.height * h);
-        let cx = palm.cx * w - ph * HAND_SHIFT_Y * rotation.sin();
-        let cy = palm.cy * h + ph * HAND_SHIFT_Y * rotation.cos();
         Self {
-            cx,
-            cy,
-            side: pw.max(ph) * HAND_SCALE,
-            rotation,
+            roi: Roi {
+                cx: palm.cx * w - ph * HAND_SHIFT_Y * rotation.sin(),
+                cy: palm.cy * h + ph * HAND_SHIFT_Y * rotation.cos(),
+                side: pw.max(ph) * HAND_SCALE,
+                rotation,
+            },
             score: palm.score,
         }
-    }
-
-    /// Whether pixel centre (x, y) lies inside the rotated square.
-    pub fn contains(&self, x: f32, y: f32) -> bool {
-        let (dx, dy) = (x - self.cx, y - self.cy);
-        let (s, c) = self.rotation.sin_cos();
-        let (u, v) = (dx * c + dy * s, -dx * s + dy * c);
-        u.abs() <= self.side / 2.0 && v.abs() <= self.side / 2.0
-    }
-
-    /// The axis-aligned bounds (x0, y0, x1, y1) of the rotated square.
-    pub fn bounds(&self) -> (f32, f32, f32, f32) {
-        let half = self.side / 2.0 * (self.rotation.cos().abs() + self.rotation.sin().abs());
-        (
-            self.cx - half,
-            self.cy - half,
-            self.cx + half,
-            self.cy + half,
-        )
     }
 }
 
@@ -328,7 +307,7 @@ mod tests {
         };
         palm.keypoints[KEYPOINT_WRIST] = (0.5, 0.55);
         palm.keypoints[KEYPOINT_MIDDLE_FINGER] = (0.5, 0.45);
-        let hand = Hand::from_palm(&palm, 200, 200);
+        let hand = Hand::from_palm(&palm, 200, 200).roi;
         assert!(hand.rotation.abs() < 1e-6);
         assert!((hand.side - 52.0).abs() < 1e-4);
         assert!((hand.cx - 100.0).abs() < 1e-4 && (hand.cy - 90.0).abs() < 1e-4);
@@ -336,7 +315,7 @@ mod tests {
 
         palm.keypoints[KEYPOINT_WRIST] = (0.45, 0.5);
         palm.keypoints[KEYPOINT_MIDDLE_FINGER] = (0.55, 0.5);
-        let hand = Hand::from_palm(&palm, 200, 200);
+        let hand = Hand::from_palm(&palm, 200, 200).roi;
         assert!((hand.rotation - std::f32::consts::FRAC_PI_2).abs() < 1e-6);
         assert!((hand.cx - 110.0).abs() < 1e-4 && (hand.cy - 100.0).abs() < 1e-4);
         let (x0, _, x1, _) = hand.bounds();
