@@ -5,7 +5,7 @@ PYTHON ?= python3
 CARGO ?= cargo
 PHOTO ?= models/cache/photos/astronaut.png
 
-.PHONY: setup sysdeps npm models pydeps demo demo-hands test bench-telea bench-mask bench-worker bench-seg bench-jobs bench-sd bench-sd-batch lint deploy-check clean
+.PHONY: setup sysdeps npm models pydeps demo demo-hands demo-faces test bench-telea bench-mask bench-worker bench-seg bench-jobs bench-sd bench-sd-batch lint deploy-check clean
 
 setup: sysdeps pydeps models
 
@@ -37,6 +37,14 @@ demo: models
 demo-hands: models
 	$(CARGO) run --quiet -p inpaint-cli -- run models/cache/photos/zidane.jpg --detect "hands" --engine pixelate --mask-blur 0 --save-mask out/hands-mask.png -o out/hands-result.png
 	$(PYTHON) models/demo_strip.py models/cache/photos/zidane.jpg out/hands-mask.png out/hands-result.png out/hands.png
+
+# Face-shaped masks on the astronaut (--face-shape mesh, eyes-and-mouth):
+# writes out/face-mesh.png and out/face-eyes-and-mouth.png.
+demo-faces: models
+	for shape in mesh eyes-and-mouth; do \
+	  $(CARGO) run --quiet -p inpaint-cli -- run $(PHOTO) --faces --face-shape $$shape --engine pixelate --mask-blur 0 --save-mask out/face-$$shape-mask.png -o out/face-$$shape-result.png && \
+	  $(PYTHON) models/demo_strip.py $(PHOTO) out/face-$$shape-mask.png out/face-$$shape-result.png out/face-$$shape.png || exit 1; \
+	done
 
 test: setup
 	$(CARGO) test --workspace

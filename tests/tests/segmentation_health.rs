@@ -52,6 +52,7 @@ async fn missing_model_keeps_not_serving_and_explains() {
         sources: vec![RegionSource {
             source: Some(Source::Faces(FaceDetection {
                 min_confidence: 0.0,
+                ..Default::default()
             })),
             ..Default::default()
         }],

@@ -522,7 +522,7 @@ async fn a_full_model_queue_is_resource_exhausted_with_retry_after() {
 /// Zidane's pointing hand, read off the photo by eye (x0, y0, x1, y1).
 const ZIDANE_HAND: (u32, u32, u32, u32) = (1000, 405, 1150, 485);
 
-/// What MediaPipe's own Hands solution finds (models/build/mediapipe_hands.py).
+/// What MediaPipe's own Hands solution finds (models/build/mediapipe_models.py).
 fn mediapipe_hands(photo: &str) -> Vec<PixelBox> {
     let text =
         std::fs::read_to_string(repo_root().join("models/fixtures/mediapipe/reference.json"))
@@ -625,5 +625,104 @@ async fn hands_are_found_and_outlined() {
         let found = segment(&mut seg, &image, vec![hands()]).await.unwrap();
         assert_eq!(found.regions.len(), 0, "{photo}");
     }
+    cluster.shutdown().await.expect("clean shutdown");
+}
+
+/// MediaPipe's own FaceMesh on a photo (models/build/mediapipe_models.py):
+/// its 468 points, its eye-contour points and its lip points.
+type MeshPoints = Vec<(f32, f32)>;
+
+fn mediapipe_face(photo: &str) -> (MeshPoints, MeshPoints, MeshPoints) {
+    let text =
+        std::fs::read_to_string(repo_root().join("models/fixtures/mediapipe/reference.json"))
+            .expect("reference.json");
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let face = &json["faces"][photo][0];
+    let points = |key: &str| -> MeshPoints {
+        face[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p[0].as_f64().unwrap() as f32, p[1].as_f64().unwrap() as f32))
+            .collect()
+    };
+    (points("landmarks"), points("eyes"), points("lips"))
+}
+
+/// Share of `points` inside `mask`.
+fn covered(mask: &inpaint_imaging::GrayImage, points: &[(f32, f32)]) -> f64 {
+    let inside = points
+        .iter()
+        .filter(|&&(x, y)| mask.as_raw()[(y as u32 * mask.width() + x as u32) as usize] > 0)
+        .count();
+    inside as f64 / points.len() as f64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn face_shapes_follow_the_face() {
+    use inpaint_proto::v1::FaceShape;
+    let cluster = start_cluster(None).await;
+    let mut seg = client(&cluster).await;
+    let image = decode_rgb(&photo_bytes("astronaut.png"));
+    let (landmarks, eyes, lips) = mediapipe_face("astronaut.png");
+    assert_eq!(landmarks.len(), 468);
+    let mut shapes = vec![];
+    for shape in [
+        FaceShape::Box,
+        FaceShape::Mesh,
+        FaceShape::Eyes,
+        FaceShape::Mouth,
+        FaceShape::EyesAndMouth,
+    ] {
+        let request = source(Source::Faces(FaceDetection {
+            min_confidence: 0.0,
+            shape: shape as i32,
+        }));
+        let found = segment(&mut seg, &image, vec![request]).await.unwrap();
+        assert_eq!(found.regions.len(), 1, "{shape:?}: the astronaut's face");
+        shapes.push(masks(&found).remove(0));
+    }
+    let [face_box, mesh, eye_mask, mouth, both]: [inpaint_imaging::GrayImage; 5] =
+        shapes.try_into().unwrap();
+    let box_area = face_box.as_raw().iter().filter(|&&v| v > 0).count() as f64;
+    let area = |m: &inpaint_imaging::GrayImage| {
+        m.as_raw().iter().filter(|&&v| v > 0).count() as f64 / box_area
+    };
+    println!(
+        "mesh: covers {:.3} of MediaPipe's points, area {:.2} of the box; eyes: {:.2} of its eye points, area {:.3}; mouth: {:.2} of its lip points, area {:.3}",
+        covered(&mesh, &landmarks),
+        area(&mesh),
+        covered(&eye_mask, &eyes),
+        area(&eye_mask),
+        covered(&mouth, &lips),
+        area(&mouth)
+    );
+    // The outline covers the face MediaPipe sees and stays near its box.
+    assert!(covered(&mesh, &landmarks) >= 0.97);
+    assert!(
+        (0.6..1.4).contains(&area(&mesh)),
+        "mesh area {:.2}",
+        area(&mesh)
+    );
+    // Eyes only: MediaPipe's eye contours inside, its lips outside, small.
+    assert!(covered(&eye_mask, &eyes) >= 0.9);
+    assert_eq!(covered(&eye_mask, &lips), 0.0);
+    assert!(area(&eye_mask) < 0.15, "eyes area {:.3}", area(&eye_mask));
+    // Mouth only, the other way round.
+    assert!(covered(&mouth, &lips) >= 0.9);
+    assert_eq!(covered(&mouth, &eyes), 0.0);
+    assert!(area(&mouth) < 0.15, "mouth area {:.3}", area(&mouth));
+    // Both parts, and every part within the face's outline.
+    assert!(covered(&both, &eyes) >= 0.9 && covered(&both, &lips) >= 0.9);
+    let outside_mesh = both
+        .as_raw()
+        .iter()
+        .zip(mesh.as_raw())
+        .filter(|&(&b, &m)| b > 0 && m == 0)
+        .count();
+    assert!(
+        (outside_mesh as f64) < 0.02 * box_area,
+        "{outside_mesh} eye and mouth pixels outside the face"
+    );
     cluster.shutdown().await.expect("clean shutdown");
 }

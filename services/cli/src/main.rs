@@ -205,6 +205,11 @@ struct RunArgs {
     #[arg(long)]
     merge_regions: bool,
 
+    /// The mask each face gets (--faces, or faces in --detect): its box,
+    /// its outline (mesh), or only its eyes and/or mouth.
+    #[arg(long, value_enum, default_value_t = FaceShapeArg::Box)]
+    face_shape: FaceShapeArg,
+
     /// Output file; its extension picks the format (.png, .jpg, .webp;
     /// default: out/<photo>-inpainted.png).
     #[arg(short, long)]
@@ -615,6 +620,28 @@ fn parse_box(s: &str) -> Result<Box, String> {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum FaceShapeArg {
+    Box,
+    Mesh,
+    Eyes,
+    Mouth,
+    EyesAndMouth,
+}
+
+impl FaceShapeArg {
+    fn wire(self) -> inpaint_proto::v1::FaceShape {
+        use inpaint_proto::v1::FaceShape as S;
+        match self {
+            FaceShapeArg::Box => S::Box,
+            FaceShapeArg::Mesh => S::Mesh,
+            FaceShapeArg::Eyes => S::Eyes,
+            FaceShapeArg::Mouth => S::Mouth,
+            FaceShapeArg::EyesAndMouth => S::EyesAndMouth,
+        }
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum Format {
     Png,
     Jpeg,
@@ -875,12 +902,14 @@ fn run_target(args: &RunArgs) -> anyhow::Result<Target> {
         Target::Faces(FaceTarget {
             min_confidence: args.min_confidence,
             filter: Some(filter),
+            shape: args.face_shape.wire() as i32,
         })
     } else if let Some(phrase) = &args.detect {
         Target::Detect(DetectTarget {
             prompt: phrase.clone(),
             min_confidence: args.min_confidence,
             filter: Some(filter),
+            face_shape: args.face_shape.wire() as i32,
         })
     } else {
         let click = |&(x, y): &(f32, f32), background| Point { x, y, background };

@@ -18,6 +18,7 @@ pub fn sources(target: &Target) -> Result<Option<(Vec<RegionSource>, &'static st
             vec![RegionSource {
                 source: Some(Source::Faces(FaceDetection {
                     min_confidence: f.min_confidence,
+                    shape: f.shape,
                 })),
                 filter: f.filter,
             }],
@@ -41,7 +42,10 @@ pub fn sources(target: &Target) -> Result<Option<(Vec<RegionSource>, &'static st
                 .into_iter()
                 .map(|detector| RegionSource {
                     source: Some(match detector {
-                        Detector::Faces => Source::Faces(FaceDetection { min_confidence }),
+                        Detector::Faces => Source::Faces(FaceDetection {
+                            min_confidence,
+                            shape: d.face_shape,
+                        }),
                         Detector::Hands => Source::Hands(HandDetection { min_confidence }),
                         Detector::Text => Source::Text(TextDetection { min_confidence }),
                         Detector::Subject => Source::Subject(SubjectDetection::default()),

@@ -103,7 +103,11 @@ fn main() {
                 faces.device(),
                 median_ms(args.repeats, || {
                     runtime
-                        .block_on(faces.detect(image.clone(), 0.0))
+                        .block_on(faces.detect(
+                            image.clone(),
+                            0.0,
+                            inpaint_proto::v1::FaceShape::Box,
+                        ))
                         .expect("faces");
                 }),
             ),
@@ -138,10 +142,11 @@ fn main() {
         ];
         // What each model found, for the script's cross-check.
         let found_faces = runtime
-            .block_on(faces.detect(image.clone(), 0.0))
+            .block_on(faces.detect(image.clone(), 0.0, inpaint_proto::v1::FaceShape::Box))
             .expect("faces");
         let face_boxes: Vec<String> = found_faces
             .iter()
+            .map(|f| &f.face)
             .map(|f| format!("{:.0}:{:.0}:{:.0}:{:.0}", f.x, f.y, f.width, f.height))
             .collect();
         let lines = runtime

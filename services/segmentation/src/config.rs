@@ -29,6 +29,15 @@ pub struct Config {
     )]
     pub face_model: PathBuf,
 
+    /// MediaPipe face landmark model, for face-shaped masks (mesh, eyes,
+    /// mouth); empty disables them (boxes still work).
+    #[arg(
+        long,
+        env = "INPAINT_FACE_LANDMARK_MODEL",
+        default_value = "models/cache/mediapipe/face_landmark.onnx"
+    )]
+    pub face_landmark_model: PathBuf,
+
     /// Face score used when a request leaves min_confidence at 0.
     #[arg(long, env = "INPAINT_FACE_MIN_CONFIDENCE", default_value_t = 0.6)]
     pub face_min_confidence: f32,
@@ -141,6 +150,7 @@ impl Config {
             service: ServiceArgs::local(listen),
             ort_dylib: models.join("onnxruntime/libonnxruntime.so"),
             face_model: models.join("yunet/face_detection_yunet_2023mar.onnx"),
+            face_landmark_model: models.join("mediapipe/face_landmark.onnx"),
             face_min_confidence: 0.6,
             hand_model: models.join("mediapipe/palm_detection_full.onnx"),
             hand_landmark_model: models.join("mediapipe/hand_landmark_full.onnx"),

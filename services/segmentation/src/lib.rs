@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod error;
+pub mod face_mesh;
 pub mod faces;
 pub mod filter;
 pub mod hands;

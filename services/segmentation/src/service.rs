@@ -7,8 +7,8 @@ use inpaint_common::tensor::{into_gray_tensor, to_rgb, wire_box};
 use inpaint_imaging::{PixelBox, RgbImage, mask};
 use inpaint_proto::v1::segmentation_server::Segmentation;
 use inpaint_proto::v1::{
-    PromptSegmentation, Region, RegionSource, SegmentRequest, SegmentResponse, SourceReport,
-    region_source::Source,
+    FaceShape, PromptSegmentation, Region, RegionSource, SegmentRequest, SegmentResponse,
+    SourceReport, region_source::Source,
 };
 use tonic::{Request, Response, Status};
 use tracing::instrument;
@@ -54,12 +54,17 @@ impl SegmentationService {
         let (found, model, device) = match source {
             Source::Faces(faces) => {
                 let model = self.models.faces.get()?;
-                let faces = model.detect(image.clone(), faces.min_confidence).await?;
-                let found = faces
+                let shape = FaceShape::try_from(faces.shape).unwrap_or_default();
+                let found = model
+                    .detect(image.clone(), faces.min_confidence, shape)
+                    .await?
                     .into_iter()
-                    .filter_map(|f| {
-                        let area = snap(f.x, f.y, f.width, f.height, w, h);
-                        Found::new("face", f.score, mask::from_box(w, h, area))
+                    .filter_map(|found| {
+                        let f = found.face;
+                        let mask = found.shaped.unwrap_or_else(|| {
+                            mask::from_box(w, h, snap(f.x, f.y, f.width, f.height, w, h))
+                        });
+                        Found::new("face", f.score, mask)
                     })
                     .collect();
                 (found, FaceDetector::MODEL, model.device())
@@ -172,7 +177,12 @@ fn validate<'a>(source: &'a RegionSource, i: usize, image: &RgbImage) -> Result<
         .as_ref()
         .ok_or_else(|| Error::invalid(format!("sources[{i}]"), "source is not set"))?;
     match source {
-        Source::Faces(f) => unit(f.min_confidence, "faces.min_confidence")?,
+        Source::Faces(f) => {
+            unit(f.min_confidence, "faces.min_confidence")?;
+            if FaceShape::try_from(f.shape).is_err() {
+                return Err(Error::invalid(field("faces.shape"), "unknown face shape"));
+            }
+        }
         Source::Hands(f) => unit(f.min_confidence, "hands.min_confidence")?,
         Source::Text(t) => unit(t.min_confidence, "text.min_confidence")?,
         Source::Subject(s) => unit(s.threshold, "subject.threshold")?,

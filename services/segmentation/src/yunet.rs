@@ -22,6 +22,9 @@ pub struct Face {
     pub width: f32,
     pub height: f32,
     pub score: f32,
+    /// The right and left eye (the person's; the right one is on the
+    /// image's left for a face towards the camera), in image pixels.
+    pub eyes: [(f32, f32); 2],
 }
 
 /// The image scaled so its longer side is 640 and padded right/bottom with
@@ -55,6 +58,8 @@ pub struct StrideOutput<'a> {
     pub cls: &'a [f32],
     pub obj: &'a [f32],
     pub bbox: &'a [f32],
+    /// Five keypoints (x, y) per cell: eyes, nose tip, mouth corners.
+    pub kps: &'a [f32],
 }
 
 /// Decodes every stride, keeps scores >= `min_score`, maps boxes back to the
@@ -84,6 +89,8 @@ pub fn decode(
             let y0 = ((cy - bh / 2.0) / scale).clamp(0.0, height as f32);
             let x1 = ((cx + bw / 2.0) / scale).clamp(0.0, width as f32);
             let y1 = ((cy + bh / 2.0) / scale).clamp(0.0, height as f32);
+            let k = &out.kps[idx * 10..idx * 10 + 4];
+            let eye = |dx: f32, dy: f32| ((col + dx) * s / scale, (row + dy) * s / scale);
             if x1 - x0 >= 1.0 && y1 - y0 >= 1.0 {
                 faces.push(Face {
                     x: x0,
@@ -91,6 +98,7 @@ pub fn decode(
                     width: x1 - x0,
                     height: y1 - y0,
                     score,
+                    eyes: [eye(k[0], k[1]), eye(k[2], k[3])],
                 });
             }
         }
@@ -143,7 +151,9 @@ mod tests {
         let mut cls = vec![0.0; n];
         let mut obj = vec![0.0; n];
         let mut bbox = vec![0.0; n * 4];
+        let mut kps = vec![0.0; n * 10];
         let idx = 2 * 20 + 3;
+        kps[idx * 10..idx * 10 + 4].copy_from_slice(&[0.25, 0.5, 0.75, 0.5]);
         cls[idx] = 0.9;
         obj[idx] = 0.9;
         bbox[idx * 4..idx * 4 + 4].copy_from_slice(&[0.5, 0.5, 0.0, 0.0]);
@@ -152,6 +162,7 @@ mod tests {
             cls: &cls,
             obj: &obj,
             bbox: &bbox,
+            kps: &kps,
         }];
         let faces = decode(&out, 0.5, 2.0, 1000, 1000);
         assert_eq!(faces.len(), 1);
@@ -159,6 +170,8 @@ mod tests {
         // centre (3.5*32, 2.5*32) = (112, 80), size 32, then / scale 2.
         assert_eq!((f.x, f.y, f.width, f.height), (48.0, 32.0, 16.0, 16.0));
         assert!((f.score - 0.9).abs() < 1e-6);
+        // Eyes at (3.25*32, 2.5*32) and (3.75*32, 2.5*32), then / 2.
+        assert_eq!(f.eyes, [(52.0, 40.0), (60.0, 40.0)]);
     }
 
     #[test]
@@ -169,6 +182,7 @@ mod tests {
             width: 10.0,
             height: 10.0,
             score: 0.9,
+            eyes: [(0.0, 0.0); 2],
         };
         let b = Face {
             x: 1.0,
@@ -176,6 +190,7 @@ mod tests {
             width: 10.0,
             height: 10.0,
             score: 0.8,
+            eyes: [(0.0, 0.0); 2],
         };
         let c = Face {
             x: 50.0,
@@ -183,6 +198,7 @@ mod tests {
             width: 10.0,
             height: 10.0,
             score: 0.7,
+            eyes: [(0.0, 0.0); 2],
         };
         assert_eq!(non_max_suppression(vec![b, c, a], 0.3), vec![a, c]);
     }

@@ -1,12 +1,14 @@
-"""Converts MediaPipe's hand models (shipped as tflite inside the
-mediapipe 0.10.21 wheel, Apache-2.0) to ONNX, and records what MediaPipe's
-own Hands solution finds on the test photos, as the reference the hand
-detector is tested against.
+"""Converts MediaPipe's hand and face landmark models (shipped as tflite
+inside the mediapipe 0.10.21 wheel, Apache-2.0) to ONNX, and records what
+MediaPipe's own Hands and FaceMesh solutions find on the test photos, as
+the references our detectors are tested against.
 
 Needs: mediapipe==0.10.21 tf2onnx==1.17.0 tensorflow-cpu "numpy<2"
 onnxruntime pillow (models/build/requirements-mediapipe.txt), and the
-test photos (`make models`). Usage: python3 models/build/mediapipe_hands.py
-[OUT] (default models/fixtures/mediapipe).
+test photos (`make models`). Usage: python3 models/build/mediapipe_models.py
+[OUT] (default models/fixtures/mediapipe). tf2onnx does not write
+byte-identical files twice: a rerun gives equivalent graphs with new
+hashes (update models/manifest.toml).
 """
 
 import json
@@ -22,7 +24,9 @@ MODULES = Path(mediapipe.__file__).parent / "modules"
 GRAPHS = {
     "palm_detection_full.onnx": MODULES / "palm_detection/palm_detection_full.tflite",
     "hand_landmark_full.onnx": MODULES / "hand_landmark/hand_landmark_full.tflite",
+    "face_landmark.onnx": MODULES / "face_landmark/face_landmark.tflite",
 }
+FACE_PHOTOS = ["astronaut.png"]
 PHOTOS = Path("models/cache/photos")
 TEST_PHOTOS = ["zidane.jpg", "bus.jpg", "astronaut.png", "coffee.png"]
 
@@ -54,11 +58,34 @@ def mediapipe_hands() -> dict:
     return found
 
 
+def mediapipe_faces() -> dict:
+    """Each photo's faces as MediaPipe's FaceMesh solution finds them: all
+    468 landmarks, and the points of its eye and outer-lip contours (its
+    own FACEMESH_LEFT_EYE, FACEMESH_RIGHT_EYE and FACEMESH_LIPS sets), in
+    pixels."""
+    fm = mediapipe.solutions.face_mesh
+    mesh = fm.FaceMesh(static_image_mode=True, max_num_faces=4)
+    eyes = sorted({i for pair in fm.FACEMESH_LEFT_EYE | fm.FACEMESH_RIGHT_EYE for i in pair})
+    lips = sorted({i for pair in fm.FACEMESH_LIPS for i in pair})
+    found = {}
+    for photo in FACE_PHOTOS:
+        img = np.array(Image.open(PHOTOS / photo).convert("RGB"))
+        h, w = img.shape[:2]
+        faces = []
+        for lm in mesh.process(img).multi_face_landmarks or []:
+            pts = [[round(p.x * w, 1), round(p.y * h, 1)] for p in lm.landmark]
+            faces.append({"landmarks": pts, "eyes": [pts[i] for i in eyes],
+                          "lips": [pts[i] for i in lips]})
+        found[photo] = faces
+    return found
+
+
 def main() -> None:
     out = Path(sys.argv[1] if len(sys.argv) > 1 else "models/fixtures/mediapipe")
     out.mkdir(parents=True, exist_ok=True)
     convert(out)
-    reference = {"mediapipe": mediapipe.__version__, "hands": mediapipe_hands()}
+    reference = {"mediapipe": mediapipe.__version__, "hands": mediapipe_hands(),
+                 "faces": mediapipe_faces()}
     (out / "reference.json").write_text(json.dumps(reference, indent=1) + "\n")
     for p in sorted(out.iterdir()):
         print(f"{p.name} {p.stat().st_size}")
