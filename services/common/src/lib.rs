@@ -4,6 +4,7 @@
 
 pub mod backoff;
 pub mod balance;
+pub mod coco;
 pub mod config;
 pub mod limits;
 pub mod metrics;

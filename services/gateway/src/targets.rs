@@ -2,8 +2,8 @@
 //! segmentation service's field names mapped back to the public ones.
 
 use inpaint_proto::v1::{
-    FaceDetection, HandDetection, PromptSegmentation, RegionSource, SubjectDetection,
-    TextDetection, inpaint_request::Target, region_source::Source,
+    FaceDetection, HandDetection, ObjectDetection, PromptSegmentation, RegionSource,
+    SubjectDetection, TextDetection, inpaint_request::Target, region_source::Source,
 };
 
 use crate::error::Error;
@@ -38,10 +38,23 @@ pub fn sources(target: &Target) -> Result<Option<(Vec<RegionSource>, &'static st
             let detectors = vocabulary::parse(&d.prompt)
                 .map_err(|why| Error::invalid("target.detect.prompt", why))?;
             let min_confidence = d.min_confidence;
+            // Every object class named shares one detector run, placed
+            // where the first was named.
+            let classes: Vec<u32> = detectors
+                .iter()
+                .filter_map(|detector| match detector {
+                    Detector::Object(class) => Some(*class),
+                    _ => None,
+                })
+                .collect();
+            let first_object = detectors
+                .iter()
+                .position(|detector| matches!(detector, Detector::Object(_)));
             let sources = detectors
                 .into_iter()
-                .map(|detector| RegionSource {
-                    source: Some(match detector {
+                .enumerate()
+                .filter_map(|(i, detector)| {
+                    let source = match detector {
                         Detector::Faces => Source::Faces(FaceDetection {
                             min_confidence,
                             shape: d.face_shape,
@@ -49,8 +62,18 @@ pub fn sources(target: &Target) -> Result<Option<(Vec<RegionSource>, &'static st
                         Detector::Hands => Source::Hands(HandDetection { min_confidence }),
                         Detector::Text => Source::Text(TextDetection { min_confidence }),
                         Detector::Subject => Source::Subject(SubjectDetection::default()),
-                    }),
-                    filter: d.filter,
+                        Detector::Object(_) if Some(i) == first_object => {
+                            Source::Objects(ObjectDetection {
+                                classes: classes.clone(),
+                                min_confidence,
+                            })
+                        }
+                        Detector::Object(_) => return None,
+                    };
+                    Some(RegionSource {
+                        source: Some(source),
+                        filter: d.filter,
+                    })
                 })
                 .collect();
             (sources, "target.detect")

@@ -1,6 +1,8 @@
 //! The words a `detect` prompt may use: only what our detectors really
-//! find. There is no open-vocabulary segmentation behind this; an unknown
-//! word is refused with the list of supported ones.
+//! find (faces, hands, text, the opt-in subject, and the 80 COCO object
+//! classes with their plurals and everyday synonyms). There is no
+//! open-vocabulary segmentation behind this; an unknown word is refused
+//! with the list of supported ones.
 
 /// A detector a word maps to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -9,6 +11,8 @@ pub enum Detector {
     Hands,
     Text,
     Subject,
+    /// A COCO object class (`inpaint_common::coco::LABELS`).
+    Object(u32),
 }
 
 /// Each phrase and the detector behind it. "watermark" and "caption" find
@@ -38,7 +42,11 @@ const WORDS: &[(&str, Detector)] = &[
 const QUANTIFIERS: &[&str] = &["all", "every", "each", "any", "the"];
 
 pub fn supported() -> String {
-    WORDS.iter().map(|(w, _)| *w).collect::<Vec<_>>().join(", ")
+    let words = WORDS.iter().map(|(w, _)| *w).collect::<Vec<_>>().join(", ");
+    format!(
+        "{words}; objects: {} (and their plurals, people, man, woman, girl, boy, child, ...)",
+        inpaint_common::coco::names()
+    )
 }
 
 /// The detectors a prompt such as "all faces and the text" names, in the
@@ -58,7 +66,12 @@ pub fn parse(prompt: &str) -> Result<Vec<Detector>, String> {
             continue;
         }
         let phrase = words.join(" ");
-        let Some(&(_, detector)) = WORDS.iter().find(|(w, _)| *w == phrase) else {
+        let named = WORDS
+            .iter()
+            .find(|(w, _)| *w == phrase)
+            .map(|&(_, d)| d)
+            .or_else(|| inpaint_common::coco::class_of(&phrase).map(Detector::Object));
+        let Some(detector) = named else {
             return Err(format!(
                 "{phrase:?} is not something our detectors find; supported: {}",
                 supported()
@@ -90,13 +103,18 @@ mod tests {
             Ok(vec![Detector::Text, Detector::Faces])
         );
         assert_eq!(parse("main subject"), Ok(vec![Detector::Subject]));
+        assert_eq!(parse("the girl"), Ok(vec![Detector::Object(0)]));
+        assert_eq!(
+            parse("the cats and all dogs"),
+            Ok(vec![Detector::Object(15), Detector::Object(16)])
+        );
     }
 
     #[test]
     fn unknown_words_list_what_is_supported() {
-        let err = parse("faces and cats").unwrap_err();
+        let err = parse("faces and unicorns").unwrap_err();
         assert!(
-            err.contains("\"cats\"") && err.contains("watermark"),
+            err.contains("\"unicorns\"") && err.contains("watermark") && err.contains("teddy bear"),
             "{err}"
         );
         assert!(parse("  , and ").is_err());

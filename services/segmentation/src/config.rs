@@ -42,6 +42,18 @@ pub struct Config {
     #[arg(long, env = "INPAINT_FACE_MIN_CONFIDENCE", default_value_t = 0.6)]
     pub face_min_confidence: f32,
 
+    /// NanoDet-m object detector (80 COCO classes); empty disables objects.
+    #[arg(
+        long,
+        env = "INPAINT_OBJECT_MODEL",
+        default_value = "models/cache/nanodet/nanodet-m-416.onnx"
+    )]
+    pub object_model: PathBuf,
+
+    /// Object score used when a request leaves min_confidence at 0.
+    #[arg(long, env = "INPAINT_OBJECT_MIN_CONFIDENCE", default_value_t = 0.3)]
+    pub object_min_confidence: f32,
+
     /// MediaPipe palm detector (hands); empty disables hand detection.
     #[arg(
         long,
@@ -152,6 +164,8 @@ impl Config {
             face_model: models.join("yunet/face_detection_yunet_2023mar.onnx"),
             face_landmark_model: models.join("mediapipe/face_landmark.onnx"),
             face_min_confidence: 0.6,
+            object_model: models.join("nanodet/nanodet-m-416.onnx"),
+            object_min_confidence: 0.3,
             hand_model: models.join("mediapipe/palm_detection_full.onnx"),
             hand_landmark_model: models.join("mediapipe/hand_landmark_full.onnx"),
             hand_min_confidence: 0.3,

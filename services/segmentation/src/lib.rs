@@ -8,6 +8,8 @@ pub mod filter;
 pub mod hands;
 pub mod model_thread;
 pub mod models;
+pub mod nanodet;
+pub mod objects;
 pub mod palm;
 pub mod roi;
 pub mod sam;

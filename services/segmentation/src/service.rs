@@ -18,6 +18,7 @@ use crate::faces::FaceDetector;
 use crate::filter::{self, Found};
 use crate::hands::HandDetector;
 use crate::models::Models;
+use crate::objects::ObjectDetector;
 use crate::sam::{Click, Prompt, PromptSegmenter};
 use crate::subject::SubjectSegmenter;
 use crate::text::TextDetector;
@@ -78,6 +79,39 @@ impl SegmentationService {
                     .filter_map(|hand| Found::new("hand", hand.score, hand.mask))
                     .collect();
                 (found, HandDetector::MODEL, model.device())
+            }
+            Source::Objects(request) => {
+                let model = self.models.objects.get()?;
+                let objects = model
+                    .detect(
+                        image.clone(),
+                        request.classes.clone(),
+                        request.min_confidence,
+                    )
+                    .await?;
+                // Each box becomes the object's own mask when the prompt
+                // segmenter is there (the Grounded-SAM flow on a closed
+                // vocabulary); its box otherwise.
+                let sam = self.models.prompts.get().ok();
+                let mut found = Vec::with_capacity(objects.len());
+                for o in objects {
+                    let frame = [o.x0, o.y0, o.x1, o.y1];
+                    let mask = match &sam {
+                        Some(sam) => {
+                            let prompt = Prompt {
+                                clicks: vec![],
+                                frame: Some(frame),
+                            };
+                            sam.segment(image, prompt).await?.mask
+                        }
+                        None => {
+                            mask::from_box(w, h, snap(o.x0, o.y0, o.x1 - o.x0, o.y1 - o.y0, w, h))
+                        }
+                    };
+                    let label = inpaint_common::coco::LABELS[o.class as usize];
+                    found.extend(Found::new(label, o.score, mask));
+                }
+                (found, ObjectDetector::MODEL, model.device())
             }
             Source::Text(text) => {
                 let model = self.models.text.get()?;
@@ -184,6 +218,25 @@ fn validate<'a>(source: &'a RegionSource, i: usize, image: &RgbImage) -> Result<
             }
         }
         Source::Hands(f) => unit(f.min_confidence, "hands.min_confidence")?,
+        Source::Objects(o) => {
+            unit(o.min_confidence, "objects.min_confidence")?;
+            if o.classes.is_empty() {
+                return Err(Error::invalid(
+                    field("objects.classes"),
+                    "name at least one class",
+                ));
+            }
+            if let Some(c) = o
+                .classes
+                .iter()
+                .find(|&&c| c as usize >= inpaint_common::coco::LABELS.len())
+            {
+                return Err(Error::invalid(
+                    field("objects.classes"),
+                    format!("{c} is not a COCO class index (0..=79)"),
+                ));
+            }
+        }
         Source::Text(t) => unit(t.min_confidence, "text.min_confidence")?,
         Source::Subject(s) => unit(s.threshold, "subject.threshold")?,
         Source::Prompt(p) => validate_prompt(p, &field("prompt"), image)?,
