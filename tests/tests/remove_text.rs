@@ -217,7 +217,7 @@ async fn bad_detection_requests_are_clear_errors() {
     });
     let cases = [
         (
-            detect("cats and dogs"),
+            detect("unicorns and dragons"),
             InpaintParams::default(),
             Code::InvalidArgument,
             Some("target.detect.prompt"),
