@@ -236,3 +236,56 @@ async fn results_come_in_the_format_asked_for() {
     );
     cluster.shutdown().await.expect("clean shutdown");
 }
+
+/// The colour profile a decoder reads from `bytes`.
+fn profile_of(bytes: &[u8]) -> Option<Vec<u8>> {
+    use image::ImageDecoder;
+    let mut decoder = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .unwrap()
+        .into_decoder()
+        .unwrap();
+    decoder.icc_profile().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn colour_profiles_come_back_unchanged() {
+    let cluster = start_cluster(None).await;
+    let url = cluster.gateway_url();
+    let photo = decode_rgb(&photo_bytes("astronaut.png"));
+    let (w, h) = (photo.width(), photo.height());
+    // A profile's bytes (a Display P3 photo's would do the same): 3000
+    // bytes, so the JPEG splits it over APP2 segments.
+    let profile: Vec<u8> = (0..3000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let mut jpeg = vec![];
+    let mut encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 92);
+    encoder.set_icc_profile(profile.clone()).unwrap();
+    encoder
+        .write_image(photo.as_raw(), w, h, image::ExtendedColorType::Rgb8)
+        .unwrap();
+    assert_eq!(profile_of(&jpeg), Some(profile.clone()));
+    for (format, hole) in [
+        (OutputFormat::Unspecified, PixelBox::new(330, 20, 24, 24)),
+        (OutputFormat::Jpeg, PixelBox::new(330, 20, 24, 24)),
+        (OutputFormat::Webp, PixelBox::new(330, 20, 24, 24)),
+        // Nothing to repaint, converted to PNG.
+        (OutputFormat::Png, PixelBox::new(0, 0, 0, 0)),
+    ] {
+        let request = InpaintRequest {
+            image: jpeg.clone(),
+            target: Some(Target::Mask(box_mask_png(w, h, hole))),
+            params: Some(InpaintParams {
+                output_format: format as i32,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let response = inpaint_cli::client::inpaint(&url, request).await.unwrap();
+        assert_eq!(
+            profile_of(&response.image),
+            Some(profile.clone()),
+            "{format:?}: the profile is carried over byte for byte"
+        );
+    }
+    cluster.shutdown().await.expect("clean shutdown");
+}

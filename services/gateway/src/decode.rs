@@ -6,7 +6,7 @@
 use std::io::Cursor;
 
 use image::metadata::Orientation;
-use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
+use image::{DynamicImage, ImageDecoder, ImageEncoder, ImageFormat, ImageReader, Limits};
 use inpaint_imaging::{GrayImage, RgbImage};
 use inpaint_proto::v1::OutputFormat;
 
@@ -25,10 +25,23 @@ pub struct Decoding {
 
 /// Decodes an uploaded image to RGB. `field` names it in errors.
 pub fn decode_image(bytes: &[u8], field: &str, how: Decoding) -> Result<RgbImage, Error> {
-    let decoded = decode_checked(bytes, field, how)?;
+    decode_photo(bytes, field, how).map(|(image, _)| image)
+}
+
+/// Decodes an uploaded photo to RGB, with its ICC colour profile: the
+/// pixels are repainted in the photo's own colour space and the result
+/// carries the same profile, so a Display P3 photo does not come back
+/// duller.
+pub fn decode_photo(
+    bytes: &[u8],
+    field: &str,
+    how: Decoding,
+) -> Result<(RgbImage, Option<Vec<u8>>), Error> {
+    let (decoded, icc) = decode_with_profile(bytes, field, how)?;
     let rgb = decoded.into_rgb8();
     let (w, h) = rgb.dimensions();
-    Ok(RgbImage::from_raw(w, h, rgb.into_raw()).expect("decoder output is consistent"))
+    let image = RgbImage::from_raw(w, h, rgb.into_raw()).expect("decoder output is consistent");
+    Ok((image, icc))
 }
 
 /// Decodes an uploaded mask for an image of `width` x `height`.
@@ -160,6 +173,14 @@ fn header(bytes: &[u8], field: &str, max_pixels: u64) -> Result<(u32, u32), Erro
 }
 
 fn decode_checked(bytes: &[u8], field: &str, how: Decoding) -> Result<DynamicImage, Error> {
+    decode_with_profile(bytes, field, how).map(|(image, _)| image)
+}
+
+fn decode_with_profile(
+    bytes: &[u8],
+    field: &str,
+    how: Decoding,
+) -> Result<(DynamicImage, Option<Vec<u8>>), Error> {
     // Header only: refuse oversized images before allocating their pixels.
     let (w, h) = header(bytes, field, how.max_pixels)?;
     let pixels = w as u64 * h as u64;
@@ -176,23 +197,30 @@ fn decode_checked(bytes: &[u8], field: &str, how: Decoding) -> Result<DynamicIma
     let mut decoder = reader.into_decoder().map_err(cannot)?;
     // An unreadable EXIF block is no reason to refuse the pixels.
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    let icc = decoder
+        .icc_profile()
+        .ok()
+        .flatten()
+        .filter(|p| !p.is_empty());
     let mut image = DynamicImage::from_decoder(decoder).map_err(cannot)?;
     if how.upright {
         image.apply_orientation(orientation);
     }
-    Ok(image)
+    Ok((image, icc))
 }
 
 /// JPEG quality when a request names none.
 pub const DEFAULT_QUALITY: u8 = 90;
 
-/// The result in the asked format: its bytes and MIME type. `input` is
-/// the upload, for "same as input".
+/// The result in the asked format, carrying `icc` (the upload's colour
+/// profile): its bytes and MIME type. `input` is the upload, for "same as
+/// input".
 pub fn encode_result(
     image: &RgbImage,
     format: OutputFormat,
     quality: u8,
     input: &[u8],
+    icc: Option<&[u8]>,
 ) -> Result<(Vec<u8>, &'static str), Error> {
     let format = match format {
         OutputFormat::SameAsInput => match image::guess_format(input) {
@@ -209,29 +237,39 @@ pub fn encode_result(
         image::ExtendedColorType::Rgb8,
     );
     let written = match format {
-        OutputFormat::Jpeg => image::ImageEncoder::write_image(
+        OutputFormat::Jpeg => with_profile(
             image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality),
-            image.as_raw(),
-            w,
-            h,
-            rgb,
-        ),
-        OutputFormat::Webp => image::ImageEncoder::write_image(
+            icc,
+        )
+        .write_image(image.as_raw(), w, h, rgb),
+        OutputFormat::Webp => with_profile(
             image::codecs::webp::WebPEncoder::new_lossless(&mut out),
+            icc,
+        )
+        .write_image(image.as_raw(), w, h, rgb),
+        _ => with_profile(image::codecs::png::PngEncoder::new(&mut out), icc).write_image(
             image.as_raw(),
             w,
             h,
             rgb,
         ),
-        _ => return Ok((encode_png(image)?, "image/png")),
     };
     written.map_err(|e| Error::Encode(e.to_string()))?;
-    let mime = if format == OutputFormat::Jpeg {
-        "image/jpeg"
-    } else {
-        "image/webp"
+    let mime = match format {
+        OutputFormat::Jpeg => "image/jpeg",
+        OutputFormat::Webp => "image/webp",
+        _ => "image/png",
     };
     Ok((out, mime))
+}
+
+/// An encoder that writes `icc` when there is one.
+fn with_profile<E: ImageEncoder>(mut encoder: E, icc: Option<&[u8]>) -> E {
+    if let Some(profile) = icc {
+        // PNG, JPEG and WebP encoders all accept a profile.
+        let _ = encoder.set_icc_profile(profile.to_vec());
+    }
+    encoder
 }
 
 /// PNG bytes of `image`.

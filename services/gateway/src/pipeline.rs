@@ -17,7 +17,7 @@ use inpaint_proto::v1::{
 };
 
 use crate::decode::{
-    DEFAULT_QUALITY, Decoding, decode_image, decode_mask, decode_sketch, encode_gray_png,
+    DEFAULT_QUALITY, Decoding, decode_mask, decode_photo, decode_sketch, encode_gray_png,
     encode_result,
 };
 use crate::error::Error;
@@ -161,7 +161,7 @@ impl Pipeline {
             max_pixels: self.max_image_pixels,
             upright: !params.keep_stored_orientation,
         };
-        let image = decode_image(&req.image, "image", decoding)?;
+        let (image, icc) = decode_photo(&req.image, "image", decoding)?;
         check_params(&params, &image)?;
         let mode = regions::validate(&params, image.width().max(image.height()))?;
         let sketch = if req.sketch.is_empty() {
@@ -187,7 +187,15 @@ impl Pipeline {
         let (masks, regions) = match regions {
             Regions::Found { masks, regions } => (masks, regions),
             Regions::None { note } => {
-                return unchanged(req.image, &image, &params, note, vec![], timer);
+                return unchanged(
+                    req.image,
+                    &image,
+                    icc.as_deref(),
+                    &params,
+                    note,
+                    vec![],
+                    timer,
+                );
             }
         };
 
@@ -235,7 +243,15 @@ impl Pipeline {
         timer.lap("prepare");
         if prepared.empty {
             let note = "the mask is empty after processing: nothing to repaint".to_string();
-            return unchanged(req.image, &image, &params, note, regions, timer);
+            return unchanged(
+                req.image,
+                &image,
+                icc.as_deref(),
+                &params,
+                note,
+                regions,
+                timer,
+            );
         }
 
         let mut crops: Vec<pb::Crop> = prepared
@@ -380,6 +396,7 @@ impl Pipeline {
             pb::OutputFormat::try_from(params.output_format).unwrap_or_default(),
             params.quality.map_or(DEFAULT_QUALITY, |q| q as u8),
             &req.image,
+            icc.as_deref(),
         )?;
         let used_mask = match prepared.mask {
             Some(m) => {
@@ -637,6 +654,7 @@ fn check_params(params: &InpaintParams, image: &RgbImage) -> Result<(), Error> {
 fn unchanged(
     original: Vec<u8>,
     image: &RgbImage,
+    icc: Option<&[u8]>,
     params: &InpaintParams,
     note: String,
     regions: Vec<pb::Region>,
@@ -658,6 +676,7 @@ fn unchanged(
             format,
             params.quality.map_or(DEFAULT_QUALITY, |q| q as u8),
             &original,
+            icc,
         )?
     };
     Ok(InpaintResponse {

@@ -1,7 +1,8 @@
 //! Latency of each segmentation model in this process, full pre- and
 //! post-processing included, on the sample photos. Prints one line of
 //! key=value pairs per figure (median of `--repeats` runs after one warm-up):
-//!   model=face|text|sam_encode_decode|sam_cached_decode case=PHOTO ours_ms=..
+//!   model=face|text|sam_encode_decode|sam_cached_decode|objects|hands|face_mesh
+//!   case=PHOTO ours_ms=.. [boxes=x:y:w:h|..]
 //! `bench/seg_bench.py` runs it next to the Python onnxruntime reference.
 
 use std::path::PathBuf;
@@ -93,6 +94,24 @@ fn main() {
         let text = cached.text.get().expect("text");
         let sam = cached.prompts.get().expect("sam");
         let sam_uncached = uncached.prompts.get().expect("sam");
+        let objects = cached.objects.get().expect("objects");
+        let hands = cached.hands.get().expect("hands");
+        // Person, cat, dog: boxes as the detector gives them.
+        let find_objects = || {
+            runtime
+                .block_on(objects.detect(image.clone(), vec![0, 15, 16], 0.0))
+                .expect("objects")
+        };
+        let find_hands = || {
+            runtime
+                .block_on(hands.detect(image.clone(), 0.0))
+                .expect("hands")
+        };
+        let find_meshes = || {
+            runtime
+                .block_on(faces.detect(image.clone(), 0.0, inpaint_proto::v1::FaceShape::Mesh))
+                .expect("face mesh")
+        };
         // Encodes the photo into the cache, so every timed run is a hit.
         runtime
             .block_on(sam.segment(&image, prompt.clone()))
@@ -139,8 +158,53 @@ fn main() {
                     assert!(m.embedding_cache_hit);
                 }),
             ),
+            (
+                "objects",
+                objects.device(),
+                median_ms(args.repeats, || {
+                    find_objects();
+                }),
+            ),
+            (
+                "hands",
+                hands.device(),
+                median_ms(args.repeats, || {
+                    find_hands();
+                }),
+            ),
+            (
+                "face_mesh",
+                faces.device(),
+                median_ms(args.repeats, || {
+                    find_meshes();
+                }),
+            ),
         ];
         // What each model found, for the script's cross-check.
+        let mask_box = |m: &inpaint_imaging::GrayImage| {
+            inpaint_imaging::mask::bounding_box(m)
+                .map(|b| format!("{}:{}:{}:{}", b.x, b.y, b.width, b.height))
+        };
+        let object_boxes: Vec<String> = find_objects()
+            .iter()
+            .map(|o| {
+                format!(
+                    "{:.0}:{:.0}:{:.0}:{:.0}",
+                    o.x0,
+                    o.y0,
+                    o.x1 - o.x0,
+                    o.y1 - o.y0
+                )
+            })
+            .collect();
+        let hand_boxes: Vec<String> = find_hands()
+            .iter()
+            .filter_map(|h| mask_box(&h.mask))
+            .collect();
+        let mesh_boxes: Vec<String> = find_meshes()
+            .iter()
+            .filter_map(|f| f.shaped.as_ref().and_then(mask_box))
+            .collect();
         let found_faces = runtime
             .block_on(faces.detect(image.clone(), 0.0, inpaint_proto::v1::FaceShape::Box))
             .expect("faces");
@@ -165,7 +229,10 @@ fn main() {
             .block_on(sam.segment(&image, prompt.clone()))
             .expect("sam")
             .mask;
-        let case = photo.trim_end_matches(".png");
+        let case = std::path::Path::new(photo)
+            .file_stem()
+            .expect("photo name")
+            .to_string_lossy();
         if let Some(out) = &args.out {
             std::fs::write(out.join(format!("sam_{case}.bin")), mask.as_raw()).expect("write");
         }
@@ -173,6 +240,9 @@ fn main() {
             let found = match model {
                 "face" => format!(" boxes={}", face_boxes.join("|")),
                 "text" => format!(" boxes={}", text_boxes.join("|")),
+                "objects" => format!(" boxes={}", object_boxes.join("|")),
+                "hands" => format!(" boxes={}", hand_boxes.join("|")),
+                "face_mesh" => format!(" boxes={}", mesh_boxes.join("|")),
                 _ => String::new(),
             };
             // The device each session really got, not the one asked for.
