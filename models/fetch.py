@@ -161,5 +161,25 @@ def main() -> None:
             check_fixture(entry)
 
 
+def link_user_folder() -> None:
+    """The user's data folder (~/.local/share/inpaint/models, or under
+    XDG_DATA_HOME) points at this cache, so an installed `inpaint` finds
+    the models from any folder. An existing folder of the user's is left
+    alone."""
+    data = os.environ.get("XDG_DATA_HOME")
+    base = Path(data) if data and Path(data).is_absolute() else Path.home() / ".local" / "share"
+    link = base / "inpaint" / "models"
+    if link.exists() and not link.is_symlink():
+        print(f"note    {link} is a folder of yours: left as it is")
+        return
+    link.parent.mkdir(parents=True, exist_ok=True)
+    if link.is_symlink():
+        link.unlink()
+    link.symlink_to(CACHE.resolve())
+    print(f"linked  {link} -> {CACHE.resolve()}")
+
+
 if __name__ == "__main__":
     main()
+    if not sys.argv[1:]:
+        link_user_folder()

@@ -5,5 +5,6 @@
 pub mod batch;
 pub mod client;
 pub mod embedded;
+pub mod home;
 pub mod mask_ops;
 pub mod retry;

