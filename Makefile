@@ -103,6 +103,7 @@ deploy-check:
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r deploy/requirements.txt
 	$(PYTHON) -m yamllint -s -c deploy/.yamllint.yaml deploy/k8s
 	$(PYTHON) deploy/check.py
+	$(PYTHON) deploy/check.py --self-test
 
 clean:
 	rm -rf out bench/out

@@ -37,7 +37,7 @@ pub fn admission_refusals() -> &'static CounterVec {
     M.get_or_init(|| {
         counter_vec(
             "inpaint_admission_refusals_total",
-            "Submissions refused by the job budget",
+            "Requests refused by an admission budget (api: jobs, or inpaint for synchronous calls)",
             &["api"],
         )
     })
