@@ -289,3 +289,90 @@ async fn colour_profiles_come_back_unchanged() {
     }
     cluster.shutdown().await.expect("clean shutdown");
 }
+
+/// The EXIF block a decoder reads from `bytes`.
+fn exif_of(bytes: &[u8]) -> Option<Vec<u8>> {
+    use image::ImageDecoder;
+    let mut decoder = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .unwrap()
+        .into_decoder()
+        .unwrap();
+    decoder.exif_metadata().unwrap()
+}
+
+/// A big-endian EXIF block: Make "Cam" and a GPS directory holding a
+/// longitude of 2 deg 17' 40.2" (three rationals, out of line).
+fn exif_with_make_and_gps() -> Vec<u8> {
+    let mut e = b"MM\0*".to_vec();
+    e.extend(8u32.to_be_bytes());
+    e.extend(2u16.to_be_bytes()); // IFD0: Make, GPS pointer
+    e.extend(0x010fu16.to_be_bytes());
+    e.extend(2u16.to_be_bytes());
+    e.extend(4u32.to_be_bytes());
+    e.extend(*b"Cam\0");
+    e.extend(0x8825u16.to_be_bytes());
+    e.extend(4u16.to_be_bytes());
+    e.extend(1u32.to_be_bytes());
+    e.extend(38u32.to_be_bytes());
+    e.extend(0u32.to_be_bytes());
+    e.extend(1u16.to_be_bytes()); // GPS IFD at 38: GPSLongitude
+    e.extend(4u16.to_be_bytes());
+    e.extend(5u16.to_be_bytes());
+    e.extend(3u32.to_be_bytes());
+    e.extend(56u32.to_be_bytes());
+    e.extend(0u32.to_be_bytes());
+    for (num, den) in [(2u32, 1u32), (17, 1), (402, 10)] {
+        e.extend(num.to_be_bytes());
+        e.extend(den.to_be_bytes());
+    }
+    e
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_kept_on_request_without_the_position() {
+    let cluster = start_cluster(None).await;
+    let url = cluster.gateway_url();
+    let photo = decode_rgb(&photo_bytes("astronaut.png"));
+    let (w, h) = (photo.width(), photo.height());
+    let exif = exif_with_make_and_gps();
+    let mut jpeg = vec![];
+    let mut encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90);
+    encoder.set_exif_metadata(exif.clone()).unwrap();
+    encoder
+        .write_image(photo.as_raw(), w, h, image::ExtendedColorType::Rgb8)
+        .unwrap();
+    let longitude = &exif[56..80];
+    let ask = |keep_metadata, keep_gps| {
+        let request = InpaintRequest {
+            image: jpeg.clone(),
+            target: Some(Target::Mask(box_mask_png(
+                w,
+                h,
+                PixelBox::new(330, 20, 24, 24),
+            ))),
+            params: Some(InpaintParams {
+                output_format: OutputFormat::Jpeg as i32,
+                keep_metadata,
+                keep_gps,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let url = url.clone();
+        async move {
+            let response = inpaint_cli::client::inpaint(&url, request).await.unwrap();
+            exif_of(&response.image)
+        }
+    };
+    assert_eq!(ask(false, false).await, None, "dropped by default");
+    let kept = ask(true, false).await.expect("kept on request");
+    assert!(kept.windows(4).any(|w| w == b"Cam\0"), "the camera is kept");
+    assert!(
+        !kept.windows(longitude.len()).any(|w| w == longitude),
+        "the position is gone"
+    );
+    let with_gps = ask(true, true).await.expect("kept");
+    assert_eq!(with_gps, exif, "everything, when asked");
+    cluster.shutdown().await.expect("clean shutdown");
+}

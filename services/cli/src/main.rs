@@ -273,6 +273,15 @@ struct RunArgs {
     #[arg(long)]
     keep_stored_orientation: bool,
 
+    /// Carry the photo's EXIF block (camera, date, ...) into the result,
+    /// its GPS position scrubbed unless --keep-gps.
+    #[arg(long)]
+    keep_metadata: bool,
+
+    /// With --keep-metadata: keep the GPS position too.
+    #[arg(long, requires = "keep_metadata")]
+    keep_gps: bool,
+
     /// What the engine sees in the hole.
     #[arg(long, value_enum, default_value_t = Content::Fill)]
     fill: Content,
@@ -987,6 +996,8 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             keep_stored_orientation: args.keep_stored_orientation,
             output_format: output_format as i32,
             quality: args.quality,
+            keep_metadata: args.keep_metadata,
+            keep_gps: args.keep_gps,
         }),
     };
 

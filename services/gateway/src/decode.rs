@@ -25,23 +25,41 @@ pub struct Decoding {
 
 /// Decodes an uploaded image to RGB. `field` names it in errors.
 pub fn decode_image(bytes: &[u8], field: &str, how: Decoding) -> Result<RgbImage, Error> {
-    decode_photo(bytes, field, how).map(|(image, _)| image)
+    decode_photo(bytes, field, how).map(|photo| photo.image)
+}
+
+/// An uploaded photo and what travels with it into the result.
+pub struct Photo {
+    pub image: RgbImage,
+    /// Its ICC colour profile.
+    pub icc: Option<Vec<u8>>,
+    /// Its EXIF block, as stored.
+    pub exif: Option<Vec<u8>>,
+    /// Whether its pixels were turned by its EXIF orientation.
+    pub turned: bool,
 }
 
 /// Decodes an uploaded photo to RGB, with its ICC colour profile: the
 /// pixels are repainted in the photo's own colour space and the result
 /// carries the same profile, so a Display P3 photo does not come back
 /// duller.
-pub fn decode_photo(
-    bytes: &[u8],
-    field: &str,
-    how: Decoding,
-) -> Result<(RgbImage, Option<Vec<u8>>), Error> {
-    let (decoded, icc) = decode_with_profile(bytes, field, how)?;
+pub fn decode_photo(bytes: &[u8], field: &str, how: Decoding) -> Result<Photo, Error> {
+    let (decoded, meta) = decode_with_metadata(bytes, field, how)?;
     let rgb = decoded.into_rgb8();
     let (w, h) = rgb.dimensions();
     let image = RgbImage::from_raw(w, h, rgb.into_raw()).expect("decoder output is consistent");
-    Ok((image, icc))
+    Ok(Photo {
+        image,
+        icc: meta.icc,
+        exif: meta.exif,
+        turned: meta.turned,
+    })
+}
+
+struct Metadata {
+    icc: Option<Vec<u8>>,
+    exif: Option<Vec<u8>>,
+    turned: bool,
 }
 
 /// Decodes an uploaded mask for an image of `width` x `height`.
@@ -173,14 +191,14 @@ fn header(bytes: &[u8], field: &str, max_pixels: u64) -> Result<(u32, u32), Erro
 }
 
 fn decode_checked(bytes: &[u8], field: &str, how: Decoding) -> Result<DynamicImage, Error> {
-    decode_with_profile(bytes, field, how).map(|(image, _)| image)
+    decode_with_metadata(bytes, field, how).map(|(image, _)| image)
 }
 
-fn decode_with_profile(
+fn decode_with_metadata(
     bytes: &[u8],
     field: &str,
     how: Decoding,
-) -> Result<(DynamicImage, Option<Vec<u8>>), Error> {
+) -> Result<(DynamicImage, Metadata), Error> {
     // Header only: refuse oversized images before allocating their pixels.
     let (w, h) = header(bytes, field, how.max_pixels)?;
     let pixels = w as u64 * h as u64;
@@ -202,25 +220,39 @@ fn decode_with_profile(
         .ok()
         .flatten()
         .filter(|p| !p.is_empty());
+    let exif = decoder
+        .exif_metadata()
+        .ok()
+        .flatten()
+        .filter(|e| !e.is_empty());
     let mut image = DynamicImage::from_decoder(decoder).map_err(cannot)?;
-    if how.upright {
+    let turned = how.upright && orientation != Orientation::NoTransforms;
+    if turned {
         image.apply_orientation(orientation);
     }
-    Ok((image, icc))
+    Ok((image, Metadata { icc, exif, turned }))
 }
 
 /// JPEG quality when a request names none.
 pub const DEFAULT_QUALITY: u8 = 90;
 
-/// The result in the asked format, carrying `icc` (the upload's colour
-/// profile): its bytes and MIME type. `input` is the upload, for "same as
-/// input".
+/// What the result carries besides pixels.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Carried<'a> {
+    /// The upload's colour profile.
+    pub icc: Option<&'a [u8]>,
+    /// An EXIF block to write (see `exif::carried`).
+    pub exif: Option<&'a [u8]>,
+}
+
+/// The result in the asked format, carrying `meta`: its bytes and MIME
+/// type. `input` is the upload, for "same as input".
 pub fn encode_result(
     image: &RgbImage,
     format: OutputFormat,
     quality: u8,
     input: &[u8],
-    icc: Option<&[u8]>,
+    meta: Carried<'_>,
 ) -> Result<(Vec<u8>, &'static str), Error> {
     let format = match format {
         OutputFormat::SameAsInput => match image::guess_format(input) {
@@ -239,15 +271,15 @@ pub fn encode_result(
     let written = match format {
         OutputFormat::Jpeg => with_profile(
             image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality),
-            icc,
+            meta,
         )
         .write_image(image.as_raw(), w, h, rgb),
         OutputFormat::Webp => with_profile(
             image::codecs::webp::WebPEncoder::new_lossless(&mut out),
-            icc,
+            meta,
         )
         .write_image(image.as_raw(), w, h, rgb),
-        _ => with_profile(image::codecs::png::PngEncoder::new(&mut out), icc).write_image(
+        _ => with_profile(image::codecs::png::PngEncoder::new(&mut out), meta).write_image(
             image.as_raw(),
             w,
             h,
@@ -263,11 +295,14 @@ pub fn encode_result(
     Ok((out, mime))
 }
 
-/// An encoder that writes `icc` when there is one.
-fn with_profile<E: ImageEncoder>(mut encoder: E, icc: Option<&[u8]>) -> E {
-    if let Some(profile) = icc {
-        // PNG, JPEG and WebP encoders all accept a profile.
+/// An encoder that writes the profile and EXIF block there are.
+fn with_profile<E: ImageEncoder>(mut encoder: E, meta: Carried<'_>) -> E {
+    // PNG, JPEG and WebP encoders all accept both.
+    if let Some(profile) = meta.icc {
         let _ = encoder.set_icc_profile(profile.to_vec());
+    }
+    if let Some(exif) = meta.exif {
+        let _ = encoder.set_exif_metadata(exif.to_vec());
     }
     encoder
 }

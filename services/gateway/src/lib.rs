@@ -5,6 +5,7 @@
 pub mod config;
 pub mod decode;
 pub mod error;
+pub mod exif;
 pub mod inflight;
 pub mod jobs;
 pub mod metrics;

@@ -17,7 +17,7 @@ use inpaint_proto::v1::{
 };
 
 use crate::decode::{
-    DEFAULT_QUALITY, Decoding, decode_mask, decode_photo, decode_sketch, encode_gray_png,
+    Carried, DEFAULT_QUALITY, Decoding, decode_mask, decode_photo, decode_sketch, encode_gray_png,
     encode_result,
 };
 use crate::error::Error;
@@ -161,7 +161,16 @@ impl Pipeline {
             max_pixels: self.max_image_pixels,
             upright: !params.keep_stored_orientation,
         };
-        let (image, icc) = decode_photo(&req.image, "image", decoding)?;
+        let photo = decode_photo(&req.image, "image", decoding)?;
+        let exif = photo
+            .exif
+            .filter(|_| params.keep_metadata)
+            .map(|e| crate::exif::carried(e, photo.turned, params.keep_gps));
+        let carried = Carried {
+            icc: photo.icc.as_deref(),
+            exif: exif.as_deref(),
+        };
+        let image = photo.image;
         check_params(&params, &image)?;
         let mode = regions::validate(&params, image.width().max(image.height()))?;
         let sketch = if req.sketch.is_empty() {
@@ -187,15 +196,7 @@ impl Pipeline {
         let (masks, regions) = match regions {
             Regions::Found { masks, regions } => (masks, regions),
             Regions::None { note } => {
-                return unchanged(
-                    req.image,
-                    &image,
-                    icc.as_deref(),
-                    &params,
-                    note,
-                    vec![],
-                    timer,
-                );
+                return unchanged(req.image, &image, carried, &params, note, vec![], timer);
             }
         };
 
@@ -243,15 +244,7 @@ impl Pipeline {
         timer.lap("prepare");
         if prepared.empty {
             let note = "the mask is empty after processing: nothing to repaint".to_string();
-            return unchanged(
-                req.image,
-                &image,
-                icc.as_deref(),
-                &params,
-                note,
-                regions,
-                timer,
-            );
+            return unchanged(req.image, &image, carried, &params, note, regions, timer);
         }
 
         let mut crops: Vec<pb::Crop> = prepared
@@ -396,7 +389,7 @@ impl Pipeline {
             pb::OutputFormat::try_from(params.output_format).unwrap_or_default(),
             params.quality.map_or(DEFAULT_QUALITY, |q| q as u8),
             &req.image,
-            icc.as_deref(),
+            carried,
         )?;
         let used_mask = match prepared.mask {
             Some(m) => {
@@ -654,7 +647,7 @@ fn check_params(params: &InpaintParams, image: &RgbImage) -> Result<(), Error> {
 fn unchanged(
     original: Vec<u8>,
     image: &RgbImage,
-    icc: Option<&[u8]>,
+    carried: Carried<'_>,
     params: &InpaintParams,
     note: String,
     regions: Vec<pb::Region>,
@@ -676,7 +669,7 @@ fn unchanged(
             format,
             params.quality.map_or(DEFAULT_QUALITY, |q| q as u8),
             &original,
-            icc,
+            carried,
         )?
     };
     Ok(InpaintResponse {
