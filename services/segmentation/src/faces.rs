@@ -100,11 +100,7 @@ impl FaceDetector {
         {
             return Err(Error::Unavailable(why.clone()));
         }
-        let min_score = if min_score > 0.0 {
-            min_score
-        } else {
-            self.default_min_score
-        };
+        let min_score = crate::filter::min_score(min_score, self.default_min_score);
         self.thread.call((image, min_score, shape)).await
     }
 }

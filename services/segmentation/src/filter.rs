@@ -82,6 +82,12 @@ pub fn apply(mut found: Vec<Found>, filter: &DetectionFilter, image_pixels: u64)
     found
 }
 
+/// The score a detection must reach: the request's, or the detector's
+/// default where the request says 0.
+pub fn min_score(requested: f32, default: f32) -> f32 {
+    if requested > 0.0 { requested } else { default }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

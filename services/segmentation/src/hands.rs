@@ -77,11 +77,7 @@ impl HandDetector {
         image: Arc<RgbImage>,
         min_score: f32,
     ) -> Result<Vec<FoundHand>, Error> {
-        let min_score = if min_score > 0.0 {
-            min_score
-        } else {
-            self.default_min_score
-        };
+        let min_score = crate::filter::min_score(min_score, self.default_min_score);
         self.thread.call((image, min_score)).await
     }
 }

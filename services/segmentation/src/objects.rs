@@ -53,11 +53,7 @@ impl ObjectDetector {
         classes: Vec<u32>,
         min_score: f32,
     ) -> Result<Vec<Object>, Error> {
-        let min_score = if min_score > 0.0 {
-            min_score
-        } else {
-            self.default_min_score
-        };
+        let min_score = crate::filter::min_score(min_score, self.default_min_score);
         self.thread.call((image, classes, min_score)).await
     }
 }

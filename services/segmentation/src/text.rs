@@ -80,11 +80,7 @@ impl TextDetector {
         image: Arc<RgbImage>,
         min_score: f32,
     ) -> Result<Vec<TextLine>, Error> {
-        let min = if min_score > 0.0 {
-            min_score
-        } else {
-            DEFAULT_MIN_LINE_SCORE
-        };
+        let min = crate::filter::min_score(min_score, DEFAULT_MIN_LINE_SCORE);
         self.thread.call((image, min)).await
     }
 }
