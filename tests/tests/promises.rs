@@ -38,6 +38,24 @@ fn encode(img: &inpaint_imaging::RgbImage, format: image::ImageFormat) -> Vec<u8
     out.into_inner()
 }
 
+/// PatchMatch on a 1024x1024 working crop of the astronaut: seconds.
+fn slow_request(photo: &[u8]) -> InpaintRequest {
+    InpaintRequest {
+        params: Some(InpaintParams {
+            engine: "patchmatch".into(),
+            area: InpaintArea::OnlyMasked as i32,
+            work_width: 1024,
+            work_height: 1024,
+            ..Default::default()
+        }),
+        ..mask_request(
+            photo.to_vec(),
+            box_mask_png(512, 512, PixelBox::new(150, 60, 140, 140)),
+            InpaintParams::default(),
+        )
+    }
+}
+
 const HOLE: PixelBox = PixelBox {
     x: 40,
     y: 200,
@@ -265,20 +283,7 @@ async fn job_promises() {
     // 1024x1024 working crop takes seconds), it stops at the next stage
     // boundary and ends CANCELLED, not SUCCEEDED.
     let photo = photo_bytes("astronaut.png");
-    let slow = InpaintRequest {
-        params: Some(InpaintParams {
-            engine: "patchmatch".into(),
-            area: InpaintArea::OnlyMasked as i32,
-            work_width: 1024,
-            work_height: 1024,
-            ..Default::default()
-        }),
-        ..mask_request(
-            photo.clone(),
-            box_mask_png(512, 512, PixelBox::new(150, 60, 140, 140)),
-            InpaintParams::default(),
-        )
-    };
+    let slow = slow_request(&photo);
     let job = c
         .submit_job(SubmitJobRequest {
             request: Some(slow),
@@ -437,21 +442,7 @@ async fn a_synchronous_burst_beyond_the_in_flight_budget_is_refused() {
     let cluster = start_cluster_with(config).await;
     let url = cluster.gateway_url();
     let photo = photo_bytes("astronaut.png");
-    // PatchMatch on a 1024x1024 working crop: seconds each.
-    let slow = InpaintRequest {
-        params: Some(InpaintParams {
-            engine: "patchmatch".into(),
-            area: InpaintArea::OnlyMasked as i32,
-            work_width: 1024,
-            work_height: 1024,
-            ..Default::default()
-        }),
-        ..mask_request(
-            photo.clone(),
-            box_mask_png(512, 512, PixelBox::new(150, 60, 140, 140)),
-            InpaintParams::default(),
-        )
-    };
+    let slow = slow_request(&photo);
     let calls: Vec<_> = (0..8)
         .map(|_| {
             let (url, request) = (url.clone(), slow.clone());
