@@ -376,3 +376,96 @@ async fn metadata_kept_on_request_without_the_position() {
     assert_eq!(with_gps, exif, "everything, when asked");
     cluster.shutdown().await.expect("clean shutdown");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alpha_and_sixteen_bits_come_back() {
+    let cluster = start_cluster(None).await;
+    let url = cluster.gateway_url();
+    let photo = decode_rgb(&photo_bytes("astronaut.png"));
+    let (w, h) = (photo.width(), photo.height());
+    let hole = PixelBox::new(330, 20, 24, 24);
+    let in_hole =
+        |x: u32, y: u32| x >= hole.x && x < hole.right() && y >= hole.y && y < hole.bottom();
+    let encode = |img: image::DynamicImage| {
+        let mut out = std::io::Cursor::new(vec![]);
+        img.write_to(&mut out, image::ImageFormat::Png).unwrap();
+        out.into_inner()
+    };
+    let ask = |bytes: Vec<u8>, format: OutputFormat| {
+        let request = InpaintRequest {
+            image: bytes,
+            target: Some(Target::Mask(box_mask_png(w, h, hole))),
+            params: Some(InpaintParams {
+                mask_blur: 0,
+                output_format: format as i32,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let url = url.clone();
+        async move {
+            let response = inpaint_cli::client::inpaint(&url, request).await.unwrap();
+            image::load_from_memory(&response.image).unwrap()
+        }
+    };
+    // RGBA: a left-to-right alpha ramp.
+    let rgba = image::RgbaImage::from_fn(w, h, |x, y| {
+        let i = 3 * (y * w + x) as usize;
+        let p = &photo.as_raw()[i..i + 3];
+        image::Rgba([p[0], p[1], p[2], (x / 2) as u8])
+    });
+    for format in [OutputFormat::Png, OutputFormat::Webp] {
+        let out = ask(encode(rgba.clone().into()), format).await;
+        assert!(
+            out.color().has_alpha(),
+            "{format:?} keeps the alpha channel"
+        );
+        let out = out.to_rgba8();
+        let (mut alpha_same, mut outside_same, mut inside_changed) = (true, true, 0);
+        for (x, y, px) in out.enumerate_pixels() {
+            let orig = rgba.get_pixel(x, y);
+            alpha_same &= px[3] == orig[3];
+            if in_hole(x, y) {
+                inside_changed += usize::from(px.0[..3] != orig.0[..3]);
+            } else {
+                outside_same &= px.0[..3] == orig.0[..3];
+            }
+        }
+        assert!(
+            alpha_same && outside_same && inside_changed > 0,
+            "{format:?}"
+        );
+    }
+    // 16 bits a channel, with low bits an 8-bit copy would lose.
+    let deep = image::ImageBuffer::<image::Rgb<u16>, Vec<u16>>::from_fn(w, h, |x, y| {
+        let i = 3 * (y * w + x) as usize;
+        let p = &photo.as_raw()[i..i + 3];
+        let low = ((x + 3 * y) % 200) as u16;
+        image::Rgb([
+            p[0] as u16 * 256 + low,
+            p[1] as u16 * 256 + low,
+            p[2] as u16 * 256 + low,
+        ])
+    });
+    let out = ask(
+        encode(image::DynamicImage::ImageRgb16(deep.clone())),
+        OutputFormat::Png,
+    )
+    .await;
+    assert_eq!(
+        out.color(),
+        image::ColorType::Rgb16,
+        "16 bits in, 16 bits out"
+    );
+    let out = out.to_rgb16();
+    let mut inside_changed = 0;
+    for (x, y, px) in out.enumerate_pixels() {
+        if in_hole(x, y) {
+            inside_changed += usize::from(px != deep.get_pixel(x, y));
+        } else {
+            assert_eq!(px, deep.get_pixel(x, y), "({x},{y}) outside, all 16 bits");
+        }
+    }
+    assert!(inside_changed > 0);
+    cluster.shutdown().await.expect("clean shutdown");
+}

@@ -37,6 +37,9 @@ pub struct Photo {
     pub exif: Option<Vec<u8>>,
     /// Whether its pixels were turned by its EXIF orientation.
     pub turned: bool,
+    /// The decoded photo as it came, when it has what RGB8 drops (alpha,
+    /// 16 bits a channel): the result takes them back from it.
+    pub deep: Option<DynamicImage>,
 }
 
 /// Decodes an uploaded photo to RGB, with its ICC colour profile: the
@@ -45,7 +48,9 @@ pub struct Photo {
 /// duller.
 pub fn decode_photo(bytes: &[u8], field: &str, how: Decoding) -> Result<Photo, Error> {
     let (decoded, meta) = decode_with_metadata(bytes, field, how)?;
-    let rgb = decoded.into_rgb8();
+    let color = decoded.color();
+    let deep = color.has_alpha() || color.bytes_per_pixel() > color.channel_count();
+    let rgb = decoded.to_rgb8();
     let (w, h) = rgb.dimensions();
     let image = RgbImage::from_raw(w, h, rgb.into_raw()).expect("decoder output is consistent");
     Ok(Photo {
@@ -53,6 +58,7 @@ pub fn decode_photo(bytes: &[u8], field: &str, how: Decoding) -> Result<Photo, E
         icc: meta.icc,
         exif: meta.exif,
         turned: meta.turned,
+        deep: deep.then_some(decoded),
     })
 }
 
@@ -243,6 +249,47 @@ pub struct Carried<'a> {
     pub icc: Option<&'a [u8]>,
     /// An EXIF block to write (see `exif::carried`).
     pub exif: Option<&'a [u8]>,
+    /// The upload, when it has alpha or 16-bit channels (see `Photo`).
+    pub deep: Option<&'a DynamicImage>,
+}
+
+/// The result with the upload's alpha channel and bit depth back: where a
+/// pixel's RGB is still the 8-bit rendering of the upload's, the upload's
+/// own (16-bit) values; where it was repainted, the result's (scaled to 16
+/// bits). The alpha channel is the upload's everywhere. `sixteen`: keep 16
+/// bits (PNG); otherwise 8 with alpha (WebP).
+fn restore_depth(result: &RgbImage, deep: &DynamicImage, sixteen: bool) -> DynamicImage {
+    let start = deep.to_rgb8();
+    let alpha = deep.color().has_alpha();
+    let repainted =
+        |p: usize| result.as_raw()[3 * p..3 * p + 3] != start.as_raw()[3 * p..3 * p + 3];
+    let (w, h) = (result.width(), result.height());
+    if sixteen && deep.color().bytes_per_pixel() > deep.color().channel_count() {
+        let mut out = deep.to_rgba16();
+        for (p, px) in out.pixels_mut().enumerate() {
+            if repainted(p) {
+                for c in 0..3 {
+                    px[c] = u16::from(result.as_raw()[3 * p + c]) * 257;
+                }
+            }
+        }
+        return if alpha {
+            DynamicImage::ImageRgba16(out)
+        } else {
+            DynamicImage::ImageRgba16(out).to_rgb16().into()
+        };
+    }
+    let mut out = deep.to_rgba8();
+    for (p, px) in out.pixels_mut().enumerate() {
+        px.0[..3].copy_from_slice(&result.as_raw()[3 * p..3 * p + 3]);
+    }
+    if alpha {
+        DynamicImage::ImageRgba8(out)
+    } else {
+        DynamicImage::ImageRgb8(
+            image::RgbImage::from_raw(w, h, result.as_raw().to_vec()).expect("size"),
+        )
+    }
 }
 
 /// The result in the asked format, carrying `meta`: its bytes and MIME
@@ -263,28 +310,25 @@ pub fn encode_result(
         other => other,
     };
     let mut out = Vec::new();
-    let (w, h, rgb) = (
-        image.width(),
-        image.height(),
-        image::ExtendedColorType::Rgb8,
-    );
+    // JPEG keeps neither alpha nor 16 bits; WebP keeps alpha.
+    let pixels = match (meta.deep, format) {
+        (None, _) | (_, OutputFormat::Jpeg) => rgb_image(image),
+        (Some(deep), OutputFormat::Webp) => restore_depth(image, deep, false),
+        (Some(deep), _) => restore_depth(image, deep, true),
+    };
     let written = match format {
-        OutputFormat::Jpeg => with_profile(
+        OutputFormat::Jpeg => pixels.write_with_encoder(with_profile(
             image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality),
             meta,
-        )
-        .write_image(image.as_raw(), w, h, rgb),
-        OutputFormat::Webp => with_profile(
+        )),
+        OutputFormat::Webp => pixels.write_with_encoder(with_profile(
             image::codecs::webp::WebPEncoder::new_lossless(&mut out),
             meta,
-        )
-        .write_image(image.as_raw(), w, h, rgb),
-        _ => with_profile(image::codecs::png::PngEncoder::new(&mut out), meta).write_image(
-            image.as_raw(),
-            w,
-            h,
-            rgb,
-        ),
+        )),
+        _ => pixels.write_with_encoder(with_profile(
+            image::codecs::png::PngEncoder::new(&mut out),
+            meta,
+        )),
     };
     written.map_err(|e| Error::Encode(e.to_string()))?;
     let mime = match format {
@@ -293,6 +337,13 @@ pub fn encode_result(
         _ => "image/png",
     };
     Ok((out, mime))
+}
+
+fn rgb_image(image: &RgbImage) -> DynamicImage {
+    DynamicImage::ImageRgb8(
+        image::RgbImage::from_raw(image.width(), image.height(), image.as_raw().to_vec())
+            .expect("size"),
+    )
 }
 
 /// An encoder that writes the profile and EXIF block there are.

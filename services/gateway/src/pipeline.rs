@@ -169,6 +169,7 @@ impl Pipeline {
         let carried = Carried {
             icc: photo.icc.as_deref(),
             exif: exif.as_deref(),
+            deep: photo.deep.as_ref(),
         };
         let image = photo.image;
         check_params(&params, &image)?;
