@@ -50,7 +50,12 @@ pub fn decode_photo(bytes: &[u8], field: &str, how: Decoding) -> Result<Photo, E
     let (decoded, meta) = decode_with_metadata(bytes, field, how)?;
     let color = decoded.color();
     let deep = color.has_alpha() || color.bytes_per_pixel() > color.channel_count();
-    let rgb = decoded.to_rgb8();
+    // An 8-bit RGB decode is moved, not copied; a deeper one is kept too.
+    let (rgb, deep) = if deep {
+        (decoded.to_rgb8(), Some(decoded))
+    } else {
+        (decoded.into_rgb8(), None)
+    };
     let (w, h) = rgb.dimensions();
     let image = RgbImage::from_raw(w, h, rgb.into_raw()).expect("decoder output is consistent");
     Ok(Photo {
@@ -58,7 +63,7 @@ pub fn decode_photo(bytes: &[u8], field: &str, how: Decoding) -> Result<Photo, E
         icc: meta.icc,
         exif: meta.exif,
         turned: meta.turned,
-        deep: deep.then_some(decoded),
+        deep,
     })
 }
 
@@ -310,25 +315,36 @@ pub fn encode_result(
         other => other,
     };
     let mut out = Vec::new();
-    // JPEG keeps neither alpha nor 16 bits; WebP keeps alpha.
-    let pixels = match (meta.deep, format) {
-        (None, _) | (_, OutputFormat::Jpeg) => rgb_image(image),
-        (Some(deep), OutputFormat::Webp) => restore_depth(image, deep, false),
-        (Some(deep), _) => restore_depth(image, deep, true),
+    // JPEG keeps neither alpha nor 16 bits; WebP keeps alpha. Plain RGB is
+    // written from the result's own buffer (no copy of a large photo).
+    let restored = match (meta.deep, format) {
+        (None, _) | (_, OutputFormat::Jpeg) => None,
+        (Some(deep), OutputFormat::Webp) => Some(restore_depth(image, deep, false)),
+        (Some(deep), _) => Some(restore_depth(image, deep, true)),
     };
+    let restored = restored.as_ref();
     let written = match format {
-        OutputFormat::Jpeg => pixels.write_with_encoder(with_profile(
-            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality),
-            meta,
-        )),
-        OutputFormat::Webp => pixels.write_with_encoder(with_profile(
-            image::codecs::webp::WebPEncoder::new_lossless(&mut out),
-            meta,
-        )),
-        _ => pixels.write_with_encoder(with_profile(
-            image::codecs::png::PngEncoder::new(&mut out),
-            meta,
-        )),
+        OutputFormat::Jpeg => write_pixels(
+            with_profile(
+                image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality),
+                meta,
+            ),
+            image,
+            restored,
+        ),
+        OutputFormat::Webp => write_pixels(
+            with_profile(
+                image::codecs::webp::WebPEncoder::new_lossless(&mut out),
+                meta,
+            ),
+            image,
+            restored,
+        ),
+        _ => write_pixels(
+            with_profile(image::codecs::png::PngEncoder::new(&mut out), meta),
+            image,
+            restored,
+        ),
     };
     written.map_err(|e| Error::Encode(e.to_string()))?;
     let mime = match format {
@@ -339,11 +355,20 @@ pub fn encode_result(
     Ok((out, mime))
 }
 
-fn rgb_image(image: &RgbImage) -> DynamicImage {
-    DynamicImage::ImageRgb8(
-        image::RgbImage::from_raw(image.width(), image.height(), image.as_raw().to_vec())
-            .expect("size"),
-    )
+fn write_pixels<E: ImageEncoder>(
+    encoder: E,
+    image: &RgbImage,
+    restored: Option<&DynamicImage>,
+) -> image::ImageResult<()> {
+    match restored {
+        Some(pixels) => pixels.write_with_encoder(encoder),
+        None => encoder.write_image(
+            image.as_raw(),
+            image.width(),
+            image.height(),
+            image::ExtendedColorType::Rgb8,
+        ),
+    }
 }
 
 /// An encoder that writes the profile and EXIF block there are.
