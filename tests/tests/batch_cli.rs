@@ -12,25 +12,14 @@ use support::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batch_processes_a_folder_and_resumes() {
     let cluster = start_cluster(None).await;
-    let dir = std::env::temp_dir().join(format!("inpaint-batch-{}", std::process::id()));
-    let (input, masks, output) = (dir.join("in"), dir.join("masks"), dir.join("out"));
-    for d in [&input, &masks] {
-        std::fs::create_dir_all(d).unwrap();
-    }
-    for (name, photo) in [
-        ("a", "astronaut.png"),
-        ("b", "chelsea.png"),
-        ("c", "coffee.png"),
-    ] {
-        let bytes = photo_bytes(photo);
-        let img = decode_rgb(&bytes);
-        std::fs::write(input.join(format!("{name}.png")), &bytes).unwrap();
-        std::fs::write(
-            masks.join(format!("{name}.png")),
-            box_mask_png(img.width(), img.height(), PixelBox::new(40, 40, 20, 20)),
-        )
-        .unwrap();
-    }
+    let (dir, input, masks, output) = photo_folder(
+        "batch",
+        &[
+            ("a", "astronaut.png"),
+            ("b", "chelsea.png"),
+            ("c", "coffee.png"),
+        ],
+    );
     // A photo without a mask fails alone.
     std::fs::write(input.join("d.png"), photo_bytes("camera.png")).unwrap();
     let options = BatchOptions {

@@ -383,16 +383,6 @@ fn with_profile<E: ImageEncoder>(mut encoder: E, meta: Carried<'_>) -> E {
     encoder
 }
 
-/// PNG bytes of `image`.
-pub fn encode_png(image: &RgbImage) -> Result<Vec<u8>, Error> {
-    png(
-        image.as_raw(),
-        image.width(),
-        image.height(),
-        image::ExtendedColorType::Rgb8,
-    )
-}
-
 /// 8-bit grey PNG bytes of a mask.
 pub fn encode_gray_png(mask: &GrayImage) -> Result<Vec<u8>, Error> {
     png(

@@ -82,6 +82,17 @@ pub fn apply(mut found: Vec<Found>, filter: &DetectionFilter, image_pixels: u64)
     found
 }
 
+/// Intersection over union of two boxes given as (x0, y0, x1, y1).
+pub fn box_iou(a: [f32; 4], b: [f32; 4]) -> f32 {
+    let w = a[2].min(b[2]) - a[0].max(b[0]);
+    let h = a[3].min(b[3]) - a[1].max(b[1]);
+    if w <= 0.0 || h <= 0.0 {
+        return 0.0;
+    }
+    let inter = w * h;
+    inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+}
+
 /// The score a detection must reach: the request's, or the detector's
 /// default where the request says 0.
 pub fn min_score(requested: f32, default: f32) -> f32 {

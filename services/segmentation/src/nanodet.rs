@@ -126,13 +126,7 @@ pub fn decode(
 }
 
 fn iou(a: &Object, b: &Object) -> f32 {
-    let w = a.x1.min(b.x1) - a.x0.max(b.x0);
-    let h = a.y1.min(b.y1) - a.y0.max(b.y0);
-    if w <= 0.0 || h <= 0.0 {
-        return 0.0;
-    }
-    let inter = w * h;
-    inter / ((a.x1 - a.x0) * (a.y1 - a.y0) + (b.x1 - b.x0) * (b.y1 - b.y0) - inter)
+    crate::filter::box_iou([a.x0, a.y0, a.x1, a.y1], [b.x0, b.y0, b.x1, b.y1])
 }
 
 #[cfg(test)]

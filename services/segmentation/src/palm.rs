@@ -155,18 +155,11 @@ pub fn decode(boxes: &[f32], logits: &[f32], letterbox: Letterbox, min_score: f3
 }
 
 fn iou(a: &Palm, b: &Palm) -> f32 {
-    let overlap = |ca: f32, sa: f32, cb: f32, sb: f32| {
-        (ca + sa / 2.0).min(cb + sb / 2.0) - (ca - sa / 2.0).max(cb - sb / 2.0)
+    let corners = |p: &Palm| {
+        let (hw, hh) = (p.width / 2.0, p.height / 2.0);
+        [p.cx - hw, p.cy - hh, p.cx + hw, p.cy + hh]
     };
-    let (ix, iy) = (
-        overlap(a.cx, a.width, b.cx, b.width),
-        overlap(a.cy, a.height, b.cy, b.height),
-    );
-    if ix <= 0.0 || iy <= 0.0 {
-        return 0.0;
-    }
-    let inter = ix * iy;
-    inter / (a.width * a.height + b.width * b.height - inter)
+    crate::filter::box_iou(corners(a), corners(b))
 }
 
 /// MediaPipe's weighted NMS: each strongest remaining palm takes the ones

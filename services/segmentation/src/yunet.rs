@@ -120,13 +120,8 @@ pub fn non_max_suppression(mut faces: Vec<Face>, max_iou: f32) -> Vec<Face> {
 }
 
 fn iou(a: &Face, b: &Face) -> f32 {
-    let w = (a.x + a.width).min(b.x + b.width) - a.x.max(b.x);
-    let h = (a.y + a.height).min(b.y + b.height) - a.y.max(b.y);
-    if w <= 0.0 || h <= 0.0 {
-        return 0.0;
-    }
-    let inter = w * h;
-    inter / (a.width * a.height + b.width * b.height - inter)
+    let corners = |f: &Face| [f.x, f.y, f.x + f.width, f.y + f.height];
+    crate::filter::box_iou(corners(a), corners(b))
 }
 
 #[cfg(test)]
