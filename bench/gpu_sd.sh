@@ -3,25 +3,39 @@
 #  1. builds a full-size SD 1.5-shaped inpainting pipeline with random
 #     weights (fp16) with models/build/tiny_sd.py --full (needs torch,
 #     diffusers, transformers, onnx there), unless SD_FULL already holds one;
-#  2. times our pipeline on it at 512x512 (steps per second, and the share
-#     of each step spent outside the UNet's session runs);
-#  3. runs the tiny fixture pipeline on CUDA against the Python reference
-#     loop on the CPU (agreement).
-#  4. step-level batching of 1, 4 and 16 concurrent requests on it.
+#     that script also times the same UNet in PyTorch (the reference);
+#  2. times our pipeline on it at 512x512, 20 steps (steps per second, and
+#     the share of each step spent outside the UNet's session runs), with
+#     cuDNN's exhaustive convolution search (ONNX Runtime's default), the
+#     heuristic one, and channels-last convolutions;
+#  3. step-level batching of 1, 4 and 16 concurrent requests at 512x512,
+#     50 steps, with the heuristic and the exhaustive search;
+#  4. where the fixtures are here, the tiny pipeline on CUDA (f32 graphs)
+#     against the Python reference loop on the CPU (agreement).
 # Needs onnxruntime-gpu's libraries in ORT_GPU_DIR (bench/gpu_libs.sh) and
 # the sd_bench and sd_batch_bench examples built with --features cuda
-# (SD_BENCH, SD_BATCH_BENCH). key=value lines.
-set -euo pipefail
+# (SD_BENCH, SD_BATCH_BENCH). key=value lines, each with the card's name.
+set -uo pipefail
 cd "$(dirname "$0")/.."
 lib=${ORT_GPU_DIR:-models/cache/onnxruntime-gpu}
 bin=${SD_BENCH:-target/release/examples/sd_bench}
+batch_bin=${SD_BATCH_BENCH:-target/release/examples/sd_batch_bench}
 full=${SD_FULL:-/tmp/sd-full}
-sp=$(python3 -c 'import site; print(site.getsitepackages()[0])')
-export LD_LIBRARY_PATH=$lib:$(ls -d "$sp"/nvidia/*/lib 2>/dev/null | tr '\n' ':')${LD_LIBRARY_PATH:-}
+# The CUDA user libraries (cuDNN, cuBLAS, ...) of the nvidia-* wheels
+# beside PyTorch, wherever each wheel puts its lib folder.
+cuda_libs=$(python3 - <<'PY'
+import pathlib, site
+dirs = {str(p.parent) for sp in site.getsitepackages() for p in pathlib.Path(sp, "nvidia").glob("**/lib*.so*")}
+print(":".join(sorted(dirs)))
+PY
+)
+export LD_LIBRARY_PATH=$lib:$cuda_libs:${LD_LIBRARY_PATH:-}
 export ORT_DYLIB_PATH=$lib/libonnxruntime.so
-nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
+export CUDA_MODULE_LOADING=LAZY
+gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | tr ' ' '_')
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 if [ ! -f "$full/inpaint/unet/model.onnx" ]; then
-  python3 models/build/tiny_sd.py --full "$full" --device cuda >/dev/null
+  python3 models/build/tiny_sd.py --full "$full" --device cuda | grep '^bench='
 fi
 work=$(mktemp -d)
 python3 - "$work" <<'PY'
@@ -32,15 +46,29 @@ img = np.stack([128 + 100 * np.sin(x / 9), 128 + 90 * np.cos(y / 7), 60 + x * 0.
 np.clip(np.rint(img), 0, 255).astype(np.uint8).tofile(f"{out}/image.rgb")
 m = np.zeros((size, size), np.uint8); m[128:384, 170:426] = 255; m.tofile(f"{out}/mask.gray")
 PY
-for case in "DPM++ 2M|karras" "Euler a|normal" "DDIM|normal"; do
-  sampler=${case%|*}; schedule=${case#*|}
-  status=0
-  line=$("$bin" "$full/inpaint" "$work/image.rgb" "$work/mask.gray" 512 "$sampler" "$schedule" 20 5 "$work/o" cuda) || status=$?
-  echo "bench=sd_gpu model=sd15-shaped-fp16 size=512 steps=20 sampler=${sampler// /_} schedule=$schedule $line"
-  [ "$status" = 0 ] || echo "error: sd_bench $sampler exit status $status"
-done
+# One model load per variant; each line says the variant.
+sd() {
+  local variant=$1 samplers=$2 schedules=$3
+  shift 3
+  env "$@" timeout 240 "$bin" "$full/inpaint" "$work/image.rgb" "$work/mask.gray" 512 \
+    "$samplers" "$schedules" 20 5 "$work/o" cuda \
+    | sed "s/^/bench=sd_gpu gpu=$gpu model=sd15-shaped-fp16 size=512 steps=20 variant=$variant /" \
+    || echo "error: sd_bench variant=$variant exit status ${PIPESTATUS[0]}"
+}
 # Step-level batching at 512x512, 50 steps: 1, 4, 16 concurrent requests.
-"${SD_BATCH_BENCH:-target/release/examples/sd_batch_bench}" "$full/inpaint" 512 50 cuda \
-  || echo "error: sd_batch_bench failed"
+batched() {
+  INPAINT_CUDA_CONV_SEARCH=$1 timeout 300 "$batch_bin" "$full/inpaint" 512 50 cuda \
+    | sed "s/^/gpu=$gpu conv_search=$1 /" \
+    || echo "error: sd_batch_bench conv_search=$1 exit status ${PIPESTATUS[0]}"
+}
+# The most telling first, should the lease end early.
+sd exhaustive "DPM++ 2M,Euler a,DDIM" "karras,normal,normal" INPAINT_CUDA_CONV_SEARCH=exhaustive
+batched heuristic
+sd heuristic "DPM++ 2M" karras INPAINT_CUDA_CONV_SEARCH=heuristic
+sd nhwc "DPM++ 2M" karras INPAINT_CUDA_CONV_SEARCH=exhaustive INPAINT_CUDA_NHWC=1
+batched exhaustive
 # The tiny pipeline on CUDA (f32 graphs) against the CPU reference loop.
-SD_BENCH_DEVICE=cuda BIN="$bin" python3 bench/sd_bench.py || echo "error: tiny pipeline check failed"
+if [ -f models/fixtures/tiny-sd/reference.json ]; then
+  SD_BENCH_DEVICE=cuda BIN="$bin" python3 bench/sd_bench.py | sed "s/^/gpu=$gpu /" \
+    || echo "error: tiny pipeline check failed"
+fi

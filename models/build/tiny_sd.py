@@ -581,6 +581,8 @@ def build_full(out: Path, device: str):
                {"sample": {0: "batch", 2: "height", 3: "width"}, "latent_parameters": {0: "batch", 2: "height", 3: "width"}})
         export(VaeDecoder(vae), (z(1, 4, 64, 64),), pipe / "vae_decoder/model.onnx", ["latent_sample"], ["sample"],
                {"latent_sample": {0: "batch", 2: "height", 3: "width"}, "sample": {0: "batch", 2: "height", 3: "width"}})
+    if device == "cuda":
+        time_torch_unet(unet, dtype)
     here = Path(__file__).resolve().parent.parent / "fixtures/tiny-sd/inpaint"
     shutil.copytree(here / "tokenizer", pipe / "tokenizer", dirs_exist_ok=True)
     (pipe / "scheduler").mkdir(parents=True, exist_ok=True)
@@ -590,6 +592,27 @@ def build_full(out: Path, device: str):
     for p in sorted(pipe.rglob("*")):
         if p.is_file():
             print(f"{p.relative_to(out)} {p.stat().st_size}")
+
+
+def time_torch_unet(unet, dtype):
+    """The reference for a GPU step: the same UNet in PyTorch (eager, its
+    scaled-dot-product attention) at 512x512, batch 2 (one request with
+    CFG) and 32 (16 requests), timed with CUDA events."""
+    for batch in (2, 32):
+        sample = torch.randn(batch, 9, 64, 64, device="cuda", dtype=dtype)
+        t = torch.full((batch,), 500.0, device="cuda", dtype=dtype)
+        cond = torch.randn(batch, 77, 768, device="cuda", dtype=dtype)
+        with torch.no_grad():
+            for _ in range(5):
+                unet(sample, t, cond)
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            for _ in range(20):
+                unet(sample, t, cond)
+            end.record()
+            torch.cuda.synchronize()
+        print(f"bench=sd_gpu_torch_unet device={torch.cuda.get_device_name()} size=512 batch={batch} "
+              f"torch={torch.__version__} unet_ms={start.elapsed_time(end) / 20:.2f}", flush=True)
 
 
 def main():

@@ -6,8 +6,10 @@
 //! sd_bench MODEL_DIR IMAGE.rgb MASK.gray SIZE SAMPLER SCHEDULE STEPS REPEATS OUT_DIR [cuda]
 //! writes OUT_DIR/noise.f32 (the seed's initial noise) and OUT_DIR/ours.rgb,
 //! and prints `ours_ms=.. per_step_ms=.. steps_per_s=.. outside_unet_share=..
-//! steps_run=.. device=..` (per-step figures from the sampling loop alone;
-//! the share is the loop's time outside the UNet's session runs).
+//! steps_run=.. device=.. sampler=.. schedule=..` (per-step figures from the
+//! sampling loop alone; the share is the loop's time outside the UNet's
+//! session runs). SAMPLER and SCHEDULE may be comma-separated lists of one
+//! length: one line per pair, on one loaded model (ours.rgb is the last).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -43,21 +45,9 @@ fn main() {
         Arc::new(SdModel::load("bench", std::path::Path::new(&args[1]), &runtime).expect("model"));
     let image = std::fs::read(&args[2]).expect("image");
     let mask = std::fs::read(&args[3]).expect("mask");
-    let plan = SamplingPlan {
-        sampler: SamplerKind::parse(&args[5]).expect("sampler"),
-        schedule: Schedule::parse(&args[6]).expect("schedule"),
-        steps,
-        strength: 1.0,
-    };
-    let request = SdRequest {
-        prompt: "a photo of a cat".into(),
-        negative_prompt: String::new(),
-        plan: plan.clone(),
-        cfg_scale: 7.0,
-        seed: SEED,
-        fill: LatentFill::Encoded,
-        mask_weight: 1.0,
-    };
+    let samplers: Vec<&str> = args[5].split(',').collect();
+    let schedules: Vec<&str> = args[6].split(',').collect();
+    assert_eq!(samplers.len(), schedules.len(), "one schedule per sampler");
     let latent = (size / model.io.vae_factor).pow(2) * model.io.latent_channels;
     let noise = TorchRng::new(SEED).randn(latent);
     std::fs::create_dir_all(&out).expect("out dir");
@@ -69,6 +59,41 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
+    for (sampler, schedule) in samplers.iter().zip(&schedules) {
+        let request = SdRequest {
+            prompt: "a photo of a cat".into(),
+            negative_prompt: String::new(),
+            plan: SamplingPlan {
+                sampler: SamplerKind::parse(sampler).expect("sampler"),
+                schedule: Schedule::parse(schedule).expect("schedule"),
+                steps,
+                strength: 1.0,
+            },
+            cfg_scale: 7.0,
+            seed: SEED,
+            fill: LatentFill::Encoded,
+            mask_weight: 1.0,
+        };
+        let line = time_case(&rt, &model, &request, &image, &mask, size, repeats, &out);
+        println!(
+            "{line} sampler={} schedule={schedule}",
+            sampler.replace(' ', "_")
+        );
+    }
+}
+
+/// Times `repeats` runs after a warm-up; the figures as key=value pairs.
+#[allow(clippy::too_many_arguments)]
+fn time_case(
+    rt: &tokio::runtime::Runtime,
+    model: &Arc<SdModel>,
+    request: &SdRequest,
+    image: &[u8],
+    mask: &[u8],
+    size: usize,
+    repeats: usize,
+    out: &std::path::Path,
+) -> String {
     let mut times = vec![];
     let mut outside = vec![];
     let mut result = None;
@@ -77,9 +102,9 @@ fn main() {
         let r = rt
             .block_on(pipeline::inpaint(
                 model.clone(),
-                Pixels::from_rgb8(&image, size, size),
-                mask.clone(),
-                &request,
+                Pixels::from_rgb8(image, size, size),
+                mask.to_vec(),
+                request,
                 &mut |_, _| {},
             ))
             .expect("run");
@@ -95,11 +120,11 @@ fn main() {
     let r = result.expect("a run");
     std::fs::write(out.join("ours.rgb"), r.image.to_rgb8()).expect("result");
     let step_ms = r.sampling.as_secs_f64() * 1e3 / r.steps_run as f64;
-    println!(
+    format!(
         "ours_ms={median:.2} per_step_ms={step_ms:.3} steps_per_s={:.2} outside_unet_share={:.4} steps_run={} device={}",
         1e3 / step_ms,
         outside[outside.len() / 2],
         r.steps_run,
         model.device().name()
-    );
+    )
 }

@@ -173,10 +173,38 @@ fn open_cuda(env: &Environment, source: Source<'_>, threads: usize) -> Result<Se
     let mut b = builder(env, threads)?;
     // Registering directly reports a CUDA that cannot load, instead of the
     // silent CPU fallback of environment-level providers.
-    ep::CUDA::default()
+    cuda_provider()?
         .register(&mut b)
         .map_err(|e| e.to_string())?;
     source.commit(b)
+}
+
+/// The CUDA provider with the operator's tuning from the environment:
+/// `INPAINT_CUDA_CONV_SEARCH` (exhaustive, the default, benchmarks every
+/// new input shape once; heuristic or default skip that, which suits a
+/// batch size that changes from step to step) and `INPAINT_CUDA_NHWC=1`
+/// (channels-last convolutions on the tensor cores).
+#[cfg(feature = "cuda")]
+fn cuda_provider() -> Result<ort::ep::CUDA, String> {
+    use ort::ep::cuda::ConvAlgorithmSearch;
+    let search = match std::env::var("INPAINT_CUDA_CONV_SEARCH").as_deref() {
+        Err(_) | Ok("") | Ok("exhaustive") => ConvAlgorithmSearch::Exhaustive,
+        Ok("heuristic") => ConvAlgorithmSearch::Heuristic,
+        Ok("default") => ConvAlgorithmSearch::Default,
+        Ok(other) => {
+            return Err(format!(
+                "INPAINT_CUDA_CONV_SEARCH={other:?}: expected exhaustive, heuristic or default"
+            ));
+        }
+    };
+    let nhwc = match std::env::var("INPAINT_CUDA_NHWC").as_deref() {
+        Err(_) | Ok("") | Ok("0") => false,
+        Ok("1") => true,
+        Ok(other) => return Err(format!("INPAINT_CUDA_NHWC={other:?}: expected 0 or 1")),
+    };
+    Ok(ort::ep::CUDA::default()
+        .with_conv_algorithm_search(search)
+        .with_prefer_nhwc(nhwc))
 }
 
 #[cfg(not(feature = "cuda"))]

@@ -14,14 +14,15 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
-use super::model::{Graph, Io};
+use super::model::{Graph, Io, TypedFloats};
 
 /// One request's evaluation at one step: `n` samples (`[n, C, h, w]`) with
 /// their hidden states (`[n, tokens, width]`), all at timestep `t`.
 pub struct UnetJob {
     pub samples: Vec<f32>,
-    /// Shared with every step of the request (made once).
-    pub hidden: Arc<[f32]>,
+    /// Shared with every step of the request (made once, in the UNet's
+    /// float type).
+    pub hidden: Arc<TypedFloats>,
     pub n: usize,
     pub shape: UnetShape,
     pub t: f32,
@@ -113,7 +114,7 @@ impl UnetBatcher {
     pub async fn eval(
         &self,
         samples: Vec<f32>,
-        hidden: Arc<[f32]>,
+        hidden: Arc<TypedFloats>,
         n: usize,
         shape: UnetShape,
         t: f32,
@@ -200,20 +201,19 @@ impl Thread {
             .observe(n as f64);
         let shape = batch[0].shape;
         let mut samples = Vec::with_capacity(batch.iter().map(|j| j.samples.len()).sum());
-        let mut hidden = Vec::with_capacity(batch.iter().map(|j| j.hidden.len()).sum());
         let mut timesteps = Vec::with_capacity(n);
         for job in &batch {
             samples.extend_from_slice(&job.samples);
-            hidden.extend_from_slice(&job.hidden);
             timesteps.extend(std::iter::repeat_n(job.t, job.n));
         }
+        let hidden = TypedFloats::concat(self.io.unet_float, batch.iter().map(|j| &*j.hidden));
         let out = super::pipeline::unet_run(
             &self.unet,
             &self.io,
             self.text_width,
             &samples,
             n,
-            &hidden,
+            hidden,
             &timesteps,
             shape,
         );

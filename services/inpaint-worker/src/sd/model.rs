@@ -236,20 +236,62 @@ fn signatures(outlets: &[Outlet]) -> Vec<Signature> {
         .collect()
 }
 
+/// Values already in a graph input's float type: a tensor sent at every
+/// step (the text condition) is converted once per request, not per step.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TypedFloats {
+    F32(Vec<f32>),
+    F16(Vec<f16>),
+}
+
+impl TypedFloats {
+    pub fn new(ty: FloatType, data: &[f32]) -> Self {
+        match ty {
+            FloatType::F32 => Self::F32(data.to_vec()),
+            FloatType::F16 => Self::F16(data.iter().map(|&v| f16::from_f32(v)).collect()),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            Self::F32(v) => v.len(),
+            Self::F16(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// `parts` one after another (all of one type, as made for one graph).
+    pub fn concat<'a>(ty: FloatType, parts: impl IntoIterator<Item = &'a TypedFloats>) -> Self {
+        let mut out = match ty {
+            FloatType::F32 => Self::F32(vec![]),
+            FloatType::F16 => Self::F16(vec![]),
+        };
+        for part in parts {
+            match (&mut out, part) {
+                (Self::F32(o), Self::F32(p)) => o.extend_from_slice(p),
+                (Self::F16(o), Self::F16(p)) => o.extend_from_slice(p),
+                (Self::F32(o), Self::F16(p)) => o.extend(p.iter().map(|v| v.to_f32())),
+                (Self::F16(o), Self::F32(p)) => o.extend(p.iter().map(|&v| f16::from_f32(v))),
+            }
+        }
+        out
+    }
+
+    pub fn into_tensor(self, shape: Vec<i64>) -> Result<DynValue, String> {
+        let e = |err: ort::Error| err.to_string();
+        Ok(match self {
+            Self::F32(v) => Tensor::from_array((shape, v)).map_err(e)?.into_dyn(),
+            Self::F16(v) => Tensor::from_array((shape, v)).map_err(e)?.into_dyn(),
+        })
+    }
+}
+
 /// A float tensor of `ty` from f32 values.
 pub fn float_tensor(ty: FloatType, shape: Vec<i64>, data: &[f32]) -> Result<DynValue, String> {
-    let e = |err: ort::Error| err.to_string();
-    Ok(match ty {
-        FloatType::F32 => Tensor::from_array((shape, data.to_vec()))
-            .map_err(e)?
-            .into_dyn(),
-        FloatType::F16 => Tensor::from_array((
-            shape,
-            data.iter().map(|&v| f16::from_f32(v)).collect::<Vec<_>>(),
-        ))
-        .map_err(e)?
-        .into_dyn(),
-    })
+    TypedFloats::new(ty, data).into_tensor(shape)
 }
 
 /// An output's values as f32, whether the graph gives f32 or f16.

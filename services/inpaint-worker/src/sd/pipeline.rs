@@ -17,7 +17,7 @@ use inpaint_onnx::ort::value::{DynValue, Tensor};
 use super::batcher::{Sampling, UnetShape};
 use super::img2img::{self, Denoiser, LatentFill, SamplingPlan};
 use super::latent_mask;
-use super::model::{EncoderOutput, FloatType, Graph, Io, SdModel, float_tensor};
+use super::model::{EncoderOutput, FloatType, Graph, Io, SdModel, TypedFloats, float_tensor};
 use super::noise::TorchRng;
 use super::prompt;
 use super::schedule::ModelSchedule;
@@ -209,18 +209,20 @@ fn vae_decode(model: &SdModel, latent: &[f32], lw: usize, lh: usize) -> Result<P
 /// pad_cond_uncond option).
 #[derive(Clone)]
 enum Conds {
-    Pair(Arc<[f32]>),
-    Apart(Arc<[f32]>, Arc<[f32]>),
+    Pair(Arc<TypedFloats>),
+    Apart(Arc<TypedFloats>, Arc<TypedFloats>),
 }
 
 impl Conds {
-    fn new(cond: Vec<f32>, uncond: Vec<f32>) -> Self {
+    /// In the UNet's float type `ty`, converted once for every step.
+    fn new(ty: FloatType, cond: Vec<f32>, uncond: Vec<f32>) -> Self {
+        let typed = |v: &[f32]| Arc::new(TypedFloats::new(ty, v));
         if cond.len() == uncond.len() {
             let mut pair = cond;
             pair.extend(uncond);
-            Self::Pair(pair.into())
+            Self::Pair(typed(&pair))
         } else {
-            Self::Apart(cond.into(), uncond.into())
+            Self::Apart(typed(&cond), typed(&uncond))
         }
     }
 }
@@ -262,7 +264,7 @@ impl Denoiser for Guided {
                 None => x_in,
             };
             let width = model.text_width;
-            let shape = |hidden: &[f32], n: usize| UnetShape {
+            let shape = |hidden: &TypedFloats, n: usize| UnetShape {
                 channels: one.len() / (lw * lh),
                 width: lw,
                 height: lh,
@@ -311,7 +313,7 @@ pub fn unet_run(
     text_width: usize,
     samples: &[f32],
     n: usize,
-    hidden: &[f32],
+    hidden: TypedFloats,
     timesteps: &[f32],
     shape: UnetShape,
 ) -> Result<Vec<f32>, String> {
@@ -321,11 +323,8 @@ pub fn unet_run(
         vec![n as i64, shape.channels as i64, lh as i64, lw as i64],
         samples,
     )?;
-    let hidden_value = float_tensor(
-        io.unet_float,
-        vec![n as i64, shape.tokens as i64, text_width as i64],
-        hidden,
-    )?;
+    let hidden_value =
+        hidden.into_tensor(vec![n as i64, shape.tokens as i64, text_width as i64])?;
     let e = |err: inpaint_onnx::ort::Error| err.to_string();
     // A scalar timestep input takes one value for the whole call (the
     // batcher only groups equal ones then).
@@ -438,7 +437,7 @@ pub async fn inpaint(
 
     let mut guided = Guided {
         model: model.clone(),
-        conds: Conds::new(cond, uncond),
+        conds: Conds::new(io.unet_float, cond, uncond),
         image_cond,
         cfg_scale: request.cfg_scale,
         lw,
