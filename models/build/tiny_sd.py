@@ -169,6 +169,7 @@ def tokenizer_reference(tok_dir: Path):
 # ---------------------------------------------------------------- models
 def build_models():
     from diffusers import AutoencoderKL, UNet2DConditionModel
+    from diffusers.models.attention_processor import AttnProcessor
     from transformers import CLIPTextConfig, CLIPTextModel
 
     def unet(in_channels):
@@ -544,6 +545,7 @@ def build_full(out: Path, device: str):
     import shutil
 
     from diffusers import AutoencoderKL, UNet2DConditionModel
+    from diffusers.models.attention_processor import AttnProcessor
     from transformers import CLIPTextConfig, CLIPTextModel
 
     dtype = torch.float16 if device == "cuda" else torch.float32
@@ -567,7 +569,14 @@ def build_full(out: Path, device: str):
         vocab_size=49408, hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
         num_attention_heads=12, max_position_embeddings=77, hidden_act="quick_gelu",
         bos_token_id=49406, eos_token_id=49407, pad_token_id=49407,
-    )).eval().to(device, dtype)
+    )).eval().to(device, torch.float32)
+    if device == "cuda":
+        time_torch_unet(unet, dtype)  # with PyTorch's own fused attention
+    # The classic attention (matmul, softmax, matmul) exports the pattern
+    # that ONNX Runtime's optimizer fuses into MultiHeadAttention
+    # (onnxruntime.transformers, model_type unet); the scaled-dot-product
+    # export is not fused by it.
+    unet.set_attn_processor(AttnProcessor())
     z = lambda *shape: torch.zeros(*shape, device=device, dtype=dtype)
     with torch.no_grad():
         export(TextEncoder(text), (torch.zeros(1, 77, dtype=torch.int64, device=device),),
@@ -581,8 +590,6 @@ def build_full(out: Path, device: str):
                {"sample": {0: "batch", 2: "height", 3: "width"}, "latent_parameters": {0: "batch", 2: "height", 3: "width"}})
         export(VaeDecoder(vae), (z(1, 4, 64, 64),), pipe / "vae_decoder/model.onnx", ["latent_sample"], ["sample"],
                {"latent_sample": {0: "batch", 2: "height", 3: "width"}, "sample": {0: "batch", 2: "height", 3: "width"}})
-    if device == "cuda":
-        time_torch_unet(unet, dtype)
     here = Path(__file__).resolve().parent.parent / "fixtures/tiny-sd/inpaint"
     shutil.copytree(here / "tokenizer", pipe / "tokenizer", dirs_exist_ok=True)
     (pipe / "scheduler").mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,7 @@
 //! Diffusion model, batched (their steps share UNet calls) against one at
 //! a time (each request's steps alone), on the same graphs in one run.
 //!
-//! sd_batch_bench [MODEL_DIR] [SIZE] [STEPS] [cuda]
+//! sd_batch_bench [MODEL_DIR] [SIZE] [STEPS] [cuda|cpu] [N,N,..]
 //! prints per N and mode: `bench=sd_batch n=.. mode=batched|alone
 //! req_per_s=.. p50_ms=.. max_ms=.. calls=.. largest_samples=.. device=..`
 //! and the throughput ratio with how far the two modes' final latents
@@ -70,7 +70,11 @@ fn main() {
         let warm = if *mode == "batched" { 16 } else { 1 };
         job.run(&rt, model, warm);
     }
-    for n in [1usize, 4, 16] {
+    let counts: Vec<usize> = args
+        .get(5)
+        .map(|s| s.split(',').map(|n| n.parse().expect("N")).collect())
+        .unwrap_or(vec![1, 4, 16]);
+    for n in counts {
         let mut throughput = [0.0f64; 2];
         // Each request's final latent, per mode, to say how far they agree.
         let mut latents: [Vec<Vec<f32>>; 2] = [vec![], vec![]];
