@@ -180,16 +180,17 @@ fn open_cuda(env: &Environment, source: Source<'_>, threads: usize) -> Result<Se
 }
 
 /// The CUDA provider with the operator's tuning from the environment:
-/// `INPAINT_CUDA_CONV_SEARCH` (exhaustive, the default, benchmarks every
-/// new input shape once; heuristic or default skip that, which suits a
-/// batch size that changes from step to step) and `INPAINT_CUDA_NHWC=1`
-/// (channels-last convolutions on the tensor cores).
+/// `INPAINT_CUDA_CONV_SEARCH` (heuristic by default: cuDNN's own ranking;
+/// exhaustive, ONNX Runtime's default, times every algorithm at each new
+/// input shape, a stall whenever step batching makes a new batch size, and
+/// measured slower on an H200 for SD: README, Benchmarks) and
+/// `INPAINT_CUDA_NHWC=1` (channels-last convolutions; measured slower).
 #[cfg(feature = "cuda")]
 fn cuda_provider() -> Result<ort::ep::CUDA, String> {
     use ort::ep::cuda::ConvAlgorithmSearch;
     let search = match std::env::var("INPAINT_CUDA_CONV_SEARCH").as_deref() {
-        Err(_) | Ok("") | Ok("exhaustive") => ConvAlgorithmSearch::Exhaustive,
-        Ok("heuristic") => ConvAlgorithmSearch::Heuristic,
+        Err(_) | Ok("") | Ok("heuristic") => ConvAlgorithmSearch::Heuristic,
+        Ok("exhaustive") => ConvAlgorithmSearch::Exhaustive,
         Ok("default") => ConvAlgorithmSearch::Default,
         Ok(other) => {
             return Err(format!(

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# On a GPU machine, from the repository root, after bench/gpu_libs.sh: the
+# On a GPU machine, from the repository root, after bench/gpu/libs.sh: the
 # segmentation models and the worker's batching queue on CUDA, then the same
 # on this machine's CPU as the side-by-side reference. key=value lines.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 lib=${ORT_GPU_DIR:-models/cache/onnxruntime-gpu}
 sp=$(python3 -c 'import site; print(site.getsitepackages()[0])')
 export LD_LIBRARY_PATH=$lib:$(ls -d "$sp"/nvidia/*/lib 2>/dev/null | tr '\n' ':')${LD_LIBRARY_PATH:-}

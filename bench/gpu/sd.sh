@@ -12,11 +12,11 @@
 #     50 steps, with the heuristic and the exhaustive search;
 #  4. where the fixtures are here, the tiny pipeline on CUDA (f32 graphs)
 #     against the Python reference loop on the CPU (agreement).
-# Needs onnxruntime-gpu's libraries in ORT_GPU_DIR (bench/gpu_libs.sh) and
+# Needs onnxruntime-gpu's libraries in ORT_GPU_DIR (bench/gpu/libs.sh) and
 # the sd_bench and sd_batch_bench examples built with --features cuda
 # (SD_BENCH, SD_BATCH_BENCH). key=value lines, each with the card's name.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 lib=${ORT_GPU_DIR:-models/cache/onnxruntime-gpu}
 bin=${SD_BENCH:-target/release/examples/sd_bench}
 batch_bin=${SD_BATCH_BENCH:-target/release/examples/sd_batch_bench}

@@ -3,9 +3,9 @@
 # into models/cache/onnxruntime-gpu/, and builds the two benchmark binaries
 # with the `cuda` feature. The CUDA user libraries (cuDNN 9, cuBLAS, ...)
 # must come from the GPU machine (PyPI nvidia-* wheels, see
-# ../shared/MODELS.md); bench/gpu_run.sh finds them next to PyTorch.
+# ../shared/MODELS.md); bench/gpu/run.sh finds them next to PyTorch.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 out=models/cache/onnxruntime-gpu
 mkdir -p "$out"
 tmp=$(mktemp -d)
@@ -26,4 +26,4 @@ ln -sf libonnxruntime.so.1.31.1 "$out/libonnxruntime.so.1"
 cargo build --release --quiet -p inpaint-segmentation --features cuda --example seg_bench
 cargo build --release --quiet -p inpaint-worker --features cuda --example worker_bench
 cargo build --release --quiet -p inpaint-worker --features cuda --example sd_bench --example sd_batch_bench
-echo "ready: run bench/gpu_run.sh on the GPU machine (needs $out, models/cache, target/release/examples)"
+echo "ready: run bench/gpu/run.sh on the GPU machine (needs $out, models/cache, target/release/examples)"

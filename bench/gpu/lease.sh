@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The device side of a GPU lease (see pack.sh): unpacks .gpu/, builds the
+# full-size random-weight SD 1.5-shaped pipeline with tiny_sd.py --full
+# while the libraries unpack, then runs bench/gpu/sd.sh.
+set -u
+cd "$(dirname "$0")/../.."
+t0=$(date +%s)
+log() { echo "[$(( $(date +%s) - t0 ))s] $*"; }
+G=/tmp/gpu-lease
+rm -f $G/build.rc
+mkdir -p $G/lib $G/bin $G/site
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target $G/site .gpu/diffusers-*.whl
+mkdir -p models/fixtures/tiny-sd/inpaint && tar -C models/fixtures/tiny-sd/inpaint -xJf .gpu/tok.tar.xz
+( PYTHONPATH=$G/site timeout 300 python3 models/build/tiny_sd.py --full $G/sd-full --device cuda > $G/build.log 2>&1
+  echo $? > $G/build.rc ) &
+xz -dc .gpu/cuda90.so.xz > $G/lib/libonnxruntime_providers_cuda.so
+xz -dc .gpu/ort.so.xz > $G/lib/libonnxruntime.so.1.31.1
+cp .gpu/libonnxruntime_providers_shared.so $G/lib/
+ln -sf libonnxruntime.so.1.31.1 $G/lib/libonnxruntime.so
+for b in sd_bench sd_batch_bench; do xz -dc .gpu/$b.xz > $G/bin/$b; chmod +x $G/bin/$b; done
+log "libraries unpacked"
+while [ ! -f $G/build.rc ]; do sleep 2; done
+log "pipeline built, status $(cat $G/build.rc)"
+grep '^bench=' $G/build.log
+if [ "$(cat $G/build.rc)" != 0 ]; then tail -40 $G/build.log; exit 1; fi
+SD_FULL=$G/sd-full ORT_GPU_DIR=$G/lib SD_BENCH=$G/bin/sd_bench SD_BATCH_BENCH=$G/bin/sd_batch_bench \
+  bash bench/gpu/sd.sh
+log done
