@@ -28,7 +28,7 @@ unzip -q -o -j "$cache"/onnxruntime_gpu-1.31.1-*.whl -d "$tmp" \
   onnxruntime/capi/libonnxruntime.so.1.31.1 onnxruntime/capi/libonnxruntime_providers_cuda.so \
   onnxruntime/capi/libonnxruntime_providers_shared.so
 python3 bench/gpu/fatbin_keep_arch.py "$tmp/libonnxruntime_providers_cuda.so" 90 "$tmp/cuda90.so"
-xz -9 -T2 -c "$tmp/cuda90.so" > "$out/cuda90.so.xz"
+xz -9 -T1 -c "$tmp/cuda90.so" > "$out/cuda90.so.xz"
 xz -9 -T2 -c "$tmp/libonnxruntime.so.1.31.1" > "$out/ort.so.xz"
 cp "$tmp/libonnxruntime_providers_shared.so" "$out/"
 cargo build --release --quiet -p inpaint-worker --features cuda --example sd_bench --example sd_batch_bench

@@ -255,8 +255,12 @@ async fn colour_profiles_come_back_unchanged() {
     let photo = decode_rgb(&photo_bytes("astronaut.png"));
     let (w, h) = (photo.width(), photo.height());
     // A profile's bytes (a Display P3 photo's would do the same): 3000
-    // bytes, so the JPEG splits it over APP2 segments.
-    let profile: Vec<u8> = (0..3000u32).map(|i| (i * 7 % 251) as u8).collect();
+    // bytes, so the JPEG splits it over APP2 segments; its header says it
+    // describes RGB pixels (only such a profile can travel with an RGB
+    // result).
+    let mut profile: Vec<u8> = (0..3000u32).map(|i| (i * 7 % 251) as u8).collect();
+    profile[16..20].copy_from_slice(b"RGB ");
+    profile[36..40].copy_from_slice(b"acsp");
     let mut jpeg = vec![];
     let mut encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 92);
     encoder.set_icc_profile(profile.clone()).unwrap();
@@ -286,6 +290,72 @@ async fn colour_profiles_come_back_unchanged() {
             Some(profile.clone()),
             "{format:?}: the profile is carried over byte for byte"
         );
+    }
+    cluster.shutdown().await.expect("clean shutdown");
+}
+
+/// A fixture made by tests/fixtures/make_colour_jpegs.py.
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(format!("{}/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cmyk_and_greyscale_jpegs_come_back_as_rgb_with_a_note() {
+    let cluster = start_cluster(None).await;
+    let url = cluster.gateway_url();
+    // Each fixture: three bands of 32 columns; the colours Pillow gives
+    // for them (make_colour_jpegs.py), and what the notes must say.
+    let cases = [
+        (
+            "cmyk.jpg",
+            [[200, 30, 40], [30, 160, 60], [240, 220, 50]],
+            ["CMYK JPEG", "CMYK colour profile"],
+        ),
+        (
+            "grey.jpg",
+            [[82; 3], [110; 3], [207; 3]],
+            ["greyscale JPEG", "GRAY colour profile"],
+        ),
+    ];
+    let hole = PixelBox::new(36, 20, 20, 20);
+    for (name, bands, said) in cases {
+        let request = InpaintRequest {
+            image: fixture(name),
+            target: Some(Target::Mask(box_mask_png(96, 64, hole))),
+            params: Some(InpaintParams {
+                engine: "fill".into(),
+                mask_blur: 0,
+                area: InpaintArea::Whole as i32,
+                output_format: OutputFormat::Png as i32,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let response = inpaint_cli::client::inpaint(&url, request).await.unwrap();
+        for words in said {
+            assert!(
+                response.notes.iter().any(|n| n.contains(words)),
+                "{name}: no note with {words:?} in {:?}",
+                response.notes
+            );
+        }
+        // The CMYK or GRAY profile would make viewers misread RGB pixels.
+        assert_eq!(profile_of(&response.image), None, "{name}");
+        let result = decode_rgb(&response.image);
+        assert_eq!((result.width(), result.height()), (96, 64));
+        // Away from the band edges and the hole, the colours Pillow sees
+        // (within the JPEG's loss).
+        for (band, colour) in bands.iter().enumerate() {
+            for (x, y) in [(band as u32 * 32 + 16, 8), (band as u32 * 32 + 16, 56)] {
+                let got = pixel(&result, x, y);
+                let off = got
+                    .iter()
+                    .zip(colour)
+                    .map(|(&a, &b)| (a as i32 - b).abs())
+                    .max();
+                assert!(off <= Some(6), "{name} ({x},{y}): {got:?} vs {colour:?}");
+            }
+        }
     }
     cluster.shutdown().await.expect("clean shutdown");
 }

@@ -40,6 +40,9 @@ pub struct Photo {
     /// The decoded photo as it came, when it has what RGB8 drops (alpha,
     /// 16 bits a channel): the result takes them back from it.
     pub deep: Option<DynamicImage>,
+    /// What the response should say about its colour model (a CMYK or
+    /// greyscale JPEG converted, a profile not carried).
+    pub notes: Vec<String>,
 }
 
 /// Decodes an uploaded photo to RGB, with its ICC colour profile: the
@@ -58,12 +61,14 @@ pub fn decode_photo(bytes: &[u8], field: &str, how: Decoding) -> Result<Photo, E
     };
     let (w, h) = rgb.dimensions();
     let image = RgbImage::from_raw(w, h, rgb.into_raw()).expect("decoder output is consistent");
+    let colour = crate::colour::source_colour(bytes, meta.icc);
     Ok(Photo {
         image,
-        icc: meta.icc,
+        icc: colour.icc,
         exif: meta.exif,
         turned: meta.turned,
         deep,
+        notes: colour.notes,
     })
 }
 

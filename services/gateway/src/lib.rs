@@ -2,6 +2,7 @@
 //! requests at the edge, then drives segmentation, mask and worker over gRPC;
 //! queues and runs asynchronous jobs.
 
+pub mod colour;
 pub mod config;
 pub mod decode;
 pub mod error;

@@ -172,6 +172,7 @@ impl Pipeline {
             deep: photo.deep.as_ref(),
         };
         let image = photo.image;
+        let photo_notes = photo.notes;
         check_params(&params, &image)?;
         let mode = regions::validate(&params, image.width().max(image.height()))?;
         let sketch = if req.sketch.is_empty() {
@@ -197,7 +198,8 @@ impl Pipeline {
         let (masks, regions) = match regions {
             Regions::Found { masks, regions } => (masks, regions),
             Regions::None { note } => {
-                return unchanged(req.image, &image, carried, &params, note, vec![], timer);
+                let notes = [photo_notes, vec![note]].concat();
+                return unchanged(req.image, &image, carried, &params, notes, vec![], timer);
             }
         };
 
@@ -215,9 +217,9 @@ impl Pipeline {
         if merged {
             ops = regions::merge_first(ops);
         }
-        let mut notes = Vec::new();
+        let mut notes = photo_notes;
         let region_ops = if separate {
-            notes = regions::unused_overrides(&params, masks.len());
+            notes.extend(regions::unused_overrides(&params, masks.len()));
             regions::region_ops(&params, masks.len(), mask_ops)
         } else {
             vec![]
@@ -244,8 +246,8 @@ impl Pipeline {
             .map_err(|err| if user_ops { public_op_field(err) } else { err })?;
         timer.lap("prepare");
         if prepared.empty {
-            let note = "the mask is empty after processing: nothing to repaint".to_string();
-            return unchanged(req.image, &image, carried, &params, note, regions, timer);
+            notes.push("the mask is empty after processing: nothing to repaint".to_string());
+            return unchanged(req.image, &image, carried, &params, notes, regions, timer);
         }
 
         let mut crops: Vec<pb::Crop> = prepared
@@ -650,7 +652,7 @@ fn unchanged(
     image: &RgbImage,
     carried: Carried<'_>,
     params: &InpaintParams,
-    note: String,
+    notes: Vec<String>,
     regions: Vec<pb::Region>,
     timer: Timer,
 ) -> Result<InpaintResponse, Error> {
@@ -679,7 +681,7 @@ fn unchanged(
         width: image.width(),
         height: image.height(),
         unchanged: true,
-        notes: vec![note],
+        notes,
         regions,
         crops: vec![],
         timings: timer.timings,
