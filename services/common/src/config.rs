@@ -50,8 +50,9 @@ impl OptionalAddr {
     }
 }
 
-/// 40 megapixels: a 7680x5120 photo.
-pub const DEFAULT_MAX_IMAGE_PIXELS: u64 = 40_000_000;
+/// 50 megapixels: the 48 and 50 MP photos of current phones (8160x6120
+/// is 49.9 MP).
+pub const DEFAULT_MAX_IMAGE_PIXELS: u64 = 50_000_000;
 
 /// The largest gRPC message a service must carry for images up to
 /// `max_image_pixels`: an RGB image, its masks and crops, a few times over,
