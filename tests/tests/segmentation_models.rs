@@ -3,7 +3,7 @@
 
 mod support;
 
-use inpaint_common::tensor::{from_rgb, to_gray};
+use inpaint_common::tensor::{expand_mask, from_rgb, to_gray};
 use inpaint_imaging::{PixelBox, RgbImage};
 use inpaint_proto::v1::segmentation_client::SegmentationClient;
 use inpaint_proto::v1::{
@@ -72,11 +72,16 @@ fn prompt(points: Vec<Point>, frame: Option<WireBox>) -> RegionSource {
     }))
 }
 
-fn masks(found: &SegmentResponse) -> Vec<inpaint_imaging::GrayImage> {
+/// Each region's mask at the image's size (masks travel as their boxes).
+fn masks(found: &SegmentResponse, image: &RgbImage) -> Vec<inpaint_imaging::GrayImage> {
     found
         .regions
         .iter()
-        .map(|r| to_gray(r.mask.clone(), "mask").expect("region mask"))
+        .map(|r| {
+            let window = to_gray(r.mask.clone(), "mask").expect("region mask");
+            let (w, h) = (image.width(), image.height());
+            expand_mask(window, r.mask_box, w, h, "mask").expect("mask inside the image")
+        })
         .collect()
 }
 
@@ -136,7 +141,7 @@ async fn clicks_and_boxes_segment_the_object_and_reuse_the_embedding() {
             known(truth)
         );
         // The mask agrees with its box.
-        let m = &masks(&found)[0];
+        let m = &masks(&found, &image)[0];
         assert_eq!(inpaint_imaging::mask::bounding_box(m), Some(got), "{what}");
         // The first prompt encodes the photo; the others reuse it.
         let report = &found.reports[0];
@@ -190,11 +195,11 @@ async fn clicks_and_boxes_segment_the_object_and_reuse_the_embedding() {
     .unwrap();
     let on = |m: &inpaint_imaging::GrayImage| m.as_raw()[(290 * image.width() + 365) as usize] > 0;
     assert!(
-        on(&masks(&with_spoon)[0]),
+        on(&masks(&with_spoon, &image)[0]),
         "the saucer's mask holds the spoon"
     );
     assert!(
-        !on(&masks(&without)[0]),
+        !on(&masks(&without, &image)[0]),
         "the background click is outside the mask"
     );
     cluster.shutdown().await.unwrap();
@@ -256,7 +261,7 @@ async fn text_masks_cover_every_text_pixel_with_filters_and_orders() {
     .await
     .unwrap();
     assert!(!found.regions.is_empty());
-    let lines = masks(&found);
+    let lines = masks(&found, &image);
     let missed = inked
         .iter()
         .filter(|&&(x, y)| {
@@ -299,7 +304,7 @@ async fn text_masks_cover_every_text_pixel_with_filters_and_orders() {
     )
     .await
     .unwrap();
-    let areas: Vec<usize> = masks(&largest)
+    let areas: Vec<usize> = masks(&largest, &image)
         .iter()
         .map(|m| m.as_raw().iter().filter(|&&v| v > 0).count())
         .collect();
@@ -577,7 +582,7 @@ async fn hands_are_found_and_outlined() {
     );
     // The mask follows the hand: well under its box (a pointing hand
     // fills about half of its bounding box).
-    let mask = &masks(&found)[0];
+    let mask = &masks(&found, &zidane)[0];
     let on = mask.as_raw().iter().filter(|&&v| v > 0).count() as f64;
     let fill = on / got.area() as f64;
     assert!(
@@ -680,7 +685,7 @@ async fn face_shapes_follow_the_face() {
         }));
         let found = segment(&mut seg, &image, vec![request]).await.unwrap();
         assert_eq!(found.regions.len(), 1, "{shape:?}: the astronaut's face");
-        shapes.push(masks(&found).remove(0));
+        shapes.push(masks(&found, &image).remove(0));
     }
     let [face_box, mesh, eye_mask, mouth, both]: [inpaint_imaging::GrayImage; 5] =
         shapes.try_into().unwrap();

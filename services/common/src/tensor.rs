@@ -93,3 +93,97 @@ fn expect_layout(t: &Tensor, want: PixelLayout, field: &str) -> Result<(), Statu
         ))
     }
 }
+
+/// A mask as it travels: the box holding every pixel above 0 and the
+/// pixels in it (a 1x1 zero at the corner for an empty mask).
+pub fn mask_window(mask: &GrayImage) -> (PixelBox, GrayImage) {
+    let area = inpaint_imaging::mask::bounding_box(mask).unwrap_or(PixelBox::new(0, 0, 1, 1));
+    (area, mask.crop(area))
+}
+
+/// A travelling mask back at the image's `width` x `height`: `window`
+/// placed at `area` (None: the mask is already the image's size); `field`
+/// names it in errors.
+pub fn expand_mask(
+    window: GrayImage,
+    area: Option<WireBox>,
+    width: u32,
+    height: u32,
+    field: &str,
+) -> Result<GrayImage, Status> {
+    let Some(b) = area else {
+        if (window.width(), window.height()) != (width, height) {
+            return Err(invalid_argument(
+                field,
+                format!(
+                    "is {}x{}, image is {width}x{height}",
+                    window.width(),
+                    window.height()
+                ),
+            ));
+        }
+        return Ok(window);
+    };
+    let inside = b.x.checked_add(b.width).is_some_and(|r| r <= width)
+        && b.y.checked_add(b.height).is_some_and(|r| r <= height);
+    if !inside || (window.width(), window.height()) != (b.width, b.height) {
+        return Err(invalid_argument(
+            field,
+            format!(
+                "is {}x{} at box {}x{}+{}+{}: it must be its box's size, inside the {width}x{height} image",
+                window.width(),
+                window.height(),
+                b.width,
+                b.height,
+                b.x,
+                b.y
+            ),
+        ));
+    }
+    let mut full = GrayImage::filled(width, height, 0);
+    full.paste(&window, b.x, b.y);
+    Ok(full)
+}
+
+#[cfg(test)]
+mod mask_window_tests {
+    use super::*;
+
+    #[test]
+    fn a_mask_travels_as_its_box_and_comes_back_whole() {
+        let mut mask = GrayImage::filled(20, 10, 0);
+        mask.as_raw_mut()[3 * 20 + 5] = 200;
+        mask.as_raw_mut()[6 * 20 + 9] = 1;
+        let (area, window) = mask_window(&mask);
+        assert_eq!(area, PixelBox::new(5, 3, 5, 4));
+        let back = expand_mask(window, Some(wire_box(area)), 20, 10, "masks[0]").unwrap();
+        assert_eq!(back, mask);
+        // An empty mask travels as one zero pixel.
+        let (area, window) = mask_window(&GrayImage::filled(20, 10, 0));
+        assert_eq!(
+            (area, window.as_raw().to_vec()),
+            (PixelBox::new(0, 0, 1, 1), vec![0])
+        );
+    }
+
+    #[test]
+    fn a_window_that_does_not_fit_is_refused_by_name() {
+        let window = GrayImage::filled(5, 4, 9);
+        for b in [PixelBox::new(17, 0, 5, 4), PixelBox::new(0, 0, 4, 4)] {
+            let status = expand_mask(window.clone(), Some(wire_box(b)), 20, 10, "masks[1]");
+            let status = status.unwrap_err();
+            assert_eq!(status.code(), tonic::Code::InvalidArgument);
+            assert!(
+                status.message().starts_with("masks[1]"),
+                "{}",
+                status.message()
+            );
+        }
+        let whole = expand_mask(window, None, 20, 10, "masks[2]").unwrap_err();
+        assert!(
+            whole.message().contains("image is 20x10"),
+            "{}",
+            whole.message()
+        );
+    }
+}

@@ -329,14 +329,9 @@ pub fn encode_result(
     };
     let restored = restored.as_ref();
     let written = match format {
-        OutputFormat::Jpeg => write_pixels(
-            with_profile(
-                image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality),
-                meta,
-            ),
-            image,
-            restored,
-        ),
+        OutputFormat::Jpeg => {
+            return encode_jpeg(image, quality, meta).map(|jpeg| (jpeg, "image/jpeg"));
+        }
         OutputFormat::Webp => write_pixels(
             with_profile(
                 image::codecs::webp::WebPEncoder::new_lossless(&mut out),
@@ -374,6 +369,32 @@ fn write_pixels<E: ImageEncoder>(
             image::ExtendedColorType::Rgb8,
         ),
     }
+}
+
+/// A JPEG of `image` with the profile and EXIF block there are, written
+/// with jpeg-encoder: twice as fast as the image crate's encoder on 48
+/// megapixels (0.7 s against 1.45 s on this project's 2-core machine), and
+/// from quality 90 up it keeps the colour at full resolution (4:4:4; below
+/// 90 it halves it both ways, 4:2:0, as libjpeg's defaults do).
+fn encode_jpeg(image: &RgbImage, quality: u8, meta: Carried<'_>) -> Result<Vec<u8>, Error> {
+    let side = |v: u32| {
+        u16::try_from(v).map_err(|_| Error::Encode(format!("{v} pixels is over JPEG's 65535")))
+    };
+    let (w, h) = (side(image.width())?, side(image.height())?);
+    let mut out = Vec::new();
+    let mut encoder = jpeg_encoder::Encoder::new(&mut out, quality);
+    // As the image crate's encoder did: metadata that cannot be written
+    // (an EXIF block over one segment) is left out, the pixels are not.
+    if let Some(profile) = meta.icc {
+        let _ = encoder.add_icc_profile(profile);
+    }
+    if let Some(exif) = meta.exif {
+        let _ = encoder.add_app_segment(1, [b"Exif\0\0".as_slice(), exif].concat());
+    }
+    encoder
+        .encode(image.as_raw(), w, h, jpeg_encoder::ColorType::Rgb)
+        .map_err(|e| Error::Encode(e.to_string()))?;
+    Ok(out)
 }
 
 /// An encoder that writes the profile and EXIF block there are.

@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 
 use inpaint_common::limits::{MAX_RADIUS, MAX_WORK_SIDE, MIN_WORK_SIDE};
 use inpaint_common::tensor::{
-    from_rgb, into_gray_tensor, into_rgb_tensor, to_gray, to_rgb, wire_box,
+    from_rgb, into_gray_tensor, into_rgb_tensor, mask_window, to_gray, to_rgb, wire_box,
 };
-use inpaint_imaging::{GrayImage, RgbImage, mask};
+use inpaint_imaging::{GrayImage, PixelBox, RgbImage, mask};
 use inpaint_proto::v1::inpaint_crops_event::Event as CropEvent;
 use inpaint_proto::v1::{
     self as pb, CompositeRequest, CropInput, CropResult, InpaintArea, InpaintCropsRequest,
@@ -131,7 +131,8 @@ impl Timer {
 /// What to repaint, once decoded.
 enum Regions {
     Found {
-        masks: Vec<GrayImage>,
+        /// Each region's mask as it travels: its box and the pixels in it.
+        masks: Vec<(PixelBox, GrayImage)>,
         regions: Vec<pb::Region>,
     },
     None {
@@ -229,7 +230,11 @@ impl Pipeline {
                 "mask",
                 self.stages.mask.clone().prepare(PrepareRequest {
                     image: Some(from_rgb(&image)),
-                    masks: masks.into_iter().map(into_gray_tensor).collect(),
+                    mask_boxes: masks.iter().map(|(area, _)| wire_box(*area)).collect(),
+                    masks: masks
+                        .into_iter()
+                        .map(|(_, m)| into_gray_tensor(m))
+                        .collect(),
                     ops,
                     region_ops,
                     area: area as i32,
@@ -364,12 +369,35 @@ impl Pipeline {
             })?;
         progress.report(Stage::Compositing).await?;
 
+        // Only the parts the crops touch travel, there and back: the
+        // boxes of each group of overlapping crops.
+        let mut boxes = Vec::with_capacity(crops.len());
+        for crop in &crops {
+            let inside = crop.r#box.filter(|b| {
+                b.x.checked_add(b.width).is_some_and(|r| r <= image.width())
+                    && b.y
+                        .checked_add(b.height)
+                        .is_some_and(|r| r <= image.height())
+            });
+            let Some(b) = inside else {
+                let wrong = tonic::Status::internal("a crop box outside the image");
+                return Err(stage("mask", wrong));
+            };
+            boxes.push(PixelBox::new(b.x, b.y, b.width, b.height));
+        }
+        let windows = PixelBox::merge_overlapping(&boxes);
         let composited = self
             .call(
                 "mask",
                 self.stages.mask.clone().composite(CompositeRequest {
-                    // Its last use: the pixels move into the message.
-                    image: Some(into_rgb_tensor(image)),
+                    image: None,
+                    windows: windows
+                        .iter()
+                        .map(|w| pb::Window {
+                            r#box: Some(wire_box(*w)),
+                            image: Some(into_rgb_tensor(image.crop(*w))),
+                        })
+                        .collect(),
                     results: crops
                         .iter()
                         .zip(images)
@@ -386,7 +414,23 @@ impl Pipeline {
             )
             .await?;
         timer.lap("composite");
-        let result = to_rgb(composited.image, "image").map_err(|status| stage("mask", status))?;
+        if composited.windows.len() != windows.len() {
+            let wrong = format!(
+                "{} windows back for {}",
+                composited.windows.len(),
+                windows.len()
+            );
+            return Err(stage("mask", tonic::Status::internal(wrong)));
+        }
+        let mut result = image;
+        for (w, back) in windows.iter().zip(composited.windows) {
+            let back = to_rgb(Some(back), "window").map_err(|status| stage("mask", status))?;
+            if (back.width(), back.height()) != (w.width, w.height) {
+                let wrong = format!("a window came back {}x{}", back.width(), back.height());
+                return Err(stage("mask", tonic::Status::internal(wrong)));
+            }
+            result.paste(&back, w.x, w.y);
+        }
         let (encoded, mime_type) = encode_result(
             &result,
             pb::OutputFormat::try_from(params.output_format).unwrap_or_default(),
@@ -472,10 +516,11 @@ impl Pipeline {
         match target {
             Target::Mask(bytes) => {
                 let m = decode_mask(&bytes, image.width(), image.height(), decoding)?;
+                let window = mask_window(&m);
                 let Some(area) = mask::bounding_box(&mask::threshold(&m, MASK_LEVEL as u8)) else {
                     // Still goes through the operators: an inverted empty mask is full.
                     return Ok(Regions::Found {
-                        masks: vec![m],
+                        masks: vec![window],
                         regions: vec![],
                     });
                 };
@@ -484,9 +529,10 @@ impl Pipeline {
                     score: 1.0,
                     label: "upload".into(),
                     mask: None,
+                    mask_box: None,
                 };
                 Ok(Regions::Found {
-                    masks: vec![m],
+                    masks: vec![window],
                     regions: vec![region],
                 })
             }
@@ -511,10 +557,29 @@ impl Pipeline {
                 }
                 let mut masks = Vec::with_capacity(found.regions.len());
                 let mut regions = Vec::with_capacity(found.regions.len());
+                let whole = PixelBox::new(0, 0, image.width(), image.height());
                 for mut region in found.regions {
-                    let m = inpaint_common::tensor::to_gray(region.mask.take(), "regions.mask")
-                        .map_err(|status| stage("segmentation", status))?;
-                    masks.push(m);
+                    let bad = |status| stage("segmentation", status);
+                    let m = to_gray(region.mask.take(), "regions.mask").map_err(bad)?;
+                    // A mask of the image's size when no box comes with it.
+                    let area = region
+                        .mask_box
+                        .take()
+                        .map_or(whole, |b| PixelBox::new(b.x, b.y, b.width, b.height));
+                    let fits = area
+                        .x
+                        .checked_add(area.width)
+                        .is_some_and(|r| r <= whole.width)
+                        && area
+                            .y
+                            .checked_add(area.height)
+                            .is_some_and(|r| r <= whole.height)
+                        && (m.width(), m.height()) == (area.width, area.height);
+                    if !fits {
+                        let wrong = "a region mask that does not fit its box in the image";
+                        return Err(bad(tonic::Status::internal(wrong)));
+                    }
+                    masks.push((area, m));
                     regions.push(region);
                 }
                 Ok(Regions::Found { masks, regions })

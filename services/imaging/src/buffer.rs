@@ -108,6 +108,17 @@ macro_rules! pixel_buffer {
                     data,
                 }
             }
+
+            /// Writes `part` over the pixels at (`x`, `y`); it must fit.
+            pub fn paste(&mut self, part: &Self, x: u32, y: u32) {
+                assert!(x + part.width <= self.width && y + part.height <= self.height);
+                let row_bytes = part.width as usize * Self::CHANNELS;
+                for (row, src) in part.data.chunks_exact(row_bytes.max(1)).enumerate() {
+                    let start =
+                        ((y as usize + row) * self.width as usize + x as usize) * Self::CHANNELS;
+                    self.data[start..start + row_bytes].copy_from_slice(src);
+                }
+            }
         }
 
         impl fmt::Debug for $name {
@@ -179,6 +190,27 @@ impl PixelBox {
             && other.y < self.bottom()
     }
 
+    /// Boxes covering `boxes`, each the union of a group of boxes that
+    /// overlap (directly or through others), none overlapping another.
+    pub fn merge_overlapping(boxes: &[PixelBox]) -> Vec<PixelBox> {
+        let mut merged: Vec<PixelBox> = Vec::with_capacity(boxes.len());
+        for b in boxes {
+            let mut joined = *b;
+            // A union can reach boxes it did not touch before: repeat.
+            loop {
+                let (hit, rest): (Vec<PixelBox>, Vec<PixelBox>) =
+                    merged.iter().partition(|m| m.intersects(&joined));
+                if hit.is_empty() {
+                    break;
+                }
+                joined = hit.iter().fold(joined, |acc, m| acc.union(m));
+                merged = rest;
+            }
+            merged.push(joined);
+        }
+        merged
+    }
+
     /// Intersection over union, 0 when disjoint.
     pub fn iou(&self, other: &PixelBox) -> f64 {
         let x0 = self.x.max(other.x);
@@ -220,5 +252,32 @@ mod tests {
         assert!((a.iou(&b) - 50.0 / 150.0).abs() < 1e-9);
         assert_eq!(a.iou(&PixelBox::new(20, 20, 1, 1)), 0.0);
         assert_eq!(a.union(&b), PixelBox::new(0, 0, 15, 10));
+    }
+
+    #[test]
+    fn overlapping_boxes_merge_into_disjoint_windows() {
+        let a = PixelBox::new(0, 0, 10, 10);
+        let b = PixelBox::new(8, 8, 10, 10); // overlaps a
+        let c = PixelBox::new(50, 0, 5, 5); // alone
+        let d = PixelBox::new(17, 30, 25, 5); // overlaps nothing yet
+        let e = PixelBox::new(15, 15, 5, 20); // joins a+b and d
+        let windows = PixelBox::merge_overlapping(&[a, b, c, d, e]);
+        assert_eq!(windows.len(), 2, "{windows:?}");
+        assert!(windows.contains(&c));
+        assert!(windows.contains(&PixelBox::new(0, 0, 42, 35)));
+        // Touching edges do not overlap.
+        let f = PixelBox::new(10, 0, 5, 5);
+        assert_eq!(PixelBox::merge_overlapping(&[a, f]).len(), 2);
+    }
+
+    #[test]
+    fn paste_writes_back_what_crop_took() {
+        let data: Vec<u8> = (0..6 * 4 * 3).map(|v| v as u8).collect();
+        let image = RgbImage::from_raw(6, 4, data).unwrap();
+        let part = image.crop(PixelBox::new(2, 1, 3, 2));
+        let mut blank = RgbImage::filled(6, 4, 0);
+        blank.paste(&part, 2, 1);
+        assert_eq!(blank.crop(PixelBox::new(2, 1, 3, 2)), part);
+        assert_eq!(blank.as_raw()[..3], [0, 0, 0]);
     }
 }

@@ -1,6 +1,8 @@
 //! The `inpaint.v1.Mask` gRPC service.
 
-use inpaint_common::tensor::{into_gray_tensor, into_rgb_tensor, to_gray, to_rgb, wire_box};
+use inpaint_common::tensor::{
+    expand_mask, into_gray_tensor, into_rgb_tensor, to_gray, to_rgb, wire_box,
+};
 use inpaint_imaging::composite::{Corrections, Repainted, composite};
 use inpaint_imaging::crop::{CropPlan, SIDE_MULTIPLE, plan_only_masked, plan_whole};
 use inpaint_imaging::resize::{into_size, resize_hole};
@@ -53,24 +55,21 @@ impl Mask for MaskService {
         let req = request.into_inner();
         let image = to_rgb(req.image, "image")?;
         self.check_pixels("image", image.width(), image.height())?;
+        if !req.mask_boxes.is_empty() && req.mask_boxes.len() != req.masks.len() {
+            let wrong = format!(
+                "{} boxes for {} masks",
+                req.mask_boxes.len(),
+                req.masks.len()
+            );
+            return Err(Error::invalid("mask_boxes", wrong).into());
+        }
         let mut masks = Vec::with_capacity(req.masks.len());
         for (i, m) in req.masks.into_iter().enumerate() {
             let field = format!("masks[{i}]");
-            let m = to_gray(Some(m), &field)?;
-            if (m.width(), m.height()) != (image.width(), image.height()) {
-                return Err(Error::invalid(
-                    field,
-                    format!(
-                        "is {}x{}, image is {}x{}",
-                        m.width(),
-                        m.height(),
-                        image.width(),
-                        image.height()
-                    ),
-                )
-                .into());
-            }
-            masks.push(m);
+            let window = to_gray(Some(m), &field)?;
+            let area = req.mask_boxes.get(i).copied();
+            let (w, h) = (image.width(), image.height());
+            masks.push(expand_mask(window, area, w, h, &field)?);
         }
         let sketch = match (req.sketch, req.sketch_mask) {
             (None, None) => None,
@@ -144,12 +143,48 @@ impl Mask for MaskService {
         request: Request<CompositeRequest>,
     ) -> Result<Response<CompositeResponse>, Status> {
         let req = request.into_inner();
-        let image = to_rgb(req.image, "image")?;
-        self.check_pixels("image", image.width(), image.height())?;
         tracing::Span::current().record("results", req.results.len());
-        let mut crops = Vec::with_capacity(req.results.len());
+        let windowed = !req.windows.is_empty();
+        if windowed && req.image.is_some() {
+            return Err(Error::invalid("windows", "send the image or windows, not both").into());
+        }
+        // What is composited: the whole image, or each window where it lies.
+        let mut canvases: Vec<(PixelBox, RgbImage)> = Vec::new();
+        if windowed {
+            for (k, w) in req.windows.into_iter().enumerate() {
+                let field = format!("windows[{k}]");
+                let b = w
+                    .r#box
+                    .ok_or_else(|| Error::invalid(format!("{field}.box"), "is required"))?;
+                let image = to_rgb(w.image, &format!("{field}.image"))?;
+                if (image.width(), image.height()) != (b.width, b.height) {
+                    return Err(Error::invalid(field, "image must be the box's size").into());
+                }
+                self.check_pixels(&field, image.width(), image.height())?;
+                canvases.push((PixelBox::new(b.x, b.y, b.width, b.height), image));
+            }
+        } else {
+            let image = to_rgb(req.image, "image")?;
+            self.check_pixels("image", image.width(), image.height())?;
+            let whole = PixelBox::new(0, 0, image.width(), image.height());
+            canvases.push((whole, image));
+        }
+        let mut crops: Vec<Vec<Repainted>> = canvases.iter().map(|_| Vec::new()).collect();
         for (i, r) in req.results.into_iter().enumerate() {
-            let plan = plan_from_wire(r.crop, &image, &format!("results[{i}].crop"))?;
+            let field = format!("results[{i}].crop");
+            let plan = plan_from_wire(r.crop, &field)?;
+            let Some(k) = canvases.iter().position(|(b, _)| holds(b, &plan.area)) else {
+                let within = if windowed {
+                    "one of the windows"
+                } else {
+                    "the image"
+                };
+                return Err(Error::invalid(
+                    format!("{field}.box"),
+                    format!("must be a non-empty box inside {within}"),
+                )
+                .into());
+            };
             let field = format!("results[{i}].image");
             let repainted = to_rgb(r.image, &field)?;
             if (repainted.width(), repainted.height()) != (plan.work_width, plan.work_height) {
@@ -160,8 +195,15 @@ impl Mask for MaskService {
             if (alpha.width(), alpha.height()) != (plan.area.width, plan.area.height) {
                 return Err(Error::invalid(field, "must be the crop box's size").into());
             }
-            crops.push(Repainted {
-                area: plan.area,
+            // In the canvas's own coordinates.
+            let (origin, area) = (canvases[k].0, plan.area);
+            crops[k].push(Repainted {
+                area: PixelBox::new(
+                    area.x - origin.x,
+                    area.y - origin.y,
+                    area.width,
+                    area.height,
+                ),
                 image: repainted,
                 alpha,
             });
@@ -170,13 +212,37 @@ impl Mask for MaskService {
             color: req.color_correction,
             seamless: req.seamless,
         };
-        let out = tokio::task::spawn_blocking(move || composite(&image, &crops, corrections))
-            .await
-            .map_err(|e| Status::internal(format!("composite task failed: {e}")))?;
-        Ok(Response::new(CompositeResponse {
-            image: Some(into_rgb_tensor(out)),
+        let mut out = tokio::task::spawn_blocking(move || {
+            canvases
+                .iter()
+                .zip(&crops)
+                .map(|((_, canvas), crops)| into_rgb_tensor(composite(canvas, crops, corrections)))
+                .collect::<Vec<_>>()
+        })
+        .await
+        .map_err(|e| Status::internal(format!("composite task failed: {e}")))?;
+        Ok(Response::new(if windowed {
+            CompositeResponse {
+                image: None,
+                windows: out,
+            }
+        } else {
+            CompositeResponse {
+                image: out.pop(),
+                windows: vec![],
+            }
         }))
     }
+}
+
+/// Whether `inner` is a non-empty box inside `outer`.
+fn holds(outer: &PixelBox, inner: &PixelBox) -> bool {
+    inner.width > 0
+        && inner.height > 0
+        && inner.x >= outer.x
+        && inner.y >= outer.y
+        && inner.right() <= outer.right()
+        && inner.bottom() <= outer.bottom()
 }
 
 /// The working size, each side rounded up to a multiple of 8.
@@ -248,27 +314,14 @@ fn plan_to_wire(plan: &CropPlan) -> Crop {
     }
 }
 
-fn plan_from_wire(crop: Option<Crop>, image: &RgbImage, field: &str) -> Result<CropPlan, Error> {
+fn plan_from_wire(crop: Option<Crop>, field: &str) -> Result<CropPlan, Error> {
     let crop = crop.ok_or_else(|| Error::invalid(field, "is required"))?;
     let b = crop
         .r#box
         .ok_or_else(|| Error::invalid(format!("{field}.box"), "is required"))?;
     let area = PixelBox::new(b.x, b.y, b.width, b.height);
-    let inside = area.width > 0
-        && area.height > 0
-        && area
-            .x
-            .checked_add(area.width)
-            .is_some_and(|r| r <= image.width())
-        && area
-            .y
-            .checked_add(area.height)
-            .is_some_and(|b| b <= image.height());
-    if !inside {
-        return Err(Error::invalid(
-            format!("{field}.box"),
-            "must be a non-empty box inside the image",
-        ));
+    if area.x.checked_add(area.width).is_none() || area.y.checked_add(area.height).is_none() {
+        return Err(Error::invalid(format!("{field}.box"), "is out of range"));
     }
     if crop.work_width == 0 || crop.work_height == 0 {
         return Err(Error::invalid(field, "working size must be at least 1x1"));
@@ -279,4 +332,126 @@ fn plan_from_wire(crop: Option<Crop>, image: &RgbImage, field: &str) -> Result<C
         work_height: crop.work_height,
         regions: vec![],
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use inpaint_proto::v1::{CropResult, Window};
+
+    fn noise(w: u32, h: u32, seed: u32) -> RgbImage {
+        let data =
+            (0..w * h * 3).map(|i| (i.wrapping_mul(2654435761).wrapping_add(seed) >> 24) as u8);
+        RgbImage::from_raw(w, h, data.collect()).unwrap()
+    }
+
+    fn result(area: PixelBox, seed: u32) -> CropResult {
+        let alpha = GrayImage::from_raw(
+            area.width,
+            area.height,
+            (0..area.width * area.height)
+                .map(|i| (i * 37 % 256) as u8)
+                .collect(),
+        )
+        .unwrap();
+        CropResult {
+            crop: Some(Crop {
+                r#box: Some(wire_box(area)),
+                work_width: 16,
+                work_height: 16,
+                sd: None,
+            }),
+            image: Some(into_rgb_tensor(noise(16, 16, seed))),
+            alpha: Some(into_gray_tensor(alpha)),
+        }
+    }
+
+    async fn run(req: CompositeRequest) -> Result<CompositeResponse, Status> {
+        let service = MaskService::new(1 << 20);
+        service
+            .composite(Request::new(req))
+            .await
+            .map(Response::into_inner)
+    }
+
+    /// Windows composited and pasted back give the bytes of the whole
+    /// image composited: two overlapping crops in one window (the second
+    /// over the first), one crop alone.
+    #[tokio::test]
+    async fn windows_give_what_the_whole_image_gives() {
+        let image = noise(120, 80, 1);
+        let areas = [
+            PixelBox::new(10, 10, 30, 20),
+            PixelBox::new(30, 20, 25, 25),
+            PixelBox::new(80, 50, 30, 24),
+        ];
+        let results = || {
+            areas
+                .iter()
+                .zip(1..)
+                .map(|(a, s)| result(*a, s))
+                .collect::<Vec<_>>()
+        };
+        let whole = run(CompositeRequest {
+            image: Some(into_rgb_tensor(image.clone())),
+            results: results(),
+            color_correction: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let windows = PixelBox::merge_overlapping(&areas);
+        assert_eq!(windows.len(), 2);
+        let parts = run(CompositeRequest {
+            windows: windows
+                .iter()
+                .map(|w| Window {
+                    r#box: Some(wire_box(*w)),
+                    image: Some(into_rgb_tensor(image.crop(*w))),
+                })
+                .collect(),
+            results: results(),
+            color_correction: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let mut pasted = image.clone();
+        for (w, part) in windows.iter().zip(parts.windows) {
+            pasted.paste(&to_rgb(Some(part), "window").unwrap(), w.x, w.y);
+        }
+        assert_eq!(pasted, to_rgb(whole.image, "image").unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_crop_outside_every_window_is_refused_by_name() {
+        let window = PixelBox::new(0, 0, 40, 40);
+        let status = run(CompositeRequest {
+            windows: vec![Window {
+                r#box: Some(wire_box(window)),
+                image: Some(into_rgb_tensor(noise(40, 40, 2))),
+            }],
+            results: vec![result(PixelBox::new(30, 30, 20, 20), 3)],
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+        assert!(
+            status.message().contains("results[0].crop.box"),
+            "{}",
+            status.message()
+        );
+        let both = run(CompositeRequest {
+            image: Some(into_rgb_tensor(noise(40, 40, 2))),
+            windows: vec![Window {
+                r#box: Some(wire_box(window)),
+                image: Some(into_rgb_tensor(noise(40, 40, 2))),
+            }],
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+        assert!(both.message().starts_with("windows"), "{}", both.message());
+    }
 }

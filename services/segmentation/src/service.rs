@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use inpaint_common::tensor::{into_gray_tensor, to_rgb, wire_box};
+use inpaint_common::tensor::{into_gray_tensor, mask_window, to_rgb, wire_box};
 use inpaint_imaging::{PixelBox, RgbImage, mask};
 use inpaint_proto::v1::segmentation_server::Segmentation;
 use inpaint_proto::v1::{
@@ -181,11 +181,16 @@ impl Segmentation for SegmentationService {
                 device: outcome.device.into(),
             });
             response.models.push(outcome.model.into());
-            response.regions.extend(kept.into_iter().map(|f| Region {
-                r#box: Some(wire_box(f.bounds)),
-                score: f.score,
-                label: f.label.into(),
-                mask: Some(into_gray_tensor(f.mask)),
+            response.regions.extend(kept.into_iter().map(|f| {
+                // Only the mask's box travels.
+                let (area, window) = mask_window(&f.mask);
+                Region {
+                    r#box: Some(wire_box(f.bounds)),
+                    score: f.score,
+                    label: f.label.into(),
+                    mask: Some(into_gray_tensor(window)),
+                    mask_box: Some(wire_box(area)),
+                }
             }));
         }
         tracing::Span::current().record("regions", response.regions.len());
