@@ -224,7 +224,10 @@ async fn one(
     };
     let mut retrier = Retrier::new(url, options.patience);
     let job = loop {
-        match client.submit_job(submit.clone()).await {
+        match client
+            .submit_job(crate::client::authed(submit.clone()))
+            .await
+        {
             Ok(job) => break job.into_inner(),
             // Busy: the cluster is up and says when to come back; no limit.
             Err(status) if status.code() == Code::ResourceExhausted => {
@@ -243,7 +246,9 @@ async fn one(
     }
     let result = loop {
         match client
-            .get_result(GetResultRequest { id: job.id.clone() })
+            .get_result(crate::client::authed(GetResultRequest {
+                id: job.id.clone(),
+            }))
             .await
         {
             Ok(result) => break result.into_inner(),

@@ -20,5 +20,17 @@ pub async fn inpaint(url: &str, request: InpaintRequest) -> Result<InpaintRespon
     let mut client = connect(url).await.map_err(|e| {
         tonic::Status::unavailable(format!("cannot reach the gateway at {url}: {e}"))
     })?;
-    Ok(client.inpaint(request).await?.into_inner())
+    Ok(client.inpaint(authed(request)).await?.into_inner())
+}
+
+/// `message` as a call carrying the API key in `INPAINT_API_KEY`, when
+/// that is set (`authorization: Bearer KEY`).
+pub fn authed<T>(message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    if let Ok(key) = std::env::var("INPAINT_API_KEY")
+        && let Ok(value) = format!("Bearer {}", key.trim()).parse()
+    {
+        request.metadata_mut().insert("authorization", value);
+    }
+    request
 }

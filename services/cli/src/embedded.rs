@@ -58,6 +58,9 @@ pub struct JobSettings {
     /// inpaint-gateway --max-inflight-requests).
     pub max_inflight_requests: u64,
     pub replica: Option<String>,
+    /// The gateway's API keys file (see inpaint-gateway --api-keys); None =
+    /// no authentication, the embedded default.
+    pub api_keys: Option<PathBuf>,
 }
 
 impl Default for JobSettings {
@@ -78,6 +81,7 @@ impl Default for JobSettings {
             max_blob_bytes: defaults.max_job_blob_bytes,
             max_inflight_requests: defaults.max_inflight_requests,
             replica: None,
+            api_keys: None,
         }
     }
 }
@@ -94,6 +98,7 @@ impl JobSettings {
         config.max_inflight_requests = self.max_inflight_requests;
         config.max_job_blob_bytes = self.max_blob_bytes;
         config.replica = self.replica.clone();
+        config.api_keys = self.api_keys.clone();
     }
 }
 

@@ -806,7 +806,9 @@ async fn job(command: JobCommand) -> anyhow::Result<()> {
         JobCommand::Get { id, gateway } => {
             let job = client::connect(&gateway)
                 .await?
-                .get_job(inpaint_proto::v1::GetJobRequest { id })
+                .get_job(inpaint_cli::client::authed(
+                    inpaint_proto::v1::GetJobRequest { id },
+                ))
                 .await?
                 .into_inner();
             println!("{job:#?}");
@@ -814,7 +816,9 @@ async fn job(command: JobCommand) -> anyhow::Result<()> {
         JobCommand::Cancel { id, gateway } => {
             let job = client::connect(&gateway)
                 .await?
-                .cancel_job(inpaint_proto::v1::CancelJobRequest { id })
+                .cancel_job(inpaint_cli::client::authed(
+                    inpaint_proto::v1::CancelJobRequest { id },
+                ))
                 .await?
                 .into_inner();
             println!(

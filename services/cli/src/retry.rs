@@ -112,7 +112,7 @@ pub async fn follow_job(
             id: id.to_string(),
             after_sequence: after,
         };
-        let mut events = match client.watch_job(request).await {
+        let mut events = match client.watch_job(crate::client::authed(request)).await {
             Ok(stream) => stream.into_inner(),
             Err(status) if is_transient(&status) => {
                 retrier.wait(&status).await?;

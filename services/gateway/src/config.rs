@@ -109,6 +109,11 @@ pub struct Config {
     /// This replica's name in the job queue (default: host name and pid).
     #[arg(long, env = "INPAINT_REPLICA")]
     pub replica: Option<String>,
+
+    /// API keys file (TOML: each key's SHA-256 and tenant, each tenant's
+    /// limits; read again when it changes). Unset: no authentication.
+    #[arg(long, env = "INPAINT_API_KEYS")]
+    pub api_keys: Option<std::path::PathBuf>,
 }
 
 impl Config {
@@ -137,6 +142,7 @@ impl Config {
             max_queued_pixels: 20_000_000_000,
             max_job_blob_bytes: 64 << 20,
             replica: None,
+            api_keys: None,
         }
     }
 

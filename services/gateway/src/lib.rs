@@ -2,6 +2,7 @@
 //! requests at the edge, then drives segmentation, mask and worker over gRPC;
 //! queues and runs asynchronous jobs.
 
+pub mod auth;
 pub mod colour;
 pub mod config;
 pub mod decode;
@@ -39,6 +40,8 @@ pub enum RunError {
     Serve(#[from] ServeError),
     #[error(transparent)]
     Store(#[from] jobs::StoreError),
+    #[error("{0}")]
+    Keys(String),
 }
 
 /// Serves the public API on `listener` until `shutdown` resolves, with jobs
@@ -119,6 +122,16 @@ async fn serve_with<S: JobStore>(
     let server = InpaintingServer::new(service)
         .max_decoding_message_size(config.max_request_bytes())
         .max_encoding_message_size(config.service.max_message_bytes());
+    // With a keys file, every call names its tenant by its key.
+    let keys = match &config.api_keys {
+        Some(path) => Some(Arc::new(auth::Keys::load(path).map_err(RunError::Keys)?)),
+        None => None,
+    };
+    let server =
+        tonic::service::interceptor::InterceptedService::new(server, move |request| match &keys {
+            Some(keys) => keys.check(request),
+            None => Ok(request),
+        });
     runners.spawn(jobs::health::follow_store(
         store_for_health,
         reporter.clone(),

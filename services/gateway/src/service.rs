@@ -17,6 +17,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
+use crate::auth::{Caller, public, scoped};
 use crate::decode::image_pixels;
 use crate::error::Error;
 use crate::jobs::admission::Budget;
@@ -53,7 +54,8 @@ impl<S: JobStore> InpaintingService<S> {
 
     /// Checks what can be checked cheaply (the image header), applies the
     /// budget, and queues the job.
-    async fn submit(&self, submit: SubmitJobRequest) -> Result<Job, Error> {
+    async fn submit(&self, caller: &Caller, submit: SubmitJobRequest) -> Result<Job, Error> {
+        limit_rate(caller)?;
         let request = submit
             .request
             .ok_or_else(|| Error::invalid("request", "is required"))?;
@@ -77,6 +79,8 @@ impl<S: JobStore> InpaintingService<S> {
         if key.as_ref().is_some_and(|k| k.len() > 256) {
             return Err(Error::invalid("idempotency_key", "at most 256 bytes"));
         }
+        // One tenant's key never finds another's job.
+        let key = key.map(|k| scoped(caller.tenant(), &k));
         let backlog = self
             .store
             .backlog()
@@ -110,22 +114,49 @@ impl<S: JobStore> InpaintingService<S> {
         }
         let new = NewJob {
             input,
+            tenant: caller.tenant().to_string(),
             idempotency_key: key,
             pixels,
         };
         self.store
             .create(new)
             .await
+            .map(public_job)
             .map_err(|e| Error::Store(e.to_string()))
     }
 
-    async fn job(&self, id: &str) -> Result<Job, Error> {
+    /// The caller's job `id` (public) as stored; another tenant's job is
+    /// not found, as an unknown one.
+    async fn job(&self, caller: &Caller, id: &str) -> Result<Job, Error> {
         self.store
-            .get(id)
+            .get(&scoped(caller.tenant(), id))
             .await
             .map_err(|e| Error::Store(e.to_string()))?
             .ok_or_else(|| Error::NotFound(format!("no job {id:?} (never submitted, or expired)")))
     }
+}
+
+/// Spends one of the tenant's requests, or RESOURCE_EXHAUSTED with when
+/// to come back.
+fn limit_rate(caller: &Caller) -> Result<(), Error> {
+    match caller.0.rate.as_ref().map(|rate| rate.take(1.0)) {
+        Some(Err(wait)) => {
+            crate::metrics::admission_refusals()
+                .with_label_values(&["tenant_rate"])
+                .inc();
+            Err(Error::Busy {
+                reason: format!("tenant {} is over its requests per second", caller.tenant()),
+                retry_after_secs: wait.as_secs_f64().ceil() as u64,
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A stored job as its tenant sees it (its public id).
+fn public_job(mut job: Job) -> Job {
+    job.id = public(&job.id).to_string();
+    job
 }
 
 type EventStream = Pin<Box<dyn Stream<Item = Result<JobEvent, Status>> + Send>>;
@@ -137,21 +168,29 @@ impl<S: JobStore> Inpainting for InpaintingService<S> {
         &self,
         request: Request<InpaintRequest>,
     ) -> Result<Response<InpaintResponse>, Status> {
+        let caller = Caller::of(&request);
         let request = request.into_inner();
         let pixels = image_pixels(&request.image, "image", self.max_image_pixels)?;
+        limit_rate(&caller)?;
+        let busy = |refused: crate::jobs::admission::Refusal, what: &str| {
+            crate::metrics::admission_refusals()
+                .with_label_values(&[what])
+                .inc();
+            Status::from(Error::Busy {
+                reason: refused.reason,
+                retry_after_secs: refused.retry_after.as_secs(),
+            })
+        };
+        // The tenant's own budget first, then the process's.
+        let _tenant_held = match &caller.0.inflight {
+            Some(budget) => Some(budget.try_admit(pixels).map_err(|r| busy(r, "tenant"))?),
+            None => None,
+        };
         let _held = self
             .pipeline
             .inflight
             .try_admit(pixels)
-            .map_err(|refused| {
-                crate::metrics::admission_refusals()
-                    .with_label_values(&["inpaint"])
-                    .inc();
-                Status::from(Error::Busy {
-                    reason: refused.reason,
-                    retry_after_secs: refused.retry_after.as_secs(),
-                })
-            })?;
+            .map_err(|r| busy(r, "inpaint"))?;
         match self.pipeline.inpaint(request, &Silent).await {
             Ok(response) => {
                 tracing::info!(
@@ -174,7 +213,8 @@ impl<S: JobStore> Inpainting for InpaintingService<S> {
         &self,
         request: Request<SubmitJobRequest>,
     ) -> Result<Response<Job>, Status> {
-        let job = self.submit(request.into_inner()).await?;
+        let caller = Caller::of(&request);
+        let job = self.submit(&caller, request.into_inner()).await?;
         tracing::info!(job = %job.id, existing = job.existing, "job submitted");
         Ok(Response::new(job))
     }
@@ -184,6 +224,7 @@ impl<S: JobStore> Inpainting for InpaintingService<S> {
         &self,
         request: Request<SubmitJobsRequest>,
     ) -> Result<Response<SubmitJobsResponse>, Status> {
+        let caller = Caller::of(&request);
         let jobs = request.into_inner().jobs;
         if jobs.len() > MAX_BATCH_SUBMIT {
             return Err(
@@ -192,7 +233,7 @@ impl<S: JobStore> Inpainting for InpaintingService<S> {
         }
         let mut outcomes = Vec::with_capacity(jobs.len());
         for submit in jobs {
-            outcomes.push(match self.submit(submit).await {
+            outcomes.push(match self.submit(&caller, submit).await {
                 Ok(job) => SubmitJobOutcome {
                     job: Some(job),
                     ..Default::default()
@@ -211,7 +252,9 @@ impl<S: JobStore> Inpainting for InpaintingService<S> {
     }
 
     async fn get_job(&self, request: Request<GetJobRequest>) -> Result<Response<Job>, Status> {
-        Ok(Response::new(self.job(&request.into_inner().id).await?))
+        let caller = Caller::of(&request);
+        let job = self.job(&caller, &request.into_inner().id).await?;
+        Ok(Response::new(public_job(job)))
     }
 
     type WatchJobStream = EventStream;
@@ -220,15 +263,17 @@ impl<S: JobStore> Inpainting for InpaintingService<S> {
         &self,
         request: Request<WatchJobRequest>,
     ) -> Result<Response<EventStream>, Status> {
+        let caller = Caller::of(&request);
         let req = request.into_inner();
-        self.job(&req.id).await?;
+        self.job(&caller, &req.id).await?;
+        let id = scoped(caller.tenant(), &req.id);
         let (tx, rx) = tokio::sync::mpsc::channel(16);
         let store = self.store.clone();
         tokio::spawn(async move {
             let mut after = req.after_sequence;
             loop {
                 let events = match store
-                    .events_after(&req.id, after, Duration::from_secs(10))
+                    .events_after(&id, after, Duration::from_secs(10))
                     .await
                 {
                     Ok(events) => events,
@@ -237,12 +282,13 @@ impl<S: JobStore> Inpainting for InpaintingService<S> {
                         return;
                     }
                 };
-                if events.is_empty() && store.get(&req.id).await.ok().flatten().is_none() {
+                if events.is_empty() && store.get(&id).await.ok().flatten().is_none() {
                     let _ = tx.send(Err(Status::not_found("the job expired"))).await;
                     return;
                 }
-                for e in events {
+                for mut e in events {
                     after = e.sequence;
+                    e.job_id = req.id.clone();
                     let ended = is_final(e.state());
                     if tx.send(Ok(e)).await.is_err() || ended {
                         return; // the watcher left, or the job ended
@@ -257,25 +303,27 @@ impl<S: JobStore> Inpainting for InpaintingService<S> {
         &self,
         request: Request<CancelJobRequest>,
     ) -> Result<Response<Job>, Status> {
+        let caller = Caller::of(&request);
         let id = request.into_inner().id;
         let job = self
             .store
-            .cancel(&id)
+            .cancel(&scoped(caller.tenant(), &id))
             .await
             .map_err(|e| Error::Store(e.to_string()))?
             .ok_or_else(|| {
                 Error::NotFound(format!("no job {id:?} (never submitted, or expired)"))
             })?;
         tracing::info!(job = %id, state = ?job.state(), "cancel requested");
-        Ok(Response::new(job))
+        Ok(Response::new(public_job(job)))
     }
 
     async fn get_result(
         &self,
         request: Request<GetResultRequest>,
     ) -> Result<Response<InpaintResponse>, Status> {
+        let caller = Caller::of(&request);
         let id = request.into_inner().id;
-        let job = self.job(&id).await?;
+        let job = self.job(&caller, &id).await?;
         if job.state() != JobState::Succeeded {
             let why = if job.error.is_empty() {
                 String::new()
@@ -289,7 +337,7 @@ impl<S: JobStore> Inpainting for InpaintingService<S> {
         }
         let bytes = self
             .store
-            .result(&id)
+            .result(&scoped(caller.tenant(), &id))
             .await
             .map_err(|e| Error::Store(e.to_string()))?
             .ok_or_else(|| Error::NotFound(format!("the result of job {id} expired")))?;

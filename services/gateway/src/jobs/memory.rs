@@ -111,7 +111,7 @@ impl JobStore for MemoryStore {
                 job.existing = true;
                 return job;
             }
-            let id = new_id();
+            let id = crate::auth::scoped(&new.tenant, &new_id());
             let now = now_ms();
             let mut job = Job {
                 id: id.clone(),

@@ -31,6 +31,10 @@ impl From<::redis::RedisError> for StoreError {
 pub struct NewJob {
     /// The encoded `InpaintRequest`.
     pub input: Vec<u8>,
+    /// Its tenant ("" without auth): the job's id is scoped by it
+    /// (`auth::scoped`).
+    pub tenant: String,
+    /// Already scoped by the tenant.
     pub idempotency_key: Option<String>,
     /// Pixels of its image, for admission accounting.
     pub pixels: u64,

@@ -281,7 +281,7 @@ fn entries(value: Value) -> Vec<(String, HashMap<String, Value>)> {
 impl JobStore for RedisStore {
     async fn create(&self, new: NewJob) -> Result<Job, StoreError> {
         let mut conn = self.conn.clone();
-        let id = new_id();
+        let id = crate::auth::scoped(&new.tenant, &new_id());
         if let Some(key) = &new.idempotency_key {
             let fresh: Option<String> = redis::cmd("SET")
                 .arg(self.key("key", key))
