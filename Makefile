@@ -5,7 +5,7 @@ PYTHON ?= python3
 CARGO ?= cargo
 PHOTO ?= models/cache/photos/astronaut.png
 
-.PHONY: setup sysdeps npm models pydeps demo demo-hands demo-faces test bench-telea bench-mask bench-worker bench-seg bench-jobs bench-sd bench-sd-batch bench-photos lint deploy-check clean
+.PHONY: setup sysdeps npm models pydeps demo demo-hands demo-faces test bench-telea bench-mask bench-worker bench-seg bench-jobs bench-sd bench-sd-batch bench-photos bench-auth lint deploy-check clean
 
 setup: sysdeps pydeps models
 
@@ -101,6 +101,12 @@ bench-photos: models
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt pillow
 	$(CARGO) build --release --quiet -p inpaint-cli
 	$(PYTHON) bench/photos_bench.py
+
+# What API keys cost on the gateway: 512x512, one at a time (p50) and 32
+# jobs at a time (jobs/s), without and with keys.
+bench-auth: models
+	$(CARGO) build --release --quiet -p inpaint-cli --example auth_bench
+	./target/release/examples/auth_bench
 
 lint:
 	$(CARGO) fmt --all -- --check

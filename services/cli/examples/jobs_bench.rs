@@ -10,99 +10,15 @@
 //!   bench=overhead size=1024 ours_ms=(through all services) ref_ms=(in process) ratio=.. overhead_pct=..
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use inpaint_cli::embedded::{Cluster, ClusterConfig, JobSettings};
 use inpaint_imaging::composite::{Corrections, Repainted, composite};
 use inpaint_imaging::{GrayImage, PixelBox, RgbImage, mask, telea};
-use inpaint_proto::v1::inpainting_client::InpaintingClient;
-use inpaint_proto::v1::{
-    GetResultRequest, InpaintArea, InpaintParams, InpaintRequest, JobState, SubmitJobRequest,
-    WatchJobRequest, inpaint_request::Target,
-};
-use tonic::transport::Channel;
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn png_rgb(img: &image::RgbImage) -> Vec<u8> {
-    let mut out = std::io::Cursor::new(Vec::new());
-    img.write_to(&mut out, image::ImageFormat::Png)
-        .expect("png");
-    out.into_inner()
-}
-
-/// The astronaut photo at `size` (upscaled for 1024) and a hole mask
-/// covering 1/16 of its area over the backdrop and rocket.
-fn inputs(size: u32) -> (Vec<u8>, Vec<u8>, PixelBox) {
-    let photo = image::open(repo().join("models/cache/photos/astronaut.png"))
-        .expect("run make models")
-        .into_rgb8();
-    let photo = image::imageops::resize(&photo, size, size, image::imageops::FilterType::Lanczos3);
-    let hole = PixelBox::new(size * 5 / 8, size / 16, size / 4, size / 4);
-    let mut m = image::GrayImage::new(size, size);
-    for y in hole.y..hole.bottom() {
-        for x in hole.x..hole.right() {
-            m.put_pixel(x, y, image::Luma([255]));
-        }
-    }
-    let mut mask_png = std::io::Cursor::new(Vec::new());
-    m.write_to(&mut mask_png, image::ImageFormat::Png)
-        .expect("png");
-    (png_rgb(&photo), mask_png.into_inner(), hole)
-}
-
-fn request(image: &[u8], mask: &[u8]) -> InpaintRequest {
-    InpaintRequest {
-        image: image.to_vec(),
-        target: Some(Target::Mask(mask.to_vec())),
-        params: Some(InpaintParams {
-            engine: "telea".into(),
-            mask_blur: 4,
-            area: InpaintArea::Whole as i32,
-            ..Default::default()
-        }),
-        sketch: vec![],
-    }
-}
-
-/// One job from submission to its result, in milliseconds.
-async fn one_job(mut client: InpaintingClient<Channel>, req: InpaintRequest) -> f64 {
-    let start = Instant::now();
-    let job = client
-        .submit_job(SubmitJobRequest {
-            request: Some(req),
-            idempotency_key: String::new(),
-        })
-        .await
-        .expect("submit")
-        .into_inner();
-    let mut events = client
-        .watch_job(WatchJobRequest {
-            id: job.id.clone(),
-            after_sequence: 0,
-        })
-        .await
-        .expect("watch")
-        .into_inner();
-    let mut last = None;
-    while let Some(e) = events.message().await.expect("events") {
-        last = Some(e.state());
-    }
-    assert_eq!(last, Some(JobState::Succeeded));
-    client
-        .get_result(GetResultRequest { id: job.id })
-        .await
-        .expect("result");
-    start.elapsed().as_secs_f64() * 1e3
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
+#[path = "shared/load.rs"]
+mod load;
+use load::{inputs, one_job, percentile, png_rgb, repo, request};
 
 /// The same work in this process: decode, mask ops, Telea, paste, encode.
 fn in_process(image: &[u8], mask_png: &[u8]) -> f64 {
@@ -193,7 +109,7 @@ async fn main() {
         let (image, mask_png, _) = inputs(size);
         for concurrency in [1usize, 8, 32] {
             let jobs = (concurrency * 4).max(16);
-            let _ = one_job(client.clone(), request(&image, &mask_png)).await; // warm-up
+            let _ = one_job(client.clone(), request(&image, &mask_png), None).await; // warm-up
             let start = Instant::now();
             let mut tasks = tokio::task::JoinSet::new();
             let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(concurrency));
@@ -202,7 +118,7 @@ async fn main() {
                     (client.clone(), request(&image, &mask_png), slots.clone());
                 tasks.spawn(async move {
                     let _slot = slots.acquire_owned().await;
-                    one_job(client, req).await
+                    one_job(client, req, None).await
                 });
             }
             let mut latencies = Vec::with_capacity(jobs);
