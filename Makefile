@@ -5,7 +5,7 @@ PYTHON ?= python3
 CARGO ?= cargo
 PHOTO ?= models/cache/photos/astronaut.png
 
-.PHONY: setup sysdeps npm models pydeps demo demo-hands demo-faces test bench-telea bench-mask bench-worker bench-seg bench-jobs bench-sd bench-sd-batch bench-photos bench-auth lint deploy-check clean
+.PHONY: setup sysdeps npm models pydeps demo demo-hands demo-faces test bench-telea bench-mask bench-worker bench-seg bench-jobs bench-sd bench-sd-batch bench-photos bench-auth cluster cluster-stop lint deploy-check clean
 
 setup: sysdeps pydeps models
 
@@ -107,6 +107,15 @@ bench-photos: models
 bench-auth: models
 	$(CARGO) build --release --quiet -p inpaint-cli --example auth_bench
 	./target/release/examples/auth_bench
+
+# Every service as its own release process on loopback: 2 gateways sharing
+# a redis-server with AOF, 2 workers, 1 segmentation, 1 mask service.
+cluster: models
+	$(CARGO) build --release --quiet -p inpaint-gateway -p inpaint-segmentation -p inpaint-mask -p inpaint-worker
+	deploy/local/cluster.sh start
+
+cluster-stop:
+	deploy/local/cluster.sh stop
 
 lint:
 	$(CARGO) fmt --all -- --check

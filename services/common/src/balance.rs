@@ -27,50 +27,69 @@ pub enum BalanceError {
     Url { url: String, reason: String },
 }
 
-/// A channel to `url` (`http://host:port`) balanced over every address
-/// `host` resolves to, refreshed every `settings.refresh`. Must be called
-/// inside a tokio runtime; the refresh task ends when the channel is dropped.
+/// A channel to `url` (`http://host:port`, or several separated by commas)
+/// balanced over every address each host resolves to, refreshed every
+/// `settings.refresh`: one name on Kubernetes (a headless Service), or a
+/// list of replicas on one machine (`make cluster`). Must be called inside
+/// a tokio runtime; the refresh task ends when the channel is dropped.
 pub fn dns_balanced(url: &str, settings: EndpointSettings) -> Result<Channel, BalanceError> {
     let bad = |reason: &str| BalanceError::Url {
         url: url.to_string(),
         reason: reason.to_string(),
     };
-    let uri: Uri = url.parse().map_err(|_| bad("not a URI"))?;
-    let host = uri
-        .host()
-        .ok_or_else(|| bad("no host"))?
-        .trim_matches(['[', ']'])
-        .to_string();
-    let port = uri.port_u16().ok_or_else(|| bad("no port"))?;
-    let scheme = uri.scheme_str().unwrap_or("http").to_string();
+    let mut targets = Vec::new();
+    for one in url.split(',').map(str::trim) {
+        let uri: Uri = one.parse().map_err(|_| bad("not a URI"))?;
+        let host = uri
+            .host()
+            .ok_or_else(|| bad("no host"))?
+            .trim_matches(['[', ']'])
+            .to_string();
+        let port = uri.port_u16().ok_or_else(|| bad("no port"))?;
+        let scheme = uri.scheme_str().unwrap_or("http").to_string();
+        targets.push((scheme, host, port));
+    }
 
     let (channel, changes) = Channel::balance_channel::<SocketAddr>(64);
     tokio::spawn(async move {
         let mut current: HashSet<SocketAddr> = HashSet::new();
         loop {
-            match tokio::net::lookup_host((host.as_str(), port)).await {
-                Ok(found) => {
-                    let found: HashSet<SocketAddr> = found.collect();
-                    for gone in current.difference(&found) {
-                        tracing::info!(%host, addr = %gone, "endpoint removed");
-                        if changes.send(Change::Remove(*gone)).await.is_err() {
-                            return;
-                        }
+            let mut found = HashSet::new();
+            let mut resolved_all = true;
+            for (_, host, port) in &targets {
+                match tokio::net::lookup_host((host.as_str(), *port)).await {
+                    Ok(addrs) => found.extend(addrs),
+                    Err(err) => {
+                        // Keep what we have; a DNS hiccup must not drop
+                        // healthy pods.
+                        tracing::warn!(%host, %err, "cannot resolve");
+                        resolved_all = false;
                     }
-                    for new in found.difference(&current) {
-                        let endpoint = crate::serve::endpoint(&format!("{scheme}://{new}"))
-                            .expect("socket address makes a valid URI")
-                            .timeout(settings.request_timeout)
-                            .connect_timeout(settings.connect_timeout);
-                        tracing::debug!(%host, addr = %new, "endpoint added");
-                        if changes.send(Change::Insert(*new, endpoint)).await.is_err() {
-                            return;
-                        }
-                    }
-                    current = found;
                 }
-                // Keep what we have; a DNS hiccup must not drop healthy pods.
-                Err(err) => tracing::warn!(%host, %err, "cannot resolve"),
+            }
+            if resolved_all {
+                for gone in current.difference(&found) {
+                    tracing::info!(addr = %gone, "endpoint removed");
+                    if changes.send(Change::Remove(*gone)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            for new in found.difference(&current) {
+                let scheme = &targets[0].0;
+                let endpoint = crate::serve::endpoint(&format!("{scheme}://{new}"))
+                    .expect("socket address makes a valid URI")
+                    .timeout(settings.request_timeout)
+                    .connect_timeout(settings.connect_timeout);
+                tracing::debug!(addr = %new, "endpoint added");
+                if changes.send(Change::Insert(*new, endpoint)).await.is_err() {
+                    return;
+                }
+            }
+            if resolved_all {
+                current = found;
+            } else {
+                current.extend(found);
             }
             tokio::select! {
                 _ = tokio::time::sleep(settings.refresh) => {}
