@@ -99,3 +99,60 @@ pub fn dns_balanced(url: &str, settings: EndpointSettings) -> Result<Channel, Ba
     });
     Ok(channel)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tonic_health::ServingStatus;
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_client::HealthClient;
+
+    /// A health server whose service "x" reports `status`; its port.
+    async fn server(status: ServingStatus) -> u16 {
+        let (reporter, service) = tonic_health::server::health_reporter();
+        reporter.set_service_status("x", status).await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+        );
+        port
+    }
+
+    /// Two replicas listed in one URL both answer calls.
+    #[tokio::test]
+    async fn calls_spread_over_every_listed_replica() {
+        let (a, b) = (
+            server(ServingStatus::Serving).await,
+            server(ServingStatus::NotServing).await,
+        );
+        let settings = EndpointSettings {
+            request_timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(5),
+            refresh: Duration::from_secs(60),
+        };
+        let url = format!("http://127.0.0.1:{a}, http://127.0.0.1:{b}");
+        let mut client = HealthClient::new(dns_balanced(&url, settings).unwrap());
+        let mut seen = HashSet::new();
+        for _ in 0..40 {
+            let request = HealthCheckRequest {
+                service: "x".into(),
+            };
+            match client.check(request).await {
+                Ok(answer) => {
+                    seen.insert(answer.into_inner().status);
+                }
+                // Before the refresh task has added the endpoints.
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
+        assert_eq!(
+            seen.len(),
+            2,
+            "answers came from one replica only: {seen:?}"
+        );
+        assert!(dns_balanced("http://127.0.0.1:1,nonsense", settings).is_err());
+    }
+}
