@@ -1,6 +1,6 @@
 //! `make bench-auth`: what API keys cost on the gateway. One embedded
 //! cluster without keys and one with a keys file (every call carries its
-//! key), the same work on each, alternated three times (medians):
+//! key), the same work on each, five rounds in alternating order (medians):
 //! synchronous Inpaint one at a time (p50) and jobs at concurrency 32
 //! (jobs/s), 512x512 Telea. Prints key=value lines:
 //!   bench=auth size=512 auth=off|on c1_p50_ms=.. c32_jobs_per_s=..
@@ -93,13 +93,19 @@ async fn main() {
     let guarded = start(Some(keys)).await;
     let (image, mask, _) = inputs(512);
     let (mut off, mut on) = ((vec![], vec![]), (vec![], vec![]));
-    for _ in 0..3 {
-        let (p50, rate) = measure(&open.gateway_url(), None, &image, &mask).await;
-        off.0.push(p50);
-        off.1.push(rate);
-        let (p50, rate) = measure(&guarded.gateway_url(), Some(KEY), &image, &mask).await;
-        on.0.push(p50);
-        on.1.push(rate);
+    // Five rounds, the order swapped every round (the machine warms up).
+    for round in 0..5 {
+        for guarded_first in [round % 2 == 1, round % 2 == 0] {
+            if guarded_first {
+                let (p50, rate) = measure(&guarded.gateway_url(), Some(KEY), &image, &mask).await;
+                on.0.push(p50);
+                on.1.push(rate);
+            } else {
+                let (p50, rate) = measure(&open.gateway_url(), None, &image, &mask).await;
+                off.0.push(p50);
+                off.1.push(rate);
+            }
+        }
     }
     let (off, on) = ((median(off.0), median(off.1)), (median(on.0), median(on.1)));
     for (mode, (p50, rate)) in [("off", off), ("on", on)] {
