@@ -129,6 +129,11 @@ async fn a_scrape_counts_what_was_asked() {
         d(r#"inpaint_model_batch_size_count{model="pushpull"}"#),
         1.0
     );
+    // The crop went through the model's queue and left it.
+    assert_eq!(
+        after.get(r#"inpaint_model_queue_depth{model="pushpull"}"#),
+        Some(&0.0)
+    );
     assert_eq!(d(r#"inpaint_jobs_ended_total{state="succeeded"}"#), 1.0);
     assert!(after["inpaint_process_resident_bytes"] > 1e6);
     gateway.stop().await;

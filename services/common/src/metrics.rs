@@ -47,6 +47,20 @@ pub fn gauge_vec(name: &str, help: &str, labels: &[&str]) -> GaugeVec {
     g
 }
 
+/// Work waiting in a model thread's queue, per model (segmentation and
+/// worker models, the Stable Diffusion UNet): raised when a job is queued,
+/// lowered when the thread takes it.
+pub fn model_queue_depth() -> &'static GaugeVec {
+    static M: OnceLock<GaugeVec> = OnceLock::new();
+    M.get_or_init(|| {
+        gauge_vec(
+            "inpaint_model_queue_depth",
+            "Jobs waiting in a model thread's queue",
+            &["model"],
+        )
+    })
+}
+
 struct Grpc {
     requests: CounterVec,
     seconds: HistogramVec,

@@ -175,6 +175,7 @@ impl ModelEngine {
                 Error::Task(format!("model {} thread stopped", self.spec.name))
             }
         })?;
+        queue_depth(&self.spec.name).inc();
         let out = answer
             .await
             .map_err(|_| Error::Task(format!("model {} dropped the crop", self.spec.name)))??;
@@ -347,7 +348,10 @@ impl Batcher {
             let first = match held.take() {
                 Some(job) => job,
                 None => match self.queue.recv() {
-                    Ok(job) => job,
+                    Ok(job) => {
+                        queue_depth(&self.spec.name).dec();
+                        job
+                    }
                     Err(_) => return,
                 },
             };
@@ -360,7 +364,11 @@ impl Batcher {
                 && (self.always_wait || self.in_flight.load(Ordering::SeqCst) > batch.len())
             {
                 let left = deadline.saturating_duration_since(Instant::now());
-                match self.queue.recv_timeout(left) {
+                let received = self.queue.recv_timeout(left);
+                if received.is_ok() {
+                    queue_depth(&self.spec.name).dec();
+                }
+                match received {
                     Ok(job) if (job.width, job.height) == key => batch.push(job),
                     Ok(job) => {
                         held = Some(job);
@@ -519,4 +527,8 @@ fn split(n: usize, w: usize, h: usize, value: impl Fn(usize) -> u8) -> Vec<RgbIm
             RgbImage::from_raw(w as u32, h as u32, data).expect("sized above")
         })
         .collect()
+}
+
+fn queue_depth(model: &str) -> prometheus::Gauge {
+    inpaint_common::metrics::model_queue_depth().with_label_values(&[model])
 }

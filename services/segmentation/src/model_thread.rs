@@ -37,10 +37,12 @@ impl<I: Send + 'static, O: Send + 'static> ModelThread<I, O> {
         F: FnMut(I) -> Result<O, Error> + Send + 'static,
     {
         let (jobs, mut receiver) = mpsc::channel::<Job<I, O>>(queue.max(1));
+        let depth = inpaint_common::metrics::model_queue_depth().with_label_values(&[name]);
         std::thread::Builder::new()
             .name(name.into())
             .spawn(move || {
                 while let Some(job) = receiver.blocking_recv() {
+                    depth.dec();
                     let _entered = job.span.enter();
                     let _ = job.reply.send(run(job.input));
                 }
@@ -66,6 +68,9 @@ impl<I: Send + 'static, O: Send + 'static> ModelThread<I, O> {
                 Error::Unavailable(format!("the {} thread stopped", self.name))
             }
         })?;
+        inpaint_common::metrics::model_queue_depth()
+            .with_label_values(&[self.name])
+            .inc();
         answer.await.map_err(|_| {
             Error::Unavailable(format!("the {} thread dropped a request", self.name))
         })?

@@ -48,6 +48,8 @@ pub struct UnetStats {
 
 pub struct UnetBatcher {
     queue: SyncSender<UnetJob>,
+    /// Evaluations waiting for the UNet's thread (`inpaint_model_queue_depth`).
+    depth: prometheus::Gauge,
     max_samples: usize,
     /// Requests sampling now (each sends one evaluation per step).
     sampling: Arc<AtomicUsize>,
@@ -75,10 +77,13 @@ impl UnetBatcher {
         max_wait: Duration,
     ) -> Self {
         let (queue, jobs) = mpsc::sync_channel::<UnetJob>(256);
+        let depth =
+            inpaint_common::metrics::model_queue_depth().with_label_values(&[name.as_str()]);
         let sampling = Arc::new(AtomicUsize::new(0));
         let stats = Arc::new(UnetStats::default());
         let thread = Thread {
             name,
+            depth: depth.clone(),
             unet,
             io,
             text_width,
@@ -93,6 +98,7 @@ impl UnetBatcher {
             .expect("spawn the UNet thread");
         Self {
             queue,
+            depth,
             max_samples: max_samples.max(1),
             sampling,
             stats,
@@ -129,7 +135,7 @@ impl UnetBatcher {
             reply,
         };
         match self.queue.try_send(job) {
-            Ok(()) => {}
+            Ok(()) => self.depth.inc(),
             Err(TrySendError::Full(_)) => return Err("the UNet queue is full".into()),
             Err(TrySendError::Disconnected(_)) => return Err("the UNet thread stopped".into()),
         }
@@ -141,6 +147,7 @@ impl UnetBatcher {
 
 struct Thread {
     name: String,
+    depth: prometheus::Gauge,
     unet: Arc<Graph>,
     io: Io,
     text_width: usize,
@@ -157,7 +164,10 @@ impl Thread {
             let first = match held.take() {
                 Some(job) => job,
                 None => match jobs.recv() {
-                    Ok(job) => job,
+                    Ok(job) => {
+                        self.depth.dec();
+                        job
+                    }
                     Err(_) => return,
                 },
             };
@@ -172,7 +182,11 @@ impl Thread {
                 && self.sampling.load(Ordering::SeqCst) > batch.len()
             {
                 let left = deadline.saturating_duration_since(Instant::now());
-                match jobs.recv_timeout(left) {
+                let received = jobs.recv_timeout(left);
+                if received.is_ok() {
+                    self.depth.dec();
+                }
+                match received {
                     Ok(job)
                         if fits(&job, &batch[0])
                             && batch.iter().map(|j| j.n).sum::<usize>() + job.n
