@@ -8,7 +8,10 @@ use std::time::{Duration, Instant};
 use inpaint_proto::v1::{Job, JobEvent, JobState};
 use tokio::sync::Notify;
 
-use super::{Backlog, Claim, JobStore, NewJob, StoreError, apply, event, is_final, new_id, now_ms};
+use super::{
+    Backlog, Claim, JobStore, NewJob, QueueDepths, StoreError, apply, event, is_final, new_id,
+    now_ms,
+};
 
 struct Entry {
     job: Job,
@@ -299,5 +302,12 @@ impl JobStore for MemoryStore {
 
     async fn backlog(&self) -> Result<Backlog, StoreError> {
         Ok(self.with(|s| s.backlog))
+    }
+
+    async fn queue_depths(&self) -> Result<QueueDepths, StoreError> {
+        Ok(self.with(|s| QueueDepths {
+            waiting: s.queue.len() as u64,
+            claimed: s.claims.len() as u64,
+        }))
     }
 }

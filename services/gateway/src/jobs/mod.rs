@@ -55,6 +55,15 @@ pub struct Backlog {
     pub pixels: u64,
 }
 
+/// The work queue as runners see it, across every replica.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueDepths {
+    /// Queued, not yet claimed by any runner.
+    pub waiting: u64,
+    /// Claimed by a runner and not yet done with (acknowledged).
+    pub claimed: u64,
+}
+
 /// Job records, blobs, progress events and the work queue. Every method is
 /// safe to call from any replica at any time.
 pub trait JobStore: Send + Sync + 'static {
@@ -110,6 +119,7 @@ pub trait JobStore: Send + Sync + 'static {
         consumer: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     fn backlog(&self) -> impl Future<Output = Result<Backlog, StoreError>> + Send;
+    fn queue_depths(&self) -> impl Future<Output = Result<QueueDepths, StoreError>> + Send;
     /// Whether the store answers (health follows it).
     fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
 }

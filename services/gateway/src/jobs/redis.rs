@@ -26,7 +26,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnecti
 use redis::{AsyncConnectionConfig, Client, Script, Value};
 use tokio::sync::Mutex;
 
-use super::{Backlog, Claim, JobStore, NewJob, StoreError, event, new_id, now_ms};
+use super::{Backlog, Claim, JobStore, NewJob, QueueDepths, StoreError, event, new_id, now_ms};
 
 const GROUP: &str = "runners";
 
@@ -593,5 +593,27 @@ impl JobStore for RedisStore {
             jobs: jobs.unwrap_or(0).max(0) as u64,
             pixels: pixels.unwrap_or(0).max(0) as u64,
         })
+    }
+
+    /// From the consumer group: `lag` (entries never delivered) and
+    /// `pending` (delivered, not acknowledged).
+    async fn queue_depths(&self) -> Result<QueueDepths, StoreError> {
+        let mut conn = self.conn.clone();
+        let groups: Vec<HashMap<String, redis::Value>> = redis::cmd("XINFO")
+            .arg("GROUPS")
+            .arg(self.queue())
+            .query_async(&mut conn)
+            .await?;
+        let number = |v: Option<&redis::Value>| match v {
+            Some(redis::Value::Int(n)) => (*n).max(0) as u64,
+            _ => 0,
+        };
+        let group = groups.iter().find(
+            |g| matches!(g.get("name"), Some(redis::Value::BulkString(n)) if n == GROUP.as_bytes()),
+        );
+        Ok(group.map_or_else(QueueDepths::default, |g| QueueDepths {
+            waiting: number(g.get("lag")),
+            claimed: number(g.get("pending")),
+        }))
     }
 }

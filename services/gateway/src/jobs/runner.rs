@@ -87,8 +87,12 @@ pub fn spawn<S: JobStore>(
                     _ = stop.wait_for(|s| *s) => return,
                     _ = tokio::time::sleep(idle / 2) => {}
                 }
+                crate::metrics::refresh_backlog(&*store).await;
                 match store.reclaim(&consumer, idle).await {
                     Ok(claims) => {
+                        crate::metrics::jobs_reclaimed()
+                            .with_label_values::<&str>(&[])
+                            .inc_by(claims.len() as f64);
                         for claim in claims {
                             tracing::info!(job = %claim.job_id, "took over a job from a stopped replica");
                             run_one(&*store, &pipeline, &claim, &consumer, heartbeat, max_result).await;
