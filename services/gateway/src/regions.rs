@@ -8,6 +8,10 @@ use inpaint_proto::v1::{
 use crate::error::Error;
 
 /// Checks `region_mode` and `region_overrides` before any work is done.
+/// Most region overrides one request may carry (each unmatched one comes
+/// back as a note, so the list must not be unbounded).
+pub const MAX_REGION_OVERRIDES: usize = 256;
+
 pub fn validate(params: &InpaintParams, longest_side: u32) -> Result<RegionMode, Error> {
     let mode = RegionMode::try_from(params.region_mode)
         .map_err(|_| Error::invalid("params.region_mode", "unknown region mode"))?;
@@ -15,6 +19,15 @@ pub fn validate(params: &InpaintParams, longest_side: u32) -> Result<RegionMode,
         return Err(Error::invalid(
             "params.region_overrides",
             "apply to separate regions, but region_mode is MERGED",
+        ));
+    }
+    if params.region_overrides.len() > MAX_REGION_OVERRIDES {
+        return Err(Error::invalid(
+            "params.region_overrides",
+            format!(
+                "{} given, at most {MAX_REGION_OVERRIDES}",
+                params.region_overrides.len()
+            ),
         ));
     }
     let mut seen = Vec::new();
