@@ -7,6 +7,7 @@ pub mod balance;
 pub mod coco;
 pub mod config;
 pub mod limits;
+pub mod memory;
 pub mod metrics;
 pub mod sd_params;
 pub mod seed;

@@ -135,11 +135,13 @@ where
         let (service, method) = (service.to_string(), method.to_string());
         let m = grpc();
         m.in_flight.with_label_values(&[service.as_str()]).inc();
+        crate::memory::call_started();
         let started = Instant::now();
         let call = self.inner.call(request);
         Box::pin(async move {
             let answer = call.await;
             m.in_flight.with_label_values(&[service.as_str()]).dec();
+            crate::memory::call_ended();
             // An error status comes in the headers; a success in the
             // trailers, which only the body reaches: no header means OK.
             let code = match &answer {

@@ -60,6 +60,7 @@ pub async fn serve(
     routes.add_service(reflection);
     let addr = listener.local_addr().ok();
     tracing::info!(?addr, "serving");
+    crate::memory::trim_after_bursts();
     // Images travel as multi-megabyte messages: HTTP/2 windows sized for
     // them avoid a round trip per 64 KiB, and no-delay keeps small stream
     // messages (progress events) from waiting on Nagle.

@@ -1,0 +1,59 @@
+//! Memory back to the system after a burst. glibc's allocator keeps what a
+//! burst of multi-megabyte images freed in its arenas (measured: 280 MiB
+//! idle, 656 MiB two seconds after 32 concurrent 1024x1024 requests, 176
+//! MiB after `malloc_trim`), so a pod sized for its bursts would stay at its
+//! peak. Each process that serves calls trims its heap once the calls it
+//! was serving have all ended, at most every two seconds.
+
+use std::sync::Once;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::time::Duration;
+
+/// gRPC calls being served in this process (all its services).
+static IN_FLIGHT: AtomicI64 = AtomicI64::new(0);
+/// Whether calls were served since the last trim.
+static WORKED: AtomicBool = AtomicBool::new(false);
+
+pub(crate) fn call_started() {
+    IN_FLIGHT.fetch_add(1, Ordering::Relaxed);
+    WORKED.store(true, Ordering::Relaxed);
+}
+
+pub(crate) fn call_ended() {
+    IN_FLIGHT.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// Starts the trimming task, once per process (an embedded cluster's four
+/// services share one). Must be called inside a tokio runtime.
+pub fn trim_after_bursts() {
+    static STARTED: Once = Once::new();
+    STARTED.call_once(|| {
+        tokio::spawn(async {
+            loop {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                if IN_FLIGHT.load(Ordering::Relaxed) == 0 && WORKED.swap(false, Ordering::Relaxed) {
+                    tokio::task::spawn_blocking(release_free_memory);
+                }
+            }
+        });
+    });
+}
+
+/// Gives freed heap pages back to the system.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn release_free_memory() {
+    #[allow(unsafe_code)]
+    unsafe extern "C" {
+        fn malloc_trim(pad: usize) -> i32;
+    }
+    // SAFETY: glibc's malloc_trim only releases free memory back to the
+    // system; it takes the allocator's own locks and touches no live
+    // allocation.
+    #[allow(unsafe_code)]
+    unsafe {
+        malloc_trim(0);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn release_free_memory() {}
