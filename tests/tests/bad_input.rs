@@ -283,17 +283,7 @@ async fn bad_input_is_invalid_argument_naming_the_field() {
     }
 
     // Still healthy, and still doing real work.
-    for addr in [
-        cluster.gateway,
-        cluster.segmentation,
-        cluster.mask,
-        cluster.worker,
-    ] {
-        assert!(
-            inpaint_cli::embedded::serving(addr).await,
-            "{addr} not serving after bad input"
-        );
-    }
+    assert_all_serving(&cluster, "bad input").await;
     let ok = inpaint_cli::client::inpaint(
         &url,
         request(photo.clone(), good_mask(), InpaintParams::default()),

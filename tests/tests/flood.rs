@@ -15,16 +15,6 @@ use inpaint_proto::v1::{InpaintArea, InpaintParams, InpaintRequest, inpaint_requ
 use support::*;
 use tonic::Code;
 
-fn status_kib(field: &str) -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .unwrap_or(0.0)
-}
-
 fn mib(kib: f64) -> f64 {
     kib / 1024.0
 }
@@ -57,7 +47,7 @@ async fn a_flood_is_refused_cleanly_and_memory_comes_back() {
             .expect("warm-up");
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let idle = status_kib("VmRSS:");
+    let idle = self_status_kib("VmRSS:");
 
     let mut calls = tokio::task::JoinSet::new();
     for _ in 0..256 {
@@ -83,11 +73,11 @@ async fn a_flood_is_refused_cleanly_and_memory_comes_back() {
     }
     admitted.sort_by(f64::total_cmp);
     let p99 = admitted[(admitted.len() - 1) * 99 / 100];
-    let peak = status_kib("VmHWM:");
+    let peak = self_status_kib("VmHWM:");
     // The services give freed memory back within a few seconds of the
     // last call ending.
     tokio::time::sleep(Duration::from_secs(5)).await;
-    let after = status_kib("VmRSS:");
+    let after = self_status_kib("VmRSS:");
     println!(
         "flood requests=256 admitted={} refused={refused} admitted_p99_s={p99:.2} idle_rss_mib={:.0} peak_rss_mib={:.0} after_rss_mib={:.0}",
         admitted.len(),

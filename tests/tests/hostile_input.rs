@@ -62,13 +62,7 @@ fn small_bomb() -> Vec<u8> {
 }
 
 fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
+    self_status_kib("VmHWM:") / 1024.0
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -324,17 +318,7 @@ async fn hostile_input_gets_clear_statuses_and_the_cluster_stays_up() {
         .collect();
 
     // Still healthy, and still doing real work.
-    for addr in [
-        cluster.gateway,
-        cluster.segmentation,
-        cluster.mask,
-        cluster.worker,
-    ] {
-        assert!(
-            inpaint_cli::embedded::serving(addr).await,
-            "{addr} not serving after hostile input"
-        );
-    }
+    assert_all_serving(&cluster, "hostile input").await;
     let ok = inpaint_cli::client::inpaint(
         &url,
         request(photo.clone(), mask(), InpaintParams::default()),

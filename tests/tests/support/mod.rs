@@ -426,3 +426,30 @@ pub async fn run_job(
     }
     last
 }
+
+/// Every service of `cluster` answers its health as SERVING.
+pub async fn assert_all_serving(cluster: &Cluster, after: &str) {
+    for addr in [
+        cluster.gateway,
+        cluster.segmentation,
+        cluster.mask,
+        cluster.worker,
+    ] {
+        assert!(
+            inpaint_cli::embedded::serving(addr).await,
+            "{addr} not serving after {after}"
+        );
+    }
+}
+
+/// A field of this process's /proc/self/status in KiB (`VmRSS:`,
+/// `VmHWM:`), 0 where it cannot be read.
+pub fn self_status_kib(field: &str) -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .unwrap_or(0.0)
+}
