@@ -25,22 +25,27 @@ pub(crate) fn call_ended() {
     IN_FLIGHT.fetch_sub(1, Ordering::Relaxed);
 }
 
-/// Starts the trimming task, once per process (an embedded cluster's four
-/// services share one). Must be called inside a tokio runtime.
+/// Starts the trimming thread, once per process (an embedded cluster's four
+/// services share one). A plain thread: it outlives any one runtime.
 pub fn trim_after_bursts() {
     static STARTED: Once = Once::new();
     STARTED.call_once(|| {
-        tokio::spawn(async {
-            loop {
-                tokio::time::sleep(Duration::from_secs(2)).await;
-                let idle = IN_FLIGHT.load(Ordering::Relaxed) == 0;
-                let left = TRIMS_LEFT.load(Ordering::Relaxed);
-                if idle && left > 0 {
-                    TRIMS_LEFT.store(left - 1, Ordering::Relaxed);
-                    tokio::task::spawn_blocking(release_free_memory);
+        let started = std::thread::Builder::new()
+            .name("memory-trim".into())
+            .spawn(|| {
+                loop {
+                    std::thread::sleep(Duration::from_secs(2));
+                    let idle = IN_FLIGHT.load(Ordering::Relaxed) == 0;
+                    let left = TRIMS_LEFT.load(Ordering::Relaxed);
+                    if idle && left > 0 {
+                        TRIMS_LEFT.store(left - 1, Ordering::Relaxed);
+                        release_free_memory();
+                    }
                 }
-            }
-        });
+            });
+        if let Err(e) = started {
+            tracing::warn!(%e, "no memory-trim thread: freed memory stays with the process");
+        }
     });
 }
 
