@@ -26,9 +26,12 @@ pub async fn run(
     reporter
         .set_serving::<MaskServer<service::MaskService>>()
         .await;
-    let service = MaskServer::new(service::MaskService::new(config.service.max_image_pixels))
-        .max_decoding_message_size(limit)
-        .max_encoding_message_size(limit);
+    let service = MaskServer::new(
+        service::MaskService::new(config.service.max_image_pixels)
+            .with_max_inflight(config.max_inflight),
+    )
+    .max_decoding_message_size(limit)
+    .max_encoding_message_size(limit);
     let mut routes = RoutesBuilder::default();
     routes.add_service(health).add_service(service);
     inpaint_common::serve(listener, routes, shutdown, config.service.metrics_listen.0).await

@@ -12,6 +12,10 @@ use inpaint_proto::v1::{
     CompositeRequest, CompositeResponse, Crop, InpaintArea, PrepareRequest, PrepareResponse,
     PreparedCrop,
 };
+use std::sync::Arc;
+
+use inpaint_common::status::resource_exhausted;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
@@ -25,11 +29,45 @@ pub use inpaint_common::limits::{MAX_WORK_SIDE, MIN_WORK_SIDE};
 
 pub struct MaskService {
     max_image_pixels: u64,
+    /// One permit per Prepare or Composite call being worked on.
+    slots: Arc<Semaphore>,
+    max_inflight: usize,
 }
 
 impl MaskService {
     pub fn new(max_image_pixels: u64) -> Self {
-        Self { max_image_pixels }
+        Self::with_slots(max_image_pixels, 0)
+    }
+
+    /// At most `calls` Prepare and Composite calls at once (0 = 64).
+    pub fn with_max_inflight(self, calls: usize) -> Self {
+        Self::with_slots(self.max_image_pixels, calls)
+    }
+
+    fn with_slots(max_image_pixels: u64, calls: usize) -> Self {
+        // The default stays above what one gateway sends at its own limits
+        // (32 synchronous calls and its job runners): the bound is for
+        // several gateways sharing one mask service.
+        let max_inflight = if calls == 0 { 64 } else { calls };
+        Self {
+            max_image_pixels,
+            slots: Arc::new(Semaphore::new(max_inflight)),
+            max_inflight,
+        }
+    }
+
+    /// A permit to work on one call, or RESOURCE_EXHAUSTED at once: the
+    /// pixel work of calls beyond the limit would only queue up in memory.
+    fn slot(&self) -> Result<OwnedSemaphorePermit, Status> {
+        self.slots.clone().try_acquire_owned().map_err(|_| {
+            resource_exhausted(
+                format!(
+                    "the mask service is working on {} calls, its limit",
+                    self.max_inflight
+                ),
+                1,
+            )
+        })
     }
 
     fn check_pixels(&self, field: &str, width: u32, height: u32) -> Result<(), Error> {
@@ -52,6 +90,7 @@ impl Mask for MaskService {
         &self,
         request: Request<PrepareRequest>,
     ) -> Result<Response<PrepareResponse>, Status> {
+        let _slot = self.slot()?;
         let req = request.into_inner();
         let image = to_rgb(req.image, "image")?;
         self.check_pixels("image", image.width(), image.height())?;
@@ -142,6 +181,7 @@ impl Mask for MaskService {
         &self,
         request: Request<CompositeRequest>,
     ) -> Result<Response<CompositeResponse>, Status> {
+        let _slot = self.slot()?;
         let req = request.into_inner();
         tracing::Span::current().record("results", req.results.len());
         let windowed = !req.windows.is_empty();
@@ -421,6 +461,24 @@ mod tests {
             pasted.paste(&to_rgb(Some(part), "window").unwrap(), w.x, w.y);
         }
         assert_eq!(pasted, to_rgb(whole.image, "image").unwrap());
+    }
+
+    #[tokio::test]
+    async fn calls_over_the_limit_are_refused_at_once_with_retry_after() {
+        let service = MaskService::new(1 << 20).with_max_inflight(1);
+        let held = service.slot().expect("the one slot");
+        let request = CompositeRequest {
+            image: Some(into_rgb_tensor(noise(8, 8, 1))),
+            ..Default::default()
+        };
+        let refused = service
+            .composite(Request::new(request.clone()))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::ResourceExhausted);
+        assert_eq!(refused.metadata().get("retry-after").unwrap(), "1");
+        drop(held);
+        assert!(service.composite(Request::new(request)).await.is_ok());
     }
 
     #[tokio::test]
