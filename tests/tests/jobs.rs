@@ -524,3 +524,25 @@ async fn a_replica_dies_mid_batch_and_the_other_finishes_every_job_once() {
     b.await.unwrap().expect("replica B stops cleanly");
     cluster.shutdown().await.expect("clean shutdown");
 }
+
+/// A job whose stage is busy (RESOURCE_EXHAUSTED with retry-after) waits and
+/// tries again instead of failing: twelve jobs through four runners on a
+/// mask service that takes one call at a time all succeed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_wait_out_a_busy_stage() {
+    let mut config = cluster_config();
+    config.mask_max_inflight = 1;
+    let cluster = start_cluster_with(config).await;
+    let url = cluster.gateway_url();
+    let mut c = client(&url).await;
+    let mut ids = vec![];
+    for _ in 0..12 {
+        ids.push(c.submit_job(photo_job("")).await.unwrap().into_inner().id);
+    }
+    for id in ids {
+        let events = watch_all(&mut c, &id).await;
+        let last = events.last().expect("events");
+        assert_eq!(last.state(), JobState::Succeeded, "{}", last.error);
+    }
+    cluster.shutdown().await.expect("clean shutdown");
+}

@@ -39,6 +39,8 @@ pub struct ClusterConfig {
     /// whether it always does (see inpaint-worker --batch-always-wait).
     pub batch_wait_us: u64,
     pub batch_always_wait: bool,
+    /// The mask service's limit on calls at once (0 = its default).
+    pub mask_max_inflight: usize,
     /// Gateway job settings (store, runners, budget); see inpaint-gateway.
     pub jobs: JobSettings,
 }
@@ -120,6 +122,7 @@ impl Default for ClusterConfig {
             sd_embeddings: None,
             batch_wait_us: 2000,
             batch_always_wait: false,
+            mask_max_inflight: 0,
             jobs: JobSettings::default(),
         }
     }
@@ -170,6 +173,7 @@ impl Cluster {
         seg_config.service.max_image_pixels = config.max_image_pixels;
         let mut mask_config = inpaint_mask::Config::local(mask);
         mask_config.service.max_image_pixels = config.max_image_pixels;
+        mask_config.max_inflight = config.mask_max_inflight;
         let mut worker_config = inpaint_worker::Config::local(worker);
         worker_config.service.max_image_pixels = config.max_image_pixels;
         worker_config.models = config.worker_models.clone();

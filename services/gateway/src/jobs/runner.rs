@@ -156,6 +156,43 @@ fn store_error(e: super::StoreError) -> Error {
     Error::Store(e.to_string())
 }
 
+/// How long a job run keeps retrying a stage that is busy or unreachable.
+const STAGE_RETRY_FOR: Duration = Duration::from_secs(120);
+
+/// Runs the pipeline, again after a stage's RESOURCE_EXHAUSTED or
+/// UNAVAILABLE (a full model queue, a busy mask service, a worker replica
+/// going away): a job is work someone is waiting for, not a call to fail
+/// back to its client. Waits what the stage's retry-after says (1 s when
+/// it says nothing, at most 10 s), for up to two minutes in all.
+async fn inpaint_retrying(
+    pipeline: &Pipeline,
+    request: InpaintRequest,
+    progress: &JobProgress<'_, impl JobStore>,
+) -> Result<inpaint_proto::v1::InpaintResponse, Error> {
+    let give_up = tokio::time::Instant::now() + STAGE_RETRY_FOR;
+    loop {
+        match pipeline.inpaint(request.clone(), progress).await {
+            Err(Error::Stage { stage, status })
+                if matches!(
+                    status.code(),
+                    tonic::Code::ResourceExhausted | tonic::Code::Unavailable
+                ) && tokio::time::Instant::now() < give_up =>
+            {
+                let wait = status
+                    .metadata()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(1)
+                    .clamp(1, 10);
+                tracing::info!(stage, code = ?status.code(), wait, "stage busy; the job retries");
+                tokio::time::sleep(Duration::from_secs(wait)).await;
+            }
+            outcome => return outcome,
+        }
+    }
+}
+
 #[tracing::instrument(skip_all, fields(job = %claim.job_id))]
 async fn run_one<S: JobStore>(
     store: &S,
@@ -197,7 +234,7 @@ async fn run_one<S: JobStore>(
             }
         };
         let outcome = tokio::select! {
-            outcome = pipeline.inpaint(request, &progress) => outcome,
+            outcome = inpaint_retrying(pipeline, request, &progress) => outcome,
             never = beating => never,
         };
         // Whichever way it ends, it ends once: counted when this run ended it.
