@@ -101,6 +101,13 @@ pub fn mask_window(mask: &GrayImage) -> (PixelBox, GrayImage) {
     (area, mask.crop(area))
 }
 
+/// Whether a wire box lies inside a `width` x `height` image (a box from
+/// another service is not trusted not to overflow).
+pub fn box_inside(b: &WireBox, width: u32, height: u32) -> bool {
+    b.x.checked_add(b.width).is_some_and(|r| r <= width)
+        && b.y.checked_add(b.height).is_some_and(|r| r <= height)
+}
+
 /// A travelling mask back at the image's `width` x `height`: `window`
 /// placed at `area` (None: the mask is already the image's size); `field`
 /// names it in errors.
@@ -124,9 +131,7 @@ pub fn expand_mask(
         }
         return Ok(window);
     };
-    let inside = b.x.checked_add(b.width).is_some_and(|r| r <= width)
-        && b.y.checked_add(b.height).is_some_and(|r| r <= height);
-    if !inside || (window.width(), window.height()) != (b.width, b.height) {
+    if !box_inside(&b, width, height) || (window.width(), window.height()) != (b.width, b.height) {
         return Err(invalid_argument(
             field,
             format!(

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use inpaint_common::limits::{MAX_RADIUS, MAX_WORK_SIDE, MIN_WORK_SIDE};
 use inpaint_common::tensor::{
-    from_rgb, into_gray_tensor, into_rgb_tensor, mask_window, to_gray, to_rgb, wire_box,
+    box_inside, from_rgb, into_gray_tensor, into_rgb_tensor, mask_window, to_gray, to_rgb, wire_box,
 };
 use inpaint_imaging::{GrayImage, PixelBox, RgbImage, mask};
 use inpaint_proto::v1::inpaint_crops_event::Event as CropEvent;
@@ -373,12 +373,9 @@ impl Pipeline {
         // boxes of each group of overlapping crops.
         let mut boxes = Vec::with_capacity(crops.len());
         for crop in &crops {
-            let inside = crop.r#box.filter(|b| {
-                b.x.checked_add(b.width).is_some_and(|r| r <= image.width())
-                    && b.y
-                        .checked_add(b.height)
-                        .is_some_and(|r| r <= image.height())
-            });
+            let inside = crop
+                .r#box
+                .filter(|b| box_inside(b, image.width(), image.height()));
             let Some(b) = inside else {
                 let wrong = tonic::Status::internal("a crop box outside the image");
                 return Err(stage("mask", wrong));
@@ -557,7 +554,7 @@ impl Pipeline {
                 }
                 let mut masks = Vec::with_capacity(found.regions.len());
                 let mut regions = Vec::with_capacity(found.regions.len());
-                let whole = PixelBox::new(0, 0, image.width(), image.height());
+                let (w, h) = (image.width(), image.height());
                 for mut region in found.regions {
                     let bad = |status| stage("segmentation", status);
                     let m = to_gray(region.mask.take(), "regions.mask").map_err(bad)?;
@@ -565,16 +562,10 @@ impl Pipeline {
                     let area = region
                         .mask_box
                         .take()
-                        .map_or(whole, |b| PixelBox::new(b.x, b.y, b.width, b.height));
-                    let fits = area
-                        .x
-                        .checked_add(area.width)
-                        .is_some_and(|r| r <= whole.width)
-                        && area
-                            .y
-                            .checked_add(area.height)
-                            .is_some_and(|r| r <= whole.height)
+                        .unwrap_or(wire_box(PixelBox::new(0, 0, w, h)));
+                    let fits = box_inside(&area, w, h)
                         && (m.width(), m.height()) == (area.width, area.height);
+                    let area = PixelBox::new(area.x, area.y, area.width, area.height);
                     if !fits {
                         let wrong = "a region mask that does not fit its box in the image";
                         return Err(bad(tonic::Status::internal(wrong)));
