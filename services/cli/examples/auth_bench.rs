@@ -4,7 +4,7 @@
 //! synchronous Inpaint one at a time (p50) and jobs at concurrency 32
 //! (jobs/s), 512x512 Telea. Prints key=value lines:
 //!   bench=auth size=512 auth=off|on c1_p50_ms=.. c32_jobs_per_s=..
-//!   bench=auth_cost size=512 c1_p50_pct=.. c32_jobs_per_s_pct=..
+//!   bench=auth_cost size=512 c1_p50_pct=.. c32_jobs_per_s_pct=.. same_result_bytes=..
 
 use std::time::{Duration, Instant};
 
@@ -37,17 +37,21 @@ async fn start(api_keys: Option<std::path::PathBuf>) -> Cluster {
 }
 
 /// (p50 ms of 30 synchronous calls one at a time, jobs/s of 96 jobs 32 at
-/// a time).
-async fn measure(url: &str, key: Option<&str>, image: &[u8], mask: &[u8]) -> (f64, f64) {
+/// a time, the result image of the first call).
+async fn measure(url: &str, key: Option<&str>, image: &[u8], mask: &[u8]) -> (f64, f64, Vec<u8>) {
     let client = inpaint_cli::client::connect(url).await.expect("gateway");
     let mut latencies = vec![];
+    let mut result = vec![];
     for i in 0..31 {
         let start = Instant::now();
-        client
+        let answer = client
             .clone()
             .inpaint(with_key(key, request(image, mask)))
             .await
             .expect("inpaint");
+        if i == 0 {
+            result = answer.into_inner().image;
+        }
         if i > 0 {
             latencies.push(start.elapsed().as_secs_f64() * 1e3);
         }
@@ -70,6 +74,7 @@ async fn measure(url: &str, key: Option<&str>, image: &[u8], mask: &[u8]) -> (f6
     (
         percentile(&latencies, 0.5),
         96.0 / start.elapsed().as_secs_f64(),
+        result,
     )
 }
 
@@ -93,17 +98,23 @@ async fn main() {
     let guarded = start(Some(keys)).await;
     let (image, mask, _) = inputs(512);
     let (mut off, mut on) = ((vec![], vec![]), (vec![], vec![]));
+    // Both sides must give the same bytes: keys change who may ask, not
+    // what is answered.
+    let mut results = (vec![], vec![]);
     // Five rounds, the order swapped every round (the machine warms up).
     for round in 0..5 {
         for guarded_first in [round % 2 == 1, round % 2 == 0] {
             if guarded_first {
-                let (p50, rate) = measure(&guarded.gateway_url(), Some(KEY), &image, &mask).await;
+                let (p50, rate, result) =
+                    measure(&guarded.gateway_url(), Some(KEY), &image, &mask).await;
                 on.0.push(p50);
                 on.1.push(rate);
+                results.1 = result;
             } else {
-                let (p50, rate) = measure(&open.gateway_url(), None, &image, &mask).await;
+                let (p50, rate, result) = measure(&open.gateway_url(), None, &image, &mask).await;
                 off.0.push(p50);
                 off.1.push(rate);
+                results.0 = result;
             }
         }
     }
@@ -112,9 +123,10 @@ async fn main() {
         println!("bench=auth size=512 auth={mode} c1_p50_ms={p50:.2} c32_jobs_per_s={rate:.2}");
     }
     println!(
-        "bench=auth_cost size=512 c1_p50_pct={:.1} c32_jobs_per_s_pct={:.1}",
+        "bench=auth_cost size=512 c1_p50_pct={:.1} c32_jobs_per_s_pct={:.1} same_result_bytes={}",
         (on.0 / off.0 - 1.0) * 100.0,
-        (1.0 - on.1 / off.1) * 100.0
+        (1.0 - on.1 / off.1) * 100.0,
+        results.0 == results.1 && !results.0.is_empty()
     );
     open.shutdown().await.expect("shutdown");
     guarded.shutdown().await.expect("shutdown");
