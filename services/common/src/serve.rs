@@ -23,6 +23,10 @@ pub fn endpoint(url: &str) -> Result<tonic::transport::Endpoint, tonic::transpor
         .tcp_nodelay(true))
 }
 
+/// Served on every port beside the service's own.
+const HEALTH_SERVICE: &str = "grpc.health.v1.Health";
+const REFLECTION_SERVICE: &str = "grpc.reflection.v1.ServerReflection";
+
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     #[error("cannot build the reflection service: {0}")]
@@ -33,13 +37,18 @@ pub enum ServeError {
     Metrics(std::io::Error),
 }
 
-/// Serves `routes` (the service's own gRPC services and its health service)
-/// plus reflection on `listener` until `shutdown` resolves, then lets
-/// in-flight calls finish. Every call is counted and timed; with `metrics`,
+/// Serves `routes` (the service's own gRPC services, named in `served` by
+/// their full names, and its health service) plus reflection on `listener`
+/// until `shutdown` resolves, then lets in-flight calls finish. Reflection
+/// lists only what this port serves: every service's descriptors are known
+/// (the gateway's messages import the stages'), but listing a stage's
+/// service on the gateway's port would invite calls that answer
+/// UNIMPLEMENTED. Every call is counted and timed; with `metrics`,
 /// the Prometheus text is served there while the service runs.
 pub async fn serve(
     listener: TcpListener,
     mut routes: RoutesBuilder,
+    served: &[&str],
     shutdown: impl Future<Output = ()> + Send,
     metrics: Option<std::net::SocketAddr>,
 ) -> Result<(), ServeError> {
@@ -53,7 +62,13 @@ pub async fn serve(
         }
         None => None,
     };
-    let reflection = tonic_reflection::server::Builder::configure()
+    let reflection = served
+        .iter()
+        .copied()
+        .chain([HEALTH_SERVICE, REFLECTION_SERVICE])
+        .fold(tonic_reflection::server::Builder::configure(), |b, name| {
+            b.with_service_name(name)
+        })
         .register_encoded_file_descriptor_set(inpaint_proto::v1::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()?;

@@ -143,7 +143,14 @@ async fn serve_with<S: JobStore>(
     let mut routes = RoutesBuilder::default();
     routes.add_service(health).add_service(server);
     let metrics = config.service.metrics_listen.0;
-    let served = inpaint_common::serve(listener, routes, shutdown, metrics).await;
+    let served = inpaint_common::serve(
+        listener,
+        routes,
+        &[inpaint_proto::v1::inpainting_server::SERVICE_NAME],
+        shutdown,
+        metrics,
+    )
+    .await;
     let _ = stop.send(true);
     while runners.join_next().await.is_some() {}
     Ok(served?)

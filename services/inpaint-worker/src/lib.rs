@@ -85,7 +85,14 @@ pub async fn run(
     let mut routes = RoutesBuilder::default();
     routes.add_service(health).add_service(server);
     let metrics = config.service.metrics_listen.0;
-    Ok(inpaint_common::serve(listener, routes, shutdown, metrics).await?)
+    Ok(inpaint_common::serve(
+        listener,
+        routes,
+        &[inpaint_proto::v1::inpaint_worker_server::SERVICE_NAME],
+        shutdown,
+        metrics,
+    )
+    .await?)
 }
 
 type Loaded = (

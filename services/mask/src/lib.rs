@@ -34,5 +34,12 @@ pub async fn run(
     .max_encoding_message_size(limit);
     let mut routes = RoutesBuilder::default();
     routes.add_service(health).add_service(service);
-    inpaint_common::serve(listener, routes, shutdown, config.service.metrics_listen.0).await
+    inpaint_common::serve(
+        listener,
+        routes,
+        &[inpaint_proto::v1::mask_server::SERVICE_NAME],
+        shutdown,
+        config.service.metrics_listen.0,
+    )
+    .await
 }

@@ -97,6 +97,7 @@ pub async fn run(
     let serving = inpaint_common::serve(
         listener,
         routes,
+        &[inpaint_proto::v1::segmentation_server::SERVICE_NAME],
         async move {
             tokio::select! {
                 _ = shutdown => {}
