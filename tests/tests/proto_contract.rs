@@ -12,7 +12,11 @@ use support::repo_root;
 
 fn buf() -> PathBuf {
     let path = repo_root().join(".tools/buf/node_modules/.bin/buf");
-    assert!(path.exists(), "{} is missing: run `make buf`", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing: run `make buf`",
+        path.display()
+    );
     path
 }
 
@@ -59,7 +63,10 @@ fn breaking_check_catches_a_renumbered_field() {
     let same = copy_of_contract("same", |text| text);
     let renumbered = copy_of_contract("renumbered", |text| {
         let field = "string idempotency_key = 2;";
-        assert!(text.contains(field), "gateway.proto changed: pick another field");
+        assert!(
+            text.contains(field),
+            "gateway.proto changed: pick another field"
+        );
         text.replace(field, "string idempotency_key = 3;")
     });
     let against = format!("{}/proto", base.display());
