@@ -6,9 +6,21 @@ use inpaint_proto::v1::{InpaintRequest, InpaintResponse};
 use tonic::transport::Channel;
 
 /// A client for the gateway at `url`, with message limits that fit the
-/// largest images the cluster accepts by default.
+/// largest images the cluster accepts by default. An `https://` URL speaks
+/// TLS, trusting the PEM CA in `INPAINT_GATEWAY_CA` when set, else the
+/// system's roots.
 pub async fn connect(url: &str) -> anyhow::Result<InpaintingClient<Channel>> {
-    let channel = inpaint_common::endpoint(url)?.connect().await?;
+    let mut endpoint = inpaint_common::endpoint(url)?;
+    if url.starts_with("https://") {
+        let ca = std::env::var_os("INPAINT_GATEWAY_CA").map(std::path::PathBuf::from);
+        let tls = inpaint_common::tls::ClientTls::load(inpaint_common::tls::ClientTlsFiles {
+            ca,
+            ..Default::default()
+        })?;
+        let host = endpoint.uri().host().unwrap_or_default().to_string();
+        endpoint = endpoint.tls_config(tls.config(&host).0)?;
+    }
+    let channel = endpoint.connect().await?;
     let limit = max_message_bytes(DEFAULT_MAX_IMAGE_PIXELS);
     Ok(InpaintingClient::new(channel)
         .max_decoding_message_size(limit)

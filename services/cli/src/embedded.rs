@@ -43,6 +43,38 @@ pub struct ClusterConfig {
     pub mask_max_inflight: usize,
     /// Gateway job settings (store, runners, budget); see inpaint-gateway.
     pub jobs: JobSettings,
+    /// TLS on every port, and mTLS between the gateway and its stages.
+    pub tls: Option<ClusterTls>,
+}
+
+/// The PEM files of an embedded cluster's TLS: every port presents `cert`;
+/// the stages require a client certificate chaining to `ca`, and the
+/// gateway trusts `ca` for them and presents `client_cert`.
+#[derive(Debug, Clone)]
+pub struct ClusterTls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub ca: PathBuf,
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
+}
+
+impl ClusterTls {
+    fn serve(&self, service: &mut inpaint_common::ServiceArgs, stage: bool) {
+        service.tls_cert = Some(self.cert.clone());
+        service.tls_key = Some(self.key.clone());
+        service.tls_client_ca = stage.then(|| self.ca.clone());
+    }
+
+    /// The settings this process's own health checks connect with.
+    fn client(&self, host: &str) -> anyhow::Result<tonic::transport::ClientTlsConfig> {
+        let tls = inpaint_common::tls::ClientTls::load(inpaint_common::tls::ClientTlsFiles {
+            ca: Some(self.ca.clone()),
+            cert: Some(self.client_cert.clone()),
+            key: Some(self.client_key.clone()),
+        })?;
+        Ok(tls.config(host).0)
+    }
 }
 
 /// The gateway's job settings an embedded cluster exposes.
@@ -63,6 +95,8 @@ pub struct JobSettings {
     /// The gateway's API keys file (see inpaint-gateway --api-keys); None =
     /// no authentication, the embedded default.
     pub api_keys: Option<PathBuf>,
+    /// PEM CA of a `rediss://` server (see inpaint-gateway --redis-tls-ca).
+    pub redis_tls_ca: Option<PathBuf>,
 }
 
 impl Default for JobSettings {
@@ -84,6 +118,7 @@ impl Default for JobSettings {
             max_inflight_requests: defaults.max_inflight_requests,
             replica: None,
             api_keys: None,
+            redis_tls_ca: None,
         }
     }
 }
@@ -101,6 +136,7 @@ impl JobSettings {
         config.max_job_blob_bytes = self.max_blob_bytes;
         config.replica = self.replica.clone();
         config.api_keys = self.api_keys.clone();
+        config.redis_tls_ca = self.redis_tls_ca.clone();
     }
 }
 
@@ -124,6 +160,7 @@ impl Default for ClusterConfig {
             batch_always_wait: false,
             mask_max_inflight: 0,
             jobs: JobSettings::default(),
+            tls: None,
         }
     }
 }
@@ -135,6 +172,7 @@ pub struct Cluster {
     pub segmentation: SocketAddr,
     pub mask: SocketAddr,
     pub worker: SocketAddr,
+    tls: Option<ClusterTls>,
     stop: watch::Sender<bool>,
     tasks: Vec<ServiceTask>,
 }
@@ -182,14 +220,28 @@ impl Cluster {
         worker_config.batch_wait_us = config.batch_wait_us;
         worker_config.batch_always_wait = config.batch_always_wait;
         worker_config.ort_dylib = config.ort_dylib.clone();
+        let scheme = if config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         let mut gateway_config = inpaint_gateway::Config::local(
             gateway,
-            format!("http://{segmentation}"),
-            format!("http://{mask}"),
-            format!("http://{worker}"),
+            format!("{scheme}://{segmentation}"),
+            format!("{scheme}://{mask}"),
+            format!("{scheme}://{worker}"),
         );
         gateway_config.service.max_image_pixels = config.max_image_pixels;
         config.jobs.apply(&mut gateway_config);
+        if let Some(tls) = &config.tls {
+            tls.serve(&mut seg_config.service, true);
+            tls.serve(&mut mask_config.service, true);
+            tls.serve(&mut worker_config.service, true);
+            tls.serve(&mut gateway_config.service, false);
+            gateway_config.stage_tls_ca = Some(tls.ca.clone());
+            gateway_config.stage_tls_cert = Some(tls.client_cert.clone());
+            gateway_config.stage_tls_key = Some(tls.client_key.clone());
+        }
 
         let tasks = vec![
             spawn(
@@ -214,13 +266,15 @@ impl Cluster {
             segmentation,
             mask,
             worker,
+            tls: config.tls,
             stop,
             tasks,
         })
     }
 
     pub fn gateway_url(&self) -> String {
-        format!("http://{}", self.gateway)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.gateway)
     }
 
     /// Waits until every service reports SERVING (segmentation only when
@@ -236,8 +290,12 @@ impl Cluster {
             addrs.push(("segmentation", self.segmentation));
         }
         for (name, addr) in addrs {
+            let tls = match &self.tls {
+                Some(tls) => Some(tls.client(&addr.ip().to_string())?),
+                None => None,
+            };
             loop {
-                if serving(addr).await {
+                if serving_with(addr, tls.clone()).await {
                     break;
                 }
                 if self
@@ -285,9 +343,25 @@ where
 
 /// True when the service at `addr` answers its overall health as SERVING.
 pub async fn serving(addr: SocketAddr) -> bool {
-    let Ok(channel) = tonic::transport::Endpoint::from_shared(format!("http://{addr}")) else {
+    serving_with(addr, None).await
+}
+
+/// As `serving`, over TLS with `tls`.
+pub async fn serving_with(
+    addr: SocketAddr,
+    tls: Option<tonic::transport::ClientTlsConfig>,
+) -> bool {
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let Ok(mut channel) = tonic::transport::Endpoint::from_shared(format!("{scheme}://{addr}"))
+    else {
         return false;
     };
+    if let Some(tls) = tls {
+        let Ok(with_tls) = channel.tls_config(tls) else {
+            return false;
+        };
+        channel = with_tls;
+    }
     let Ok(channel) = channel.connect().await else {
         return false;
     };

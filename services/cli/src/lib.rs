@@ -7,4 +7,5 @@ pub mod client;
 pub mod embedded;
 pub mod home;
 pub mod mask_ops;
+pub mod probe;
 pub mod retry;

@@ -39,6 +39,9 @@ enum Command {
     /// Follow or manage one job on a gateway.
     #[command(subcommand)]
     Job(JobCommand),
+    /// Ask a service's gRPC health; exits 0 when SERVING (an exec probe
+    /// for TLS ports).
+    Health(inpaint_cli::probe::HealthArgs),
 }
 
 #[derive(Args)]
@@ -714,6 +717,14 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve(args) => serve(args).await,
         Command::Batch(args) => batch(args).await,
         Command::Job(command) => job(command).await,
+        Command::Health(args) => {
+            let status = inpaint_cli::probe::check(&args).await?;
+            println!("{}", status.as_str_name());
+            if status != tonic_health::pb::health_check_response::ServingStatus::Serving {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
     }
 }
 

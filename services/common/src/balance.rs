@@ -6,12 +6,15 @@
 //! periodically and spreads calls over all of them (tower's power-of-two
 //! choices), adding and dropping pods as they come and go.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tonic::transport::channel::Change;
 use tonic::transport::{Channel, Uri};
+
+use crate::tls::{ClientTls, ClientTlsFiles};
 
 /// Settings for every endpoint behind a balanced channel.
 #[derive(Debug, Clone, Copy)]
@@ -32,7 +35,15 @@ pub enum BalanceError {
 /// `settings.refresh`: one name on Kubernetes (a headless Service), or a
 /// list of replicas on one machine (`make cluster`). Must be called inside
 /// a tokio runtime; the refresh task ends when the channel is dropped.
-pub fn dns_balanced(url: &str, settings: EndpointSettings) -> Result<Channel, BalanceError> {
+///
+/// `https://` URLs connect with `tls` (the system's roots when None), each
+/// address verified against its host name; when the TLS files change, every
+/// endpoint is replaced, so new connections use the new files.
+pub fn dns_balanced(
+    url: &str,
+    settings: EndpointSettings,
+    tls: Option<Arc<ClientTls>>,
+) -> Result<Channel, BalanceError> {
     let bad = |reason: &str| BalanceError::Url {
         url: url.to_string(),
         reason: reason.to_string(),
@@ -49,16 +60,28 @@ pub fn dns_balanced(url: &str, settings: EndpointSettings) -> Result<Channel, Ba
         let scheme = uri.scheme_str().unwrap_or("http").to_string();
         targets.push((scheme, host, port));
     }
+    if targets.iter().any(|(scheme, ..)| scheme != &targets[0].0) {
+        return Err(bad("mixes http:// and https://"));
+    }
+    let tls = match (targets[0].0.as_str(), tls) {
+        ("https", Some(tls)) => Some(tls),
+        ("https", None) => Some(Arc::new(
+            ClientTls::load(ClientTlsFiles::default()).map_err(|e| bad(&e.to_string()))?,
+        )),
+        _ => None,
+    };
 
     let (channel, changes) = Channel::balance_channel::<SocketAddr>(64);
     tokio::spawn(async move {
-        let mut current: HashSet<SocketAddr> = HashSet::new();
+        // Each address and the host name it was found under.
+        let mut current: HashMap<SocketAddr, String> = HashMap::new();
+        let mut tls_generation = tls.as_ref().map(|t| t.generation());
         loop {
-            let mut found = HashSet::new();
+            let mut found = HashMap::new();
             let mut resolved_all = true;
             for (_, host, port) in &targets {
                 match tokio::net::lookup_host((host.as_str(), *port)).await {
-                    Ok(addrs) => found.extend(addrs),
+                    Ok(addrs) => found.extend(addrs.map(|a| (a, host.clone()))),
                     Err(err) => {
                         // Keep what we have; a DNS hiccup must not drop
                         // healthy pods.
@@ -68,21 +91,38 @@ pub fn dns_balanced(url: &str, settings: EndpointSettings) -> Result<Channel, Ba
                 }
             }
             if resolved_all {
-                for gone in current.difference(&found) {
+                for gone in current.keys().filter(|a| !found.contains_key(a)) {
                     tracing::info!(addr = %gone, "endpoint removed");
                     if changes.send(Change::Remove(*gone)).await.is_err() {
                         return;
                     }
                 }
             }
-            for new in found.difference(&current) {
+            // New TLS files: every endpoint again (an insert under a known
+            // address replaces it), so new connections present them.
+            let generation = tls.as_ref().map(|t| t.generation());
+            let renew = generation != tls_generation;
+            tls_generation = generation;
+            for (addr, host) in &found {
+                if current.contains_key(addr) && !renew {
+                    continue;
+                }
                 let scheme = &targets[0].0;
-                let endpoint = crate::serve::endpoint(&format!("{scheme}://{new}"))
+                let mut endpoint = crate::serve::endpoint(&format!("{scheme}://{addr}"))
                     .expect("socket address makes a valid URI")
                     .timeout(settings.request_timeout)
                     .connect_timeout(settings.connect_timeout);
-                tracing::debug!(addr = %new, "endpoint added");
-                if changes.send(Change::Insert(*new, endpoint)).await.is_err() {
+                if let Some(tls) = &tls {
+                    endpoint = match endpoint.tls_config(tls.config(host).0) {
+                        Ok(endpoint) => endpoint,
+                        Err(err) => {
+                            tracing::error!(%addr, %err, "TLS settings refused; endpoint left out");
+                            continue;
+                        }
+                    };
+                }
+                tracing::debug!(%addr, "endpoint added");
+                if changes.send(Change::Insert(*addr, endpoint)).await.is_err() {
                     return;
                 }
             }
@@ -103,6 +143,7 @@ pub fn dns_balanced(url: &str, settings: EndpointSettings) -> Result<Channel, Ba
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashSet;
     use tonic_health::ServingStatus;
     use tonic_health::pb::HealthCheckRequest;
     use tonic_health::pb::health_client::HealthClient;
@@ -134,7 +175,7 @@ mod tests {
             refresh: Duration::from_secs(60),
         };
         let url = format!("http://127.0.0.1:{a}, http://127.0.0.1:{b}");
-        let mut client = HealthClient::new(dns_balanced(&url, settings).unwrap());
+        let mut client = HealthClient::new(dns_balanced(&url, settings, None).unwrap());
         let mut seen = HashSet::new();
         for _ in 0..40 {
             let request = HealthCheckRequest {
@@ -153,6 +194,6 @@ mod tests {
             2,
             "answers came from one replica only: {seen:?}"
         );
-        assert!(dns_balanced("http://127.0.0.1:1,nonsense", settings).is_err());
+        assert!(dns_balanced("http://127.0.0.1:1,nonsense", settings, None).is_err());
     }
 }

@@ -1,6 +1,10 @@
 //! Configuration every service shares.
 
+use std::path::PathBuf;
+
 use clap::{Args, ValueEnum};
+
+use crate::tls::{ServerTls, ServerTlsFiles, TlsError};
 
 /// How logs are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -32,6 +36,30 @@ pub struct ServiceArgs {
     /// or empty: no metrics endpoint.
     #[arg(long, env = "INPAINT_METRICS_LISTEN", default_value = "", value_parser = OptionalAddr::parse)]
     pub metrics_listen: OptionalAddr,
+
+    /// PEM certificate chain this port presents: TLS on it when set (with
+    /// --tls-key). Read again when the file changes.
+    #[arg(long, env = "INPAINT_TLS_CERT", value_parser = non_empty_path)]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "INPAINT_TLS_KEY", value_parser = non_empty_path)]
+    pub tls_key: Option<PathBuf>,
+
+    /// PEM CA that callers' client certificates must chain to: with it,
+    /// a caller without such a certificate is refused at the handshake
+    /// (mTLS, for the stages behind the gateway).
+    #[arg(long, env = "INPAINT_TLS_CLIENT_CA", value_parser = non_empty_path)]
+    pub tls_client_ca: Option<PathBuf>,
+}
+
+/// A path, where an empty value (an unset variable in a manifest) is an
+/// error rather than the current folder.
+fn non_empty_path(s: &str) -> Result<PathBuf, String> {
+    if s.trim().is_empty() {
+        return Err("empty path".into());
+    }
+    Ok(PathBuf::from(s))
 }
 
 /// An address that may be left empty (off).
@@ -74,6 +102,28 @@ impl ServiceArgs {
             log_format: LogFormat::Pretty,
             max_image_pixels: DEFAULT_MAX_IMAGE_PIXELS,
             metrics_listen: OptionalAddr(None),
+            tls_cert: None,
+            tls_key: None,
+            tls_client_ca: None,
+        }
+    }
+
+    /// The port's TLS, when a certificate is configured.
+    pub fn server_tls(&self) -> Result<Option<ServerTls>, TlsError> {
+        match (&self.tls_cert, &self.tls_key) {
+            (None, None) if self.tls_client_ca.is_some() => Err(TlsError::Settings(
+                "INPAINT_TLS_CLIENT_CA needs INPAINT_TLS_CERT and INPAINT_TLS_KEY".into(),
+            )),
+            (None, None) => Ok(None),
+            (Some(cert), Some(key)) => ServerTls::load(ServerTlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+                client_ca: self.tls_client_ca.clone(),
+            })
+            .map(Some),
+            _ => Err(TlsError::Settings(
+                "INPAINT_TLS_CERT and INPAINT_TLS_KEY go together".into(),
+            )),
         }
     }
 }

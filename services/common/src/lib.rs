@@ -16,6 +16,7 @@ pub mod shutdown;
 pub mod status;
 pub mod telemetry;
 pub mod tensor;
+pub mod tls;
 
 pub use config::{LogFormat, ServiceArgs};
 pub use serve::{ServeError, WINDOW, endpoint, serve};

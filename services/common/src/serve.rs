@@ -1,11 +1,15 @@
 //! One way to serve a gRPC service: health, reflection, graceful shutdown.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use tonic::service::RoutesBuilder;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
+
+use crate::ServiceArgs;
+use crate::tls::TlsError;
 
 /// HTTP/2 stream window for servers and clients (16 MiB).
 pub const WINDOW: u32 = 16 << 20;
@@ -33,6 +37,8 @@ pub enum ServeError {
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("gRPC server failed: {0}")]
     Transport(#[from] tonic::transport::Error),
+    #[error("TLS: {0}")]
+    Tls(#[from] TlsError),
     #[error("cannot listen for metrics: {0}")]
     Metrics(std::io::Error),
 }
@@ -43,15 +49,18 @@ pub enum ServeError {
 /// lists only what this port serves: every service's descriptors are known
 /// (the gateway's messages import the stages'), but listing a stage's
 /// service on the gateway's port would invite calls that answer
-/// UNIMPLEMENTED. Every call is counted and timed; with `metrics`,
+/// UNIMPLEMENTED. With a certificate in `settings`, the port speaks only
+/// TLS. Every call is counted and timed; with a metrics address,
 /// the Prometheus text is served there while the service runs.
 pub async fn serve(
     listener: TcpListener,
     mut routes: RoutesBuilder,
     served: &[&str],
+    settings: &ServiceArgs,
     shutdown: impl Future<Output = ()> + Send,
-    metrics: Option<std::net::SocketAddr>,
 ) -> Result<(), ServeError> {
+    let tls = settings.server_tls()?;
+    let metrics = settings.metrics_listen.0;
     let metrics_task = match metrics {
         Some(addr) => {
             let listener = TcpListener::bind(addr).await.map_err(ServeError::Metrics)?;
@@ -79,17 +88,26 @@ pub async fn serve(
     // Images travel as multi-megabyte messages: HTTP/2 windows sized for
     // them avoid a round trip per 64 KiB, and no-delay keeps small stream
     // messages (progress events) from waiting on Nagle.
-    Server::builder()
+    let router = Server::builder()
         .layer(crate::metrics::GrpcMetricsLayer)
         .initial_stream_window_size(WINDOW)
         .initial_connection_window_size(2 * WINDOW)
         .max_frame_size(FRAME)
-        .add_routes(routes.routes())
-        .serve_with_incoming_shutdown(
-            TcpIncoming::from(listener).with_nodelay(Some(true)),
-            shutdown,
-        )
-        .await?;
+        .add_routes(routes.routes());
+    match tls {
+        Some(tls) => {
+            let incoming = crate::tls::incoming(listener, Arc::new(tls));
+            router
+                .serve_with_incoming_shutdown(incoming, shutdown)
+                .await?
+        }
+        None => {
+            let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+            router
+                .serve_with_incoming_shutdown(incoming, shutdown)
+                .await?
+        }
+    }
     tracing::info!(?addr, "stopped");
     drop(metrics_task);
     Ok(())

@@ -3,7 +3,10 @@
 use std::time::Duration;
 
 use clap::Parser;
+use std::path::PathBuf;
+
 use inpaint_common::ServiceArgs;
+use inpaint_common::tls::{ClientTls, ClientTlsFiles, TlsError};
 
 /// inpaint-gateway: the public Inpainting API.
 #[derive(Debug, Clone, Parser)]
@@ -114,6 +117,29 @@ pub struct Config {
     /// limits; read again when it changes). Unset: no authentication.
     #[arg(long, env = "INPAINT_API_KEYS")]
     pub api_keys: Option<std::path::PathBuf>,
+
+    /// PEM CA the stages' certificates must chain to, for https:// stage
+    /// URLs (unset: the system's roots).
+    #[arg(long, env = "INPAINT_STAGE_TLS_CA")]
+    pub stage_tls_ca: Option<PathBuf>,
+
+    /// PEM client certificate this gateway presents to the stages (mTLS),
+    /// with --stage-tls-key. Both read again when they change.
+    #[arg(long, env = "INPAINT_STAGE_TLS_CERT")]
+    pub stage_tls_cert: Option<PathBuf>,
+
+    #[arg(long, env = "INPAINT_STAGE_TLS_KEY")]
+    pub stage_tls_key: Option<PathBuf>,
+
+    /// PEM CA of the Redis server's certificate, for rediss:// URLs
+    /// (unset: the system's roots).
+    #[arg(long, env = "INPAINT_REDIS_TLS_CA")]
+    pub redis_tls_ca: Option<PathBuf>,
+
+    /// Redis password (AUTH), kept out of the URL so that it can come from
+    /// a Secret; overrides one in the URL.
+    #[arg(long, env = "INPAINT_REDIS_PASSWORD", hide_env_values = true)]
+    pub redis_password: Option<String>,
 }
 
 impl Config {
@@ -143,7 +169,21 @@ impl Config {
             max_job_blob_bytes: 64 << 20,
             replica: None,
             api_keys: None,
+            stage_tls_ca: None,
+            stage_tls_cert: None,
+            stage_tls_key: None,
+            redis_tls_ca: None,
+            redis_password: None,
         }
+    }
+
+    /// The TLS the gateway's stage connections use (for https:// URLs).
+    pub fn stage_tls(&self) -> Result<ClientTls, TlsError> {
+        ClientTls::load(ClientTlsFiles {
+            ca: self.stage_tls_ca.clone(),
+            cert: self.stage_tls_cert.clone(),
+            key: self.stage_tls_key.clone(),
+        })
     }
 
     /// Largest public request message: the uploads plus protobuf framing.

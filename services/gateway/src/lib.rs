@@ -23,7 +23,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use inpaint_common::ServeError;
-use inpaint_common::balance::BalanceError;
 use inpaint_common::health::health_reporter;
 use inpaint_proto::v1::inpainting_server::InpaintingServer;
 use jobs::JobStore;
@@ -35,7 +34,7 @@ pub use config::Config;
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error(transparent)]
-    Stages(#[from] BalanceError),
+    Stages(#[from] stages::StagesError),
     #[error(transparent)]
     Serve(#[from] ServeError),
     #[error(transparent)]
@@ -55,8 +54,14 @@ pub async fn run(
     let ttl = Duration::from_secs(config.job_ttl_secs.max(1));
     match config.redis_url.clone() {
         Some(url) => {
-            let store = jobs::redis::RedisStore::connect(&url, &config.redis_prefix, ttl).await?;
-            tracing::info!(redis = %url, "job store: Redis");
+            let client = jobs::redis::client(
+                &url,
+                config.redis_password.as_deref(),
+                config.redis_tls_ca.as_deref(),
+            )?;
+            let store =
+                jobs::redis::RedisStore::connect_client(client, &config.redis_prefix, ttl).await?;
+            tracing::info!(redis = %without_password(&url), "job store: Redis");
             serve_with(config, Arc::new(store), listener, shutdown).await
         }
         None => {
@@ -142,16 +147,48 @@ async fn serve_with<S: JobStore>(
     ));
     let mut routes = RoutesBuilder::default();
     routes.add_service(health).add_service(server);
-    let metrics = config.service.metrics_listen.0;
     let served = inpaint_common::serve(
         listener,
         routes,
         &[inpaint_proto::v1::inpainting_server::SERVICE_NAME],
+        &config.service,
         shutdown,
-        metrics,
     )
     .await;
     let _ = stop.send(true);
     while runners.join_next().await.is_some() {}
     Ok(served?)
+}
+
+/// A Redis URL fit for a log: the password (`redis://:PASSWORD@host`)
+/// replaced by `***`.
+fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    match rest.rsplit_once('@') {
+        Some((user_info, host)) => {
+            let user = user_info.split(':').next().unwrap_or("");
+            format!("{scheme}://{user}:***@{host}")
+        }
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_password;
+
+    #[test]
+    fn redis_passwords_stay_out_of_logs() {
+        assert_eq!(
+            without_password("rediss://:s3cr@t@redis:6380/0"),
+            "rediss://:***@redis:6380/0"
+        );
+        assert_eq!(
+            without_password("redis://app:pw@redis:6379"),
+            "redis://app:***@redis:6379"
+        );
+        assert_eq!(without_password("redis://redis:6379"), "redis://redis:6379");
+    }
 }

@@ -3,12 +3,21 @@
 use inpaint_proto::v1::inpaint_worker_client::InpaintWorkerClient;
 use inpaint_proto::v1::mask_client::MaskClient;
 use inpaint_proto::v1::segmentation_client::SegmentationClient;
+use std::sync::Arc;
 use std::time::Duration;
 
 use inpaint_common::balance::{BalanceError, EndpointSettings, dns_balanced};
 use tonic::transport::Channel;
 
 use crate::config::Config;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StagesError {
+    #[error(transparent)]
+    Url(#[from] BalanceError),
+    #[error("stage TLS: {0}")]
+    Tls(#[from] inpaint_common::tls::TlsError),
+}
 
 /// One balanced channel per stage (every address the stage's name resolves
 /// to, re-resolved every few seconds); tonic clients are cheap clones.
@@ -20,7 +29,7 @@ pub struct Stages {
 }
 
 impl Stages {
-    pub fn connect(config: &Config) -> Result<Self, BalanceError> {
+    pub fn connect(config: &Config) -> Result<Self, StagesError> {
         let limit = config.service.max_message_bytes();
         let settings = EndpointSettings {
             // A backstop a second behind the pipeline's own stage timeout,
@@ -30,7 +39,8 @@ impl Stages {
             connect_timeout: Duration::from_secs(5),
             refresh: Duration::from_secs(config.resolve_every_secs.max(1)),
         };
-        let channel = |url: &str| dns_balanced(url, settings);
+        let tls = Arc::new(config.stage_tls()?);
+        let channel = |url: &str| dns_balanced(url, settings, Some(tls.clone()));
         Ok(Self {
             segmentation: SegmentationClient::new(channel(&config.segmentation_url)?)
                 .max_decoding_message_size(limit)

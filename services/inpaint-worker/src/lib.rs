@@ -84,13 +84,12 @@ pub async fn run(
         .max_encoding_message_size(limit);
     let mut routes = RoutesBuilder::default();
     routes.add_service(health).add_service(server);
-    let metrics = config.service.metrics_listen.0;
     Ok(inpaint_common::serve(
         listener,
         routes,
         &[inpaint_proto::v1::inpaint_worker_server::SERVICE_NAME],
+        &config.service,
         shutdown,
-        metrics,
     )
     .await?)
 }

@@ -38,8 +38,8 @@ pub async fn run(
         listener,
         routes,
         &[inpaint_proto::v1::mask_server::SERVICE_NAME],
+        &config.service,
         shutdown,
-        config.service.metrics_listen.0,
     )
     .await
 }

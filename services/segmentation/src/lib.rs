@@ -93,18 +93,17 @@ pub async fn run(
     };
     tokio::pin!(fatal);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let metrics = config.service.metrics_listen.0;
     let serving = inpaint_common::serve(
         listener,
         routes,
         &[inpaint_proto::v1::segmentation_server::SERVICE_NAME],
+        &config.service,
         async move {
             tokio::select! {
                 _ = shutdown => {}
                 _ = stop_rx => {}
             }
         },
-        metrics,
     );
     tokio::pin!(serving);
     tokio::select! {

@@ -5,7 +5,7 @@
 
 pub mod lettering;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use inpaint_cli::embedded::{Cluster, ClusterConfig};
@@ -148,6 +148,8 @@ pub fn assert_identical_outside(a: &RgbImage, b: &RgbImage, area: PixelBox, radi
 pub struct Redis {
     child: Option<std::process::Child>,
     port: u16,
+    /// Arguments beyond the port and persistence (TLS, a password).
+    args: Vec<String>,
     pub url: String,
 }
 
@@ -169,17 +171,18 @@ impl Redis {
     /// Starts the server again on the same port, empty (no persistence).
     pub fn start(&mut self) {
         self.stop();
+        let port = self.port.to_string();
+        // With TLS arguments the port is the TLS one and plain TCP is off.
+        let tls = self.args.iter().any(|a| a == "--tls-cert-file");
+        let ports = if tls {
+            vec!["--port", "0", "--tls-port", &port]
+        } else {
+            vec!["--port", &port]
+        };
         let mut child = std::process::Command::new("redis-server")
-            .args([
-                "--port",
-                &self.port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
+            .args(ports)
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(&self.args)
             .stdout(std::process::Stdio::null())
             .spawn()
             .expect("redis-server runs (apt-get install redis-server)");
@@ -205,7 +208,38 @@ pub fn start_redis() -> Redis {
     let mut redis = Redis {
         child: None,
         port,
+        args: vec![],
         url: format!("redis://127.0.0.1:{port}"),
+    };
+    redis.start();
+    redis
+}
+
+/// A private redis-server that speaks only TLS (with `cert` and `key`) and
+/// wants `password`; its URL is `rediss://:PASSWORD@127.0.0.1:PORT`.
+pub fn start_redis_tls(cert: &Path, key: &Path, ca: &Path, password: &str) -> Redis {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let path = |p: &Path| p.to_string_lossy().into_owned();
+    let mut redis = Redis {
+        child: None,
+        port,
+        args: vec![
+            "--tls-cert-file".into(),
+            path(cert),
+            "--tls-key-file".into(),
+            path(key),
+            "--tls-ca-cert-file".into(),
+            path(ca),
+            "--tls-auth-clients".into(),
+            "no".into(),
+            "--requirepass".into(),
+            password.into(),
+        ],
+        url: format!("rediss://:{password}@127.0.0.1:{port}"),
     };
     redis.start();
     redis

@@ -22,6 +22,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use inpaint_proto::v1::{Job, JobEvent, JobState};
+use redis::IntoConnectionInfo;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use redis::{AsyncConnectionConfig, Client, Script, Value};
 use tokio::sync::Mutex;
@@ -74,9 +75,47 @@ redis.call('HSET', KEYS[1], 'cancel', 1)
 return state
 "#;
 
+/// A Redis client for `url`, with `password` when given (it overrides one
+/// in the URL, so the URL can sit in plain configuration and the password
+/// in a Secret), and for `rediss://` a server certificate that chains to
+/// the PEM CA at `ca` (None: the system's roots).
+pub fn client(
+    url: &str,
+    password: Option<&str>,
+    ca: Option<&std::path::Path>,
+) -> Result<Client, StoreError> {
+    let mut info = url.into_connection_info()?;
+    if let Some(password) = password {
+        let settings = info.redis_settings().clone().set_password(password);
+        info = info.set_redis_settings(settings);
+    }
+    if !url.starts_with("rediss://") {
+        return Ok(Client::open(info)?);
+    }
+    let root_cert = match ca {
+        Some(path) => Some(std::fs::read(path).map_err(|e| {
+            StoreError::Backend(format!("cannot read the Redis CA {}: {e}", path.display()))
+        })?),
+        None => None,
+    };
+    let certificates = redis::TlsCertificates {
+        client_tls: None,
+        root_cert,
+    };
+    Ok(Client::build_with_tls(info, certificates)?)
+}
+
 impl RedisStore {
     pub async fn connect(url: &str, prefix: &str, ttl: Duration) -> Result<Self, StoreError> {
-        let client = Client::open(url)?;
+        Self::connect_client(Client::open(url)?, prefix, ttl).await
+    }
+
+    /// As `connect`, with a client made by `client`.
+    pub async fn connect_client(
+        client: Client,
+        prefix: &str,
+        ttl: Duration,
+    ) -> Result<Self, StoreError> {
         let config =
             ConnectionManagerConfig::new().set_response_timeout(Some(Duration::from_secs(10)));
         let mut conn = client.get_connection_manager_with_config(config).await?;
