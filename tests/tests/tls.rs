@@ -216,20 +216,37 @@ async fn tls_on_every_port_mtls_to_the_stages_and_certificate_reload() {
     }
     // The exec probe the TLS overlay uses (`inpaint health`) gets through
     // with the certificate, and reports failure without it.
+    // It dials 127.0.0.1 and checks the name the certificate carries.
     let mut probe = inpaint_cli::probe::HealthArgs {
         url: format!("https://{}", cluster.mask),
         service: String::new(),
         ca: Some(tls.ca.clone()),
         cert: Some(tls.client_cert.clone()),
         key: Some(tls.client_key.clone()),
+        server_name: Some("localhost".into()),
+        no_verify: false,
         timeout_secs: 5,
     };
-    let status = inpaint_cli::probe::check(&probe)
-        .await
-        .expect("probe answers");
-    assert_eq!(status.as_str_name(), "SERVING");
-    (probe.cert, probe.key) = (None, None);
+    let serving = |status: tonic_health::pb::health_check_response::ServingStatus| {
+        status.as_str_name() == "SERVING"
+    };
+    assert!(inpaint_cli::probe::check(&probe).await.is_ok_and(serving));
+    probe.server_name = Some("elsewhere.example".into());
     assert!(inpaint_cli::probe::check(&probe).await.is_err());
+    (probe.cert, probe.key, probe.server_name) = (None, None, None);
+    assert!(inpaint_cli::probe::check(&probe).await.is_err());
+    // The gateway's probe takes whatever certificate the public port shows.
+    let gateway_probe = inpaint_cli::probe::HealthArgs {
+        url: format!("https://{}", cluster.gateway),
+        ca: None,
+        no_verify: true,
+        ..probe
+    };
+    assert!(
+        inpaint_cli::probe::check(&gateway_probe)
+            .await
+            .is_ok_and(serving)
+    );
     // ...and one whose certificate another CA signed.
     let stranger = authority("another CA");
     let (stranger_cert, stranger_key) = leaf(&stranger, true);
