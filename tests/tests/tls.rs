@@ -88,6 +88,7 @@ fn cluster_tls(dir: &Path, ca: &Authority) -> ClusterTls {
         ca: write(dir, "ca.pem", &ca.pem),
         client_cert: write(dir, "client.pem", &client_cert),
         client_key: write(dir, "client.key", &client_key),
+        stage_mtls: true,
     }
 }
 

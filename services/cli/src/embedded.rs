@@ -47,9 +47,10 @@ pub struct ClusterConfig {
     pub tls: Option<ClusterTls>,
 }
 
-/// The PEM files of an embedded cluster's TLS: every port presents `cert`;
-/// the stages require a client certificate chaining to `ca`, and the
-/// gateway trusts `ca` for them and presents `client_cert`.
+/// The PEM files of an embedded cluster's TLS: the gateway's port presents
+/// `cert`; with `stage_mtls`, so do the stages, which then require a client
+/// certificate chaining to `ca`, and the gateway trusts `ca` for them and
+/// presents `client_cert` (without it, TLS ends at the gateway).
 #[derive(Debug, Clone)]
 pub struct ClusterTls {
     pub cert: PathBuf,
@@ -57,6 +58,7 @@ pub struct ClusterTls {
     pub ca: PathBuf,
     pub client_cert: PathBuf,
     pub client_key: PathBuf,
+    pub stage_mtls: bool,
 }
 
 impl ClusterTls {
@@ -220,11 +222,8 @@ impl Cluster {
         worker_config.batch_wait_us = config.batch_wait_us;
         worker_config.batch_always_wait = config.batch_always_wait;
         worker_config.ort_dylib = config.ort_dylib.clone();
-        let scheme = if config.tls.is_some() {
-            "https"
-        } else {
-            "http"
-        };
+        let stage_mtls = config.tls.as_ref().is_some_and(|t| t.stage_mtls);
+        let scheme = if stage_mtls { "https" } else { "http" };
         let mut gateway_config = inpaint_gateway::Config::local(
             gateway,
             format!("{scheme}://{segmentation}"),
@@ -234,10 +233,12 @@ impl Cluster {
         gateway_config.service.max_image_pixels = config.max_image_pixels;
         config.jobs.apply(&mut gateway_config);
         if let Some(tls) = &config.tls {
+            tls.serve(&mut gateway_config.service, false);
+        }
+        if let Some(tls) = config.tls.as_ref().filter(|t| t.stage_mtls) {
             tls.serve(&mut seg_config.service, true);
             tls.serve(&mut mask_config.service, true);
             tls.serve(&mut worker_config.service, true);
-            tls.serve(&mut gateway_config.service, false);
             gateway_config.stage_tls_ca = Some(tls.ca.clone());
             gateway_config.stage_tls_cert = Some(tls.client_cert.clone());
             gateway_config.stage_tls_key = Some(tls.client_key.clone());
@@ -291,8 +292,10 @@ impl Cluster {
         }
         for (name, addr) in addrs {
             let tls = match &self.tls {
-                Some(tls) => Some(tls.client(&addr.ip().to_string())?),
-                None => None,
+                Some(tls) if name == "gateway" || tls.stage_mtls => {
+                    Some(tls.client(&addr.ip().to_string())?)
+                }
+                _ => None,
             };
             loop {
                 if serving_with(addr, tls.clone()).await {
