@@ -15,6 +15,7 @@ async fn depths_follow_claims<S: JobStore>(store: &S) {
     assert_eq!(store.queue_depths().await.unwrap(), QueueDepths::default());
     for _ in 0..3 {
         let new = NewJob {
+            traceparent: String::new(),
             input: vec![1, 2, 3],
             tenant: String::new(),
             idempotency_key: None,

@@ -51,6 +51,11 @@ pub struct ServiceArgs {
     /// (mTLS, for the stages behind the gateway).
     #[arg(long, env = "INPAINT_TLS_CLIENT_CA", value_parser = non_empty_path)]
     pub tls_client_ca: Option<PathBuf>,
+
+    /// OpenTelemetry collector for traces (OTLP over gRPC, e.g.
+    /// http://otel-collector:4317); unset: no trace export.
+    #[arg(long, env = "INPAINT_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
 }
 
 /// A path, where an empty value (an unset variable in a manifest) is an
@@ -105,6 +110,7 @@ impl ServiceArgs {
             tls_cert: None,
             tls_key: None,
             tls_client_ca: None,
+            otlp_endpoint: None,
         }
     }
 

@@ -17,6 +17,7 @@ pub mod status;
 pub mod telemetry;
 pub mod tensor;
 pub mod tls;
+pub mod trace;
 
 pub use config::{LogFormat, ServiceArgs};
 pub use serve::{ServeError, WINDOW, endpoint, serve};

@@ -90,6 +90,7 @@ pub async fn serve(
     // messages (progress events) from waiting on Nagle.
     let router = Server::builder()
         .layer(crate::metrics::GrpcMetricsLayer)
+        .layer(crate::trace::ServerTraceLayer)
         .initial_stream_window_size(WINDOW)
         .initial_connection_window_size(2 * WINDOW)
         .max_frame_size(FRAME)

@@ -16,6 +16,8 @@ use inpaint_proto::v1::{
     RegionMode, SegmentRequest, StageTiming, inpaint_request::Target, mask_op::Op,
 };
 
+use tracing::Instrument;
+
 use crate::decode::{
     Carried, DEFAULT_QUALITY, Decoding, decode_mask, decode_photo, decode_sketch, encode_gray_png,
     encode_result,
@@ -141,6 +143,11 @@ enum Regions {
 }
 
 impl Pipeline {
+    #[tracing::instrument(
+        name = "inpaint",
+        skip_all,
+        fields(engine = tracing::field::Empty, target = tracing::field::Empty, image_bytes = req.image.len())
+    )]
     pub async fn inpaint(
         &self,
         req: InpaintRequest,
@@ -150,6 +157,9 @@ impl Pipeline {
         let target = req
             .target
             .ok_or_else(|| Error::invalid("target", "set `mask`, `faces`, `prompt` or `detect`"))?;
+        let span = tracing::Span::current();
+        span.record("engine", params.engine.as_str());
+        span.record("target", crate::targets::describe(&target));
         let mut engines = vec![(params.engine.clone(), "params.engine".to_string())];
         engines.extend(regions::engines(&params).enumerate().map(|(k, engine)| {
             let field = format!("params.region_overrides[{k}].engine");
@@ -302,27 +312,37 @@ impl Pipeline {
             let mut worker = self.stages.worker.clone();
             let limit = self.stage_timeout;
             let steps = step_tx.clone();
-            calls.spawn(async move {
-                let call = async {
-                    // The streaming call reports each sampling step; the
-                    // JoinSet dropping this task (a cancel, a caller gone)
-                    // drops the call, which stops the worker's work.
-                    let mut events = worker.inpaint_crops_stream(request).await?.into_inner();
-                    while let Some(event) = events.message().await? {
-                        match event.event {
-                            Some(CropEvent::Step(step)) => {
-                                let _ = steps.send((i as u32, step.step, step.steps));
+            calls.spawn(
+                async move {
+                    let call = async {
+                        // The streaming call reports each sampling step; the
+                        // JoinSet dropping this task (a cancel, a caller gone)
+                        // drops the call, which stops the worker's work.
+                        let mut events = worker.inpaint_crops_stream(request).await?.into_inner();
+                        while let Some(event) = events.message().await? {
+                            match event.event {
+                                Some(CropEvent::Step(step)) => {
+                                    let _ = steps.send((i as u32, step.step, step.steps));
+                                }
+                                Some(CropEvent::Done(done)) => return Ok(done),
+                                None => {}
                             }
-                            Some(CropEvent::Done(done)) => return Ok(done),
-                            None => {}
                         }
-                    }
-                    Err(tonic::Status::internal(
-                        "the worker's stream ended without a result",
-                    ))
-                };
-                (i, tokio::time::timeout(limit, call).await)
-            });
+                        Err(tonic::Status::internal(
+                            "the worker's stream ended without a result",
+                        ))
+                    };
+                    (i, tokio::time::timeout(limit, call).await)
+                }
+                // A spawned task starts outside any span: this one keeps the
+                // crop's call in the request's trace.
+                .instrument(tracing::info_span!(
+                    "stage",
+                    otel.name = "worker",
+                    stage = "worker",
+                    crop = i
+                )),
+            );
         }
         drop(step_tx);
         let mut images: Vec<Option<pb::Tensor>> = vec![None; crops.len()];
@@ -465,7 +485,10 @@ impl Pipeline {
         name: &'static str,
         call: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     ) -> Result<T, Error> {
-        match tokio::time::timeout(self.stage_timeout, call).await {
+        // The stage's own span is this one's child: the call carries its
+        // trace context (see `Stages`).
+        let span = tracing::info_span!("stage", otel.name = name, stage = name);
+        match tokio::time::timeout(self.stage_timeout, call.instrument(span)).await {
             Ok(Ok(response)) => Ok(response.into_inner()),
             Ok(Err(status)) => Err(stage(name, status)),
             Err(_) => Err(stage(

@@ -117,6 +117,7 @@ impl<S: JobStore> InpaintingService<S> {
             tenant: caller.tenant().to_string(),
             idempotency_key: key,
             pixels,
+            traceparent: inpaint_common::trace::current_traceparent(),
         };
         self.store
             .create(new)

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use inpaint_common::balance::{BalanceError, EndpointSettings, dns_balanced};
-use tonic::transport::Channel;
+use inpaint_common::trace::{self, TracedChannel};
+use tonic::service::interceptor::InterceptedService;
 
 use crate::config::Config;
 
@@ -21,11 +22,12 @@ pub enum StagesError {
 
 /// One balanced channel per stage (every address the stage's name resolves
 /// to, re-resolved every few seconds); tonic clients are cheap clones.
+/// Every call carries the caller's trace context.
 #[derive(Clone)]
 pub struct Stages {
-    pub segmentation: SegmentationClient<Channel>,
-    pub mask: MaskClient<Channel>,
-    pub worker: InpaintWorkerClient<Channel>,
+    pub segmentation: SegmentationClient<TracedChannel>,
+    pub mask: MaskClient<TracedChannel>,
+    pub worker: InpaintWorkerClient<TracedChannel>,
 }
 
 impl Stages {
@@ -40,7 +42,10 @@ impl Stages {
             refresh: Duration::from_secs(config.resolve_every_secs.max(1)),
         };
         let tls = Arc::new(config.stage_tls()?);
-        let channel = |url: &str| dns_balanced(url, settings, Some(tls.clone()));
+        let channel = |url: &str| {
+            dns_balanced(url, settings, Some(tls.clone()))
+                .map(|c| InterceptedService::new(c, trace::inject as trace::Inject))
+        };
         Ok(Self {
             segmentation: SegmentationClient::new(channel(&config.segmentation_url)?)
                 .max_decoding_message_size(limit)

@@ -16,6 +16,7 @@ use super::{
 struct Entry {
     job: Job,
     input: Vec<u8>,
+    traceparent: String,
     result: Option<Vec<u8>>,
     events: Vec<JobEvent>,
     pixels: u64,
@@ -133,6 +134,7 @@ impl JobStore for MemoryStore {
                 Entry {
                     job: job.clone(),
                     input: new.input,
+                    traceparent: new.traceparent,
                     result: None,
                     events: vec![first],
                     pixels: new.pixels,
@@ -156,6 +158,15 @@ impl JobStore for MemoryStore {
 
     async fn input(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.with(|s| s.jobs.get(id).map(|e| e.input.clone())))
+    }
+
+    async fn traceparent(&self, id: &str) -> Result<String, StoreError> {
+        Ok(self.with(|s| {
+            s.jobs
+                .get(id)
+                .map(|e| e.traceparent.clone())
+                .unwrap_or_default()
+        }))
     }
 
     async fn progress(&self, id: &str, e: JobEvent) -> Result<bool, StoreError> {

@@ -38,6 +38,9 @@ pub struct NewJob {
     pub idempotency_key: Option<String>,
     /// Pixels of its image, for admission accounting.
     pub pixels: u64,
+    /// The submitter's trace context (`traceparent`; "" without one), so
+    /// the runner's spans join the submitter's trace.
+    pub traceparent: String,
 }
 
 /// One delivery of a queued job to a runner.
@@ -72,6 +75,8 @@ pub trait JobStore: Send + Sync + 'static {
     fn create(&self, job: NewJob) -> impl Future<Output = Result<Job, StoreError>> + Send;
     fn get(&self, id: &str) -> impl Future<Output = Result<Option<Job>, StoreError>> + Send;
     fn input(&self, id: &str) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;
+    /// The trace context the job was submitted under ("" when none).
+    fn traceparent(&self, id: &str) -> impl Future<Output = Result<String, StoreError>> + Send;
     /// Records a progress event (sequence numbers are assigned here) and
     /// moves the job's state and stage with it. Events after the job ended
     /// are dropped and false is returned.

@@ -362,6 +362,7 @@ impl JobStore for RedisStore {
                 ("created", now.to_string()),
                 ("updated", now.to_string()),
                 ("pixels", new.pixels.to_string()),
+                ("trace", new.traceparent.clone()),
             ])
             .ignore()
             .cmd("PEXPIRE")
@@ -424,6 +425,16 @@ impl JobStore for RedisStore {
             .query_async(&mut conn)
             .await?;
         Ok((!map.is_empty()).then(|| job_from(id, &map)))
+    }
+
+    async fn traceparent(&self, id: &str) -> Result<String, StoreError> {
+        let mut conn = self.conn.clone();
+        let found: Option<String> = redis::cmd("HGET")
+            .arg(self.key("job", id))
+            .arg("trace")
+            .query_async(&mut conn)
+            .await?;
+        Ok(found.unwrap_or_default())
     }
 
     async fn input(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {

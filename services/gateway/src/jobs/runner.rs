@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument;
 
 use inpaint_proto::v1::{InpaintRequest, JobEvent, JobState};
 use prost::Message;
@@ -203,6 +204,11 @@ async fn run_one<S: JobStore>(
     max_result: usize,
 ) {
     let id = &claim.job_id;
+    // The run joins the trace the job was submitted under.
+    let span = tracing::info_span!("job", otel.name = "job", job = %id);
+    if let Ok(traceparent) = store.traceparent(id).await {
+        inpaint_common::trace::continue_trace(&span, &traceparent);
+    }
     let outcome = async {
         let Some(job) = store.get(id).await.map_err(store_error)? else {
             return Ok::<(), Error>(()); // expired
@@ -282,6 +288,7 @@ async fn run_one<S: JobStore>(
         }
         Ok(())
     }
+    .instrument(span)
     .await;
     if let Err(err) = outcome {
         // Store trouble: leave the claim unacknowledged so a reclaim retries.
