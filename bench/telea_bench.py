@@ -2,7 +2,8 @@
 """Our Telea against OpenCV's cv2.inpaint(..., INPAINT_TELEA), one run.
 
 Makes cases from the real photos in models/cache/photos (holes in smooth and
-textured areas, thin scratches, a face-sized box), runs our engine (release
+textured areas, thin scratches, a face-sized box, squares of 64 and 128 px
+on three photos), runs our engine (release
 build, single thread) and OpenCV (cv2.setNumThreads(1)) on the same image
 and mask with the same radius, and prints one key=value line per case:
   case=.. ours_ms=.. opencv_ms=.. ratio=.. ours_psnr=.. opencv_psnr=..
@@ -54,6 +55,13 @@ def cases():
         "chelsea_scratches": (chelsea, scratches(chelsea.shape, 3)),
         "camera_sky_box": (camera, box(camera.shape, 300, 40, 40, 40)),
         "camera_scratches": (camera, scratches(camera.shape, 4, thickness=5)),
+        # Large square holes: 64 and 128 px on three photos.
+        "astronaut_square_64": (astro, box(astro.shape, 300, 300, 64, 64)),
+        "astronaut_square_128": (astro, box(astro.shape, 280, 260, 128, 128)),
+        "chelsea_square_64": (chelsea, box(chelsea.shape, 200, 120, 64, 64)),
+        "chelsea_square_128": (chelsea, box(chelsea.shape, 150, 100, 128, 128)),
+        "coffee_square_64": (coffee, box(coffee.shape, 250, 150, 64, 64)),
+        "coffee_square_128": (coffee, box(coffee.shape, 200, 120, 128, 128)),
     }
 
 
