@@ -8,6 +8,9 @@
 #   deploy/local/cluster.sh start   (ports from CLUSTER_PORT, default 51050)
 #   deploy/local/cluster.sh stop
 #
+# CLUSTER_METRICS=0 leaves the metrics endpoints off; CLUSTER_OTLP=URL
+# sends every service's traces there (make bench-cluster uses both).
+#
 # The state (pids, logs, Redis data) is in the folder named by
 # target/cluster/state; `stop` ends every process and removes it.
 set -euo pipefail
@@ -61,17 +64,20 @@ start() {
   run redis redis-server --port "$redis" --bind 127.0.0.1 --dir "$dir" \
     --appendonly yes --appendfsync everysec --save ""
   export INPAINT_LOG_FORMAT=json RUST_LOG=${RUST_LOG:-info}
+  [ -n "${CLUSTER_OTLP:-}" ] && export INPAINT_OTLP_ENDPOINT=$CLUSTER_OTLP
+  # Metrics on each service's port + 100 (CLUSTER_METRICS=0: none).
+  metrics() { [ "${CLUSTER_METRICS:-1}" = 0 ] && echo "" || echo "127.0.0.1:$(($1 + 100))"; }
   run segmentation env INPAINT_LISTEN=127.0.0.1:$seg INPAINT_ORT_THREADS=2 \
-    INPAINT_METRICS_LISTEN=127.0.0.1:$((seg + 100)) "$bin/inpaint-segmentation"
+    INPAINT_METRICS_LISTEN=$(metrics $seg) "$bin/inpaint-segmentation"
   run mask env INPAINT_LISTEN=127.0.0.1:$mask \
-    INPAINT_METRICS_LISTEN=127.0.0.1:$((mask + 100)) "$bin/inpaint-mask"
+    INPAINT_METRICS_LISTEN=$(metrics $mask) "$bin/inpaint-mask"
   for w in $w1 $w2; do
     run "worker-$w" env INPAINT_LISTEN=127.0.0.1:$w INPAINT_WORKER_MODELS=models/worker-models.toml \
-      INPAINT_METRICS_LISTEN=127.0.0.1:$((w + 100)) "$bin/inpaint-worker"
+      INPAINT_METRICS_LISTEN=$(metrics $w) "$bin/inpaint-worker"
   done
   for g in $g1 $g2; do
     run "gateway-$g" env INPAINT_LISTEN=127.0.0.1:$g \
-      INPAINT_METRICS_LISTEN=127.0.0.1:$((g + 100)) \
+      INPAINT_METRICS_LISTEN=$(metrics $g) \
       INPAINT_SEGMENTATION_URL=http://127.0.0.1:$seg INPAINT_MASK_URL=http://127.0.0.1:$mask \
       INPAINT_WORKER_URL=http://127.0.0.1:$w1,http://127.0.0.1:$w2 \
       INPAINT_REDIS_URL=redis://127.0.0.1:$redis INPAINT_REPLICA=gateway-$g \

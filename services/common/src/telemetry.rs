@@ -3,6 +3,7 @@
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::{SdkTracerProvider, SpanExporter};
+use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
@@ -19,7 +20,7 @@ pub fn init(format: LogFormat) {
 /// when it is set, as `service`. Keep the returned provider until exit
 /// (dropping it flushes the spans still batched).
 pub fn init_service(settings: &ServiceArgs, service: &'static str) -> Option<SdkTracerProvider> {
-    let Some(endpoint) = settings.otlp_endpoint.as_deref() else {
+    let Some(endpoint) = settings.otlp_endpoint.as_deref().filter(|e| !e.is_empty()) else {
         init(settings.log_format);
         return None;
     };
@@ -78,11 +79,26 @@ fn install(format: LogFormat, traces: Option<SdkTracerProvider>) {
             .with_target(true)
             .boxed(),
     };
-    let spans = traces
-        .map(|provider| tracing_opentelemetry::layer().with_tracer(provider.tracer("inpaint")));
+    // Spans are exported whatever RUST_LOG says of logs: our own crates'
+    // spans at info and above (calls, stages, jobs), nothing from the
+    // libraries underneath.
+    let ours = [
+        "inpaint_common",
+        "inpaint_gateway",
+        "inpaint_segmentation",
+        "inpaint_mask",
+        "inpaint_worker",
+    ];
+    let span_filter = ours.into_iter().fold(Targets::new(), |targets, name| {
+        targets.with_target(name, tracing::Level::INFO)
+    });
+    let spans = traces.map(|provider| {
+        tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer("inpaint"))
+            .with_filter(span_filter)
+    });
     let _ = tracing_subscriber::registry()
-        .with(filter)
-        .with(logs)
+        .with(logs.with_filter(filter))
         .with(spans)
         .try_init();
 }
