@@ -1,7 +1,7 @@
 //! `make bench-cluster`: the multi-process cluster (deploy/local/cluster.sh:
 //! release binaries, 2 gateways sharing a redis-server with AOF, 2 workers)
 //! under job load, plain and instrumented (metrics endpoints on, every
-//! service's traces exported over OTLP to a sink in this process), two
+//! service's traces exported over OTLP to a sink in this process), three
 //! rounds each in alternating order. 1024x1024 Telea jobs spread over both
 //! gateways at concurrency 8 and 32. Prints key=value lines:
 //!   bench=cluster size=1024 mode=plain|instrumented concurrency=8|32 jobs=.. jobs_per_s=.. p50_ms=.. p99_ms=..
@@ -25,7 +25,11 @@ mod load;
 use load::{inputs, one_job, percentile, repo, request};
 
 const PORT: u16 = 51350;
+
+/// jobs/s, p50 ms, p99 ms of one load run.
+type Figures = (f64, f64, f64);
 const SIZE: u32 = 1024;
+const ROUNDS: usize = 3;
 
 /// Counts the spans every service exports.
 #[derive(Default, Clone)]
@@ -72,7 +76,7 @@ async fn load(
     mask: &[u8],
     concurrency: usize,
     jobs: usize,
-) -> (f64, f64, f64) {
+) -> Figures {
     let start = Instant::now();
     let slots = Arc::new(tokio::sync::Semaphore::new(concurrency));
     let mut tasks = tokio::task::JoinSet::new();
@@ -138,11 +142,9 @@ async fn main() {
     );
     let (image, mask, _) = inputs(SIZE);
     let levels = [(8usize, 48usize), (32, 96)];
-    // (mode, concurrency) -> [(jobs/s, p50, p99)] over rounds
-    let mut figures: std::collections::BTreeMap<(&str, usize), Vec<(f64, f64, f64)>> =
-        Default::default();
+    let mut figures: std::collections::BTreeMap<(&str, usize), Vec<Figures>> = Default::default();
     let mut results: std::collections::BTreeMap<&str, Vec<u8>> = Default::default();
-    for round in 0..2 {
+    for round in 0..ROUNDS {
         let order = if round % 2 == 0 {
             ["plain", "instrumented"]
         } else {
@@ -168,7 +170,7 @@ async fn main() {
             cluster("stop", None);
         }
     }
-    let mean = |v: &[(f64, f64, f64)]| {
+    let mean = |v: &[Figures]| {
         let n = v.len() as f64;
         v.iter().fold((0.0, 0.0, 0.0), |a, x| {
             (a.0 + x.0 / n, a.1 + x.1 / n, a.2 + x.2 / n)
