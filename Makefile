@@ -54,7 +54,9 @@ demo-faces: models
 	  $(PYTHON) models/demo_strip.py $(PHOTO) out/face-$$shape-mask.png out/face-$$shape-result.png out/face-$$shape.png || exit 1; \
 	done
 
+# The service binaries first: tests/tests/faults.rs runs them as processes.
 test: setup
+	$(CARGO) build --workspace --bins
 	$(CARGO) test --workspace
 
 # Our Telea vs OpenCV's INPAINT_TELEA on the same photos and masks, one run.

@@ -7,6 +7,11 @@
 #
 #   deploy/local/cluster.sh start   (ports from CLUSTER_PORT, default 51050)
 #   deploy/local/cluster.sh stop
+#   deploy/local/cluster.sh kill NAME      SIGKILL one process (redis,
+#                                          gateway-PORT, worker-PORT, mask, ...)
+#   deploy/local/cluster.sh restart NAME   start it again as it was started
+#
+# CLUSTER_BIN names the binaries' folder (default target/release).
 #
 # CLUSTER_METRICS=0 leaves the metrics endpoints off; CLUSTER_OTLP=URL
 # sends every service's traces there (make bench-cluster uses both).
@@ -16,7 +21,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 state=target/cluster/state
-bin=target/release
+bin=${CLUSTER_BIN:-target/release}
 
 stop() {
   [ -f "$state" ] || { echo "no cluster running"; return 0; }
@@ -36,8 +41,26 @@ stop() {
 run() {
   local name=$1
   shift
-  "$@" >"$dir/$name.log" 2>&1 &
+  printf '%q ' "$@" >"$dir/$name.cmd"
+  "$@" >>"$dir/$name.log" 2>&1 &
   echo $! >"$dir/$name.pid"
+}
+
+# SIGKILLs NAME, as a crash would.
+kill_one() {
+  dir=$(cat "$state")
+  [ -f "$dir/$1.pid" ] || { echo "no process $1 in $dir"; exit 1; }
+  kill -9 "$(cat "$dir/$1.pid")" 2>/dev/null || true
+  echo "$1 killed"
+}
+
+# Starts NAME again with the command line it was started with.
+restart_one() {
+  dir=$(cat "$state")
+  [ -f "$dir/$1.cmd" ] || { echo "no process $1 in $dir"; exit 1; }
+  eval "$(cat "$dir/$1.cmd")" >>"$dir/$1.log" 2>&1 &
+  echo $! >"$dir/$1.pid"
+  echo "$1 restarted"
 }
 
 # Waits until something listens on 127.0.0.1:PORT.
@@ -90,5 +113,7 @@ start() {
 case "${1:-}" in
   start) start ;;
   stop) stop ;;
-  *) echo "usage: $0 start|stop"; exit 2 ;;
+  kill) kill_one "$2" ;;
+  restart) restart_one "$2" ;;
+  *) echo "usage: $0 start|stop|kill NAME|restart NAME"; exit 2 ;;
 esac

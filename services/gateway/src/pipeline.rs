@@ -793,6 +793,22 @@ fn public_worker_field(err: Error) -> Error {
     err.rename_stage_field(|field| field.starts_with("sd.").then(|| format!("params.{field}")))
 }
 
+/// A stage's answer as an error. When the connection itself broke
+/// mid-call (the stage's process died: tonic reports INTERNAL or UNKNOWN
+/// with the transport's error underneath, where a status the stage sent
+/// has none), it is UNAVAILABLE, as an unreachable stage is: stage calls
+/// are idempotent, so a job runs again (on another replica) rather than
+/// failing.
 fn stage(stage: &'static str, status: tonic::Status) -> Error {
+    let broken = matches!(status.code(), tonic::Code::Internal | tonic::Code::Unknown)
+        && std::error::Error::source(&status).is_some();
+    let status = if broken {
+        tonic::Status::unavailable(format!(
+            "the connection broke mid-call: {}",
+            status.message()
+        ))
+    } else {
+        status
+    };
     Error::Stage { stage, status }
 }
