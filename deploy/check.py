@@ -71,6 +71,20 @@ def check_dashboard(path, metrics):
     return failures
 
 
+def invalid(doc):
+    """Why `doc` fails its schema (Kubernetes', or an add-on's kept in
+    deploy/schemas), or None."""
+    kind = doc.get("kind")
+    try:
+        if kind in ADDONS:
+            jsonschema.validate(doc, json.loads((DEPLOY / "schemas" / ADDONS[kind]).read_text()))
+        else:
+            kubernetes_validate.validate(doc, VERSION, strict=True)
+    except (kubernetes_validate.ValidationError, jsonschema.ValidationError) as err:
+        return err.message
+    return None
+
+
 def selects(selector, labels):
     return all(labels.get(k) == v for k, v in (selector or {}).get("matchLabels", {}).items())
 
@@ -96,14 +110,9 @@ def check(k8s: Path, dashboard: Path) -> int:
                         print(f"FAIL {path}: {res} does not exist")
                         failures += 1
                 continue
-            try:
-                if kind in ADDONS:
-                    schema = json.loads((DEPLOY / "schemas" / ADDONS[kind]).read_text())
-                    jsonschema.validate(doc, schema)
-                else:
-                    kubernetes_validate.validate(doc, VERSION, strict=True)
-            except (kubernetes_validate.ValidationError, jsonschema.ValidationError) as err:
-                print(f"FAIL {path}: {kind}/{doc['metadata']['name']}: {err.message}")
+            problem = invalid(doc)
+            if problem:
+                print(f"FAIL {path}: {kind}/{doc['metadata']['name']}: {problem}")
                 failures += 1
                 continue
             if kind == "Service":
@@ -159,13 +168,9 @@ def check_overlays(k8s: Path) -> int:
             continue
         for doc in docs:
             kind, name = doc.get("kind"), doc["metadata"]["name"]
-            try:
-                if kind in ADDONS:
-                    jsonschema.validate(doc, json.loads((DEPLOY / "schemas" / ADDONS[kind]).read_text()))
-                else:
-                    kubernetes_validate.validate(doc, VERSION, strict=True)
-            except (kubernetes_validate.ValidationError, jsonschema.ValidationError) as err:
-                print(f"FAIL overlay {overlay.name}: {kind}/{name}: {err.message}")
+            problem = invalid(doc)
+            if problem:
+                print(f"FAIL overlay {overlay.name}: {kind}/{name}: {problem}")
                 failures += 1
                 continue
             if kind not in ("Deployment", "StatefulSet"):

@@ -11,8 +11,7 @@ use inpaint_cli::embedded::{ClusterTls, JobSettings};
 use inpaint_imaging::PixelBox;
 use inpaint_proto::v1::inpainting_client::InpaintingClient;
 use inpaint_proto::v1::{
-    InpaintParams, InpaintRequest, JobState, SubmitJobRequest, WatchJobRequest,
-    inpaint_request::Target,
+    InpaintParams, InpaintRequest, JobState, SubmitJobRequest, inpaint_request::Target,
 };
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
@@ -190,19 +189,10 @@ async fn tls_on_every_port_mtls_to_the_stages_and_certificate_reload() {
         .await
         .unwrap()
         .into_inner();
-    let mut events = client
-        .watch_job(WatchJobRequest {
-            id: job.id,
-            after_sequence: 0,
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let mut last = None;
-    while let Some(event) = events.message().await.unwrap() {
-        last = Some(event.state());
-    }
-    assert_eq!(last, Some(JobState::Succeeded));
+    assert_eq!(
+        last_state(&mut client, &job.id).await,
+        Some(JobState::Succeeded)
+    );
 
     // The stages refuse a peer without a client certificate of the CA,
     // even one that trusts their certificate...
@@ -333,19 +323,10 @@ async fn jobs_in_redis_over_tls_with_a_password() {
         .await
         .unwrap()
         .into_inner();
-    let mut events = client
-        .watch_job(WatchJobRequest {
-            id: job.id.clone(),
-            after_sequence: 0,
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let mut last = None;
-    while let Some(event) = events.message().await.unwrap() {
-        last = Some(event.state());
-    }
-    assert_eq!(last, Some(JobState::Succeeded));
+    assert_eq!(
+        last_state(&mut client, &job.id).await,
+        Some(JobState::Succeeded)
+    );
     cluster.shutdown().await.expect("clean shutdown");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -9,8 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use inpaint_proto::v1::{
-    FaceTarget, InpaintParams, InpaintRequest, JobState, SubmitJobRequest, WatchJobRequest,
-    inpaint_request::Target,
+    FaceTarget, InpaintParams, InpaintRequest, JobState, SubmitJobRequest, inpaint_request::Target,
 };
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
@@ -153,19 +152,10 @@ async fn one_trace_across_four_services_a_client_and_a_job() {
         .await
         .unwrap()
         .into_inner();
-    let mut events = client
-        .watch_job(WatchJobRequest {
-            id: job.id,
-            after_sequence: 0,
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let mut last = None;
-    while let Some(event) = events.message().await.unwrap() {
-        last = Some(event.state());
-    }
-    assert_eq!(last, Some(JobState::Succeeded));
+    assert_eq!(
+        last_state(&mut client, &job.id).await,
+        Some(JobState::Succeeded)
+    );
     let wanted = [
         "/inpaint.v1.Inpainting/SubmitJob",
         "job",

@@ -17,7 +17,7 @@ use tonic::transport::Channel;
 
 #[path = "shared/load.rs"]
 mod load;
-use load::{inputs, one_job, percentile, repo, request, with_key};
+use load::{inputs, percentile, repo, request, run_jobs, with_key};
 
 const KEY: &str = "bench-key";
 
@@ -67,25 +67,8 @@ async fn measure(
         }
     }
     latencies.sort_by(f64::total_cmp);
-    let start = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(32));
-    for _ in 0..96 {
-        let (client, req, slots) = (client.clone(), request(image, mask), slots.clone());
-        let key = key.map(str::to_string);
-        tasks.spawn(async move {
-            let _slot = slots.acquire_owned().await;
-            one_job(client, req, key.as_deref()).await
-        });
-    }
-    while let Some(done) = tasks.join_next().await {
-        done.expect("job");
-    }
-    (
-        percentile(&latencies, 0.5),
-        96.0 / start.elapsed().as_secs_f64(),
-        result,
-    )
+    let (_, secs) = run_jobs(std::slice::from_ref(client), (image, mask), key, 32, 96).await;
+    (percentile(&latencies, 0.5), 96.0 / secs, result)
 }
 
 fn median(mut v: Vec<f64>) -> f64 {

@@ -10,7 +10,7 @@
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use inpaint_proto::v1::GetResultRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
@@ -22,7 +22,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 
 #[path = "shared/load.rs"]
 mod load;
-use load::{inputs, one_job, percentile, repo, request};
+use load::{inputs, percentile, repo, request, run_jobs};
 
 const PORT: u16 = 51350;
 
@@ -77,26 +77,7 @@ async fn load(
     concurrency: usize,
     jobs: usize,
 ) -> Figures {
-    let start = Instant::now();
-    let slots = Arc::new(tokio::sync::Semaphore::new(concurrency));
-    let mut tasks = tokio::task::JoinSet::new();
-    for i in 0..jobs {
-        let (client, req, slots) = (
-            clients[i % clients.len()].clone(),
-            request(image, mask),
-            slots.clone(),
-        );
-        tasks.spawn(async move {
-            let _slot = slots.acquire_owned().await;
-            one_job(client, req, None).await
-        });
-    }
-    let mut latencies = Vec::with_capacity(jobs);
-    while let Some(ms) = tasks.join_next().await {
-        latencies.push(ms.expect("job"));
-    }
-    let secs = start.elapsed().as_secs_f64();
-    latencies.sort_by(f64::total_cmp);
+    let (latencies, secs) = run_jobs(clients, (image, mask), None, concurrency, jobs).await;
     (
         jobs as f64 / secs,
         percentile(&latencies, 0.5),

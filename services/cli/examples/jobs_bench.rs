@@ -18,7 +18,7 @@ use inpaint_imaging::composite::{Corrections, Repainted, composite};
 use inpaint_imaging::{GrayImage, PixelBox, RgbImage, mask, telea};
 #[path = "shared/load.rs"]
 mod load;
-use load::{inputs, one_job, percentile, png_rgb, repo, request};
+use load::{inputs, one_job, percentile, png_rgb, repo, request, run_jobs};
 
 /// The same work in this process: decode, mask ops, Telea, paste, encode.
 fn in_process(image: &[u8], mask_png: &[u8]) -> f64 {
@@ -110,23 +110,14 @@ async fn main() {
         for concurrency in [1usize, 8, 32] {
             let jobs = (concurrency * 4).max(16);
             let _ = one_job(client.clone(), request(&image, &mask_png), None).await; // warm-up
-            let start = Instant::now();
-            let mut tasks = tokio::task::JoinSet::new();
-            let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(concurrency));
-            for _ in 0..jobs {
-                let (client, req, slots) =
-                    (client.clone(), request(&image, &mask_png), slots.clone());
-                tasks.spawn(async move {
-                    let _slot = slots.acquire_owned().await;
-                    one_job(client, req, None).await
-                });
-            }
-            let mut latencies = Vec::with_capacity(jobs);
-            while let Some(ms) = tasks.join_next().await {
-                latencies.push(ms.expect("job"));
-            }
-            let secs = start.elapsed().as_secs_f64();
-            latencies.sort_by(f64::total_cmp);
+            let (latencies, secs) = run_jobs(
+                std::slice::from_ref(&client),
+                (&image, &mask_png),
+                None,
+                concurrency,
+                jobs,
+            )
+            .await;
             println!(
                 "bench=jobs size={size} concurrency={concurrency} jobs={jobs} jobs_per_s={:.2} p50_ms={:.1} max_ms={:.1}",
                 jobs as f64 / secs,

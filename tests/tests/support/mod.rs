@@ -487,3 +487,24 @@ pub fn self_status_kib(field: &str) -> f64 {
         .and_then(|kb| kb.parse::<f64>().ok())
         .unwrap_or(0.0)
 }
+
+/// Watches job `id` to its end and returns the last state it reported.
+#[allow(dead_code)]
+pub async fn last_state(
+    client: &mut inpaint_proto::v1::inpainting_client::InpaintingClient<tonic::transport::Channel>,
+    id: &str,
+) -> Option<inpaint_proto::v1::JobState> {
+    let mut events = client
+        .watch_job(inpaint_proto::v1::WatchJobRequest {
+            id: id.to_string(),
+            after_sequence: 0,
+        })
+        .await
+        .expect("watch")
+        .into_inner();
+    let mut last = None;
+    while let Some(event) = events.message().await.expect("events") {
+        last = Some(event.state());
+    }
+    last
+}

@@ -112,3 +112,36 @@ pub fn with_key<T>(key: Option<&str>, message: T) -> tonic::Request<T> {
     }
     request
 }
+
+/// `jobs` jobs, `concurrency` at a time, spread over `clients` in turn
+/// (each call carrying `key` when given): each one's milliseconds from
+/// submission to result (sorted) and the seconds the whole batch took.
+pub async fn run_jobs(
+    clients: &[InpaintingClient<Channel>],
+    (image, mask): (&[u8], &[u8]),
+    key: Option<&str>,
+    concurrency: usize,
+    jobs: usize,
+) -> (Vec<f64>, f64) {
+    let start = Instant::now();
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(concurrency));
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..jobs {
+        let (client, req, slots) = (
+            clients[i % clients.len()].clone(),
+            request(image, mask),
+            slots.clone(),
+        );
+        let key = key.map(str::to_string);
+        tasks.spawn(async move {
+            let _slot = slots.acquire_owned().await;
+            one_job(client, req, key.as_deref()).await
+        });
+    }
+    let mut latencies = Vec::with_capacity(jobs);
+    while let Some(ms) = tasks.join_next().await {
+        latencies.push(ms.expect("job"));
+    }
+    latencies.sort_by(f64::total_cmp);
+    (latencies, start.elapsed().as_secs_f64())
+}
