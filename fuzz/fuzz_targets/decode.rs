@@ -17,7 +17,10 @@ fuzz_target!(|data: &[u8]| {
     };
     if let Ok(photo) = decode_photo(data, "image", how) {
         let pixels = photo.image.width() as u64 * photo.image.height() as u64;
-        assert!(pixels <= MAX_PIXELS, "decoded {pixels} pixels past the limit");
+        assert!(
+            pixels <= MAX_PIXELS,
+            "decoded {pixels} pixels past the limit"
+        );
     }
     if let Ok(pixels) = image_pixels(data, "image", MAX_PIXELS) {
         assert!(pixels <= MAX_PIXELS);

@@ -26,7 +26,13 @@ fuzz_target!(|data: &[u8]| {
     let tokenize = |piece: &str| -> Result<Vec<u32>, String> {
         Ok(piece
             .chars()
-            .map(|c| if c == ',' { 267 } else { 1000 + (c as u32 % 40_000) })
+            .map(|c| {
+                if c == ',' {
+                    267
+                } else {
+                    1000 + (c as u32 % 40_000)
+                }
+            })
             .collect())
     };
     let embedding = |tokens: &[u32], at: usize| {
