@@ -129,6 +129,22 @@ async fn lifecycle(url: &str) {
         .into_inner();
     let next = late.message().await.unwrap().unwrap();
     assert_eq!(next.sequence, 6);
+    // Cancelling a job that has ended changes nothing: still SUCCEEDED,
+    // not marked for cancellation, its result still there.
+    let after = c
+        .cancel_job(CancelJobRequest { id: job.id.clone() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (after.state(), after.cancel_requested),
+        (JobState::Succeeded, false)
+    );
+    assert!(
+        c.get_result(GetResultRequest { id: job.id.clone() })
+            .await
+            .is_ok()
+    );
 
     // Idempotency: the same key gives the same job.
     let first = c.submit_job(submit("photo-17")).await.unwrap().into_inner();

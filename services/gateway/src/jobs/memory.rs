@@ -234,8 +234,12 @@ impl JobStore for MemoryStore {
         let job = self.with(|s| {
             let queued = s.queue.iter().any(|q| q == id);
             let entry = s.jobs.get_mut(id)?;
+            // An ended job stays as it ended.
+            if is_final(entry.job.state()) {
+                return Some(entry.job.clone());
+            }
             entry.job.cancel_requested = true;
-            if queued && !is_final(entry.job.state()) {
+            if queued {
                 s.queue.retain(|q| q != id);
                 record(s, id, event(id, JobState::Cancelled, "cancelled"), self.ttl);
             }

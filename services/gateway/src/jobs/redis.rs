@@ -67,11 +67,12 @@ end
 return seq
 "#;
 
-/// Flags a job for cancellation. KEYS: job. Returns its state.
+/// Flags a job for cancellation, unless it has ended (states 3 to 5:
+/// succeeded, failed, cancelled). KEYS: job. Returns its state.
 const CANCEL: &str = r#"
 local state = tonumber(redis.call('HGET', KEYS[1], 'state') or '0')
 if state == 0 then return 0 end
-redis.call('HSET', KEYS[1], 'cancel', 1)
+if state < 3 then redis.call('HSET', KEYS[1], 'cancel', 1) end
 return state
 "#;
 
