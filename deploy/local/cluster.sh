@@ -58,7 +58,8 @@ kill_one() {
 restart_one() {
   dir=$(cat "$state")
   [ -f "$dir/$1.cmd" ] || { echo "no process $1 in $dir"; exit 1; }
-  eval "$(cat "$dir/$1.cmd")" >>"$dir/$1.log" 2>&1 &
+  # exec: the pid recorded is the process itself, which `stop` can end.
+  (eval "exec $(cat "$dir/$1.cmd")") >>"$dir/$1.log" 2>&1 &
   echo $! >"$dir/$1.pid"
   echo "$1 restarted"
 }
