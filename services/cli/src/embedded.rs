@@ -45,6 +45,11 @@ pub struct ClusterConfig {
     pub jobs: JobSettings,
     /// TLS on every port, and mTLS between the gateway and its stages.
     pub tls: Option<ClusterTls>,
+    /// The gateway's web port (the page and gRPC-Web); None = off.
+    pub web: Option<SocketAddr>,
+    /// Other origins allowed to call gRPC-Web (see inpaint-gateway
+    /// --web-allow-origins).
+    pub web_allow_origins: Vec<String>,
 }
 
 /// The PEM files of an embedded cluster's TLS: the gateway's port presents
@@ -163,6 +168,8 @@ impl Default for ClusterConfig {
             mask_max_inflight: 0,
             jobs: JobSettings::default(),
             tls: None,
+            web: None,
+            web_allow_origins: vec![],
         }
     }
 }
@@ -174,6 +181,8 @@ pub struct Cluster {
     pub segmentation: SocketAddr,
     pub mask: SocketAddr,
     pub worker: SocketAddr,
+    /// The gateway's web port, when on.
+    pub web: Option<SocketAddr>,
     tls: Option<ClusterTls>,
     stop: watch::Sender<bool>,
     tasks: Vec<ServiceTask>,
@@ -191,6 +200,11 @@ impl Cluster {
         let mask_l = bind(config.mask, "mask").await?;
         let worker_l = bind(config.worker, "worker").await?;
         let gateway_l = bind(config.gateway, "gateway").await?;
+        let web_l = match config.web {
+            Some(addr) => Some(bind(addr, "web").await?),
+            None => None,
+        };
+        let web = web_l.as_ref().map(TcpListener::local_addr).transpose()?;
         let (segmentation, mask, worker, gateway) = (
             seg_l.local_addr()?,
             mask_l.local_addr()?,
@@ -232,6 +246,7 @@ impl Cluster {
         );
         gateway_config.service.max_image_pixels = config.max_image_pixels;
         config.jobs.apply(&mut gateway_config);
+        gateway_config.web_allow_origins = config.web_allow_origins.clone();
         if let Some(tls) = &config.tls {
             tls.serve(&mut gateway_config.service, false);
         }
@@ -259,7 +274,7 @@ impl Cluster {
             ),
             spawn(
                 "gateway",
-                inpaint_gateway::run(gateway_config, gateway_l, until_stopped()),
+                inpaint_gateway::run_with_web(gateway_config, gateway_l, web_l, until_stopped()),
             ),
         ];
         Ok(Self {
@@ -267,6 +282,7 @@ impl Cluster {
             segmentation,
             mask,
             worker,
+            web,
             tls: config.tls,
             stop,
             tasks,

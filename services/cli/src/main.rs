@@ -597,6 +597,12 @@ struct ServeArgs {
     /// Inpaint worker address.
     #[arg(long, env = "INPAINT_WORKER_LISTEN", default_value = "127.0.0.1:50054")]
     worker: SocketAddr,
+    /// The page to try the cluster in a browser (and gRPC-Web).
+    #[arg(long, env = "INPAINT_WEB_LISTEN", default_value = "127.0.0.1:8080")]
+    web: SocketAddr,
+    /// No web page.
+    #[arg(long)]
+    no_web: bool,
     #[command(flatten)]
     models: ModelArgs,
     /// Log format.
@@ -1090,11 +1096,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         worker_models: args.models.usable_worker_models(),
         ort_dylib: args.models.ort_dylib()?,
         models_dir: args.models.models_dir()?,
+        sd_models: args.models.sd_models.clone(),
+        sd_embeddings: args.models.sd_embeddings.clone(),
         subject_model: args.models.subject_model,
+        web: (!args.no_web).then_some(args.web),
         ..ClusterConfig::default()
     })
     .await?;
     tracing::info!(gateway = %cluster.gateway, "embedded cluster running; Ctrl+C to stop");
+    if let Some(web) = cluster.web {
+        tracing::info!("try it in a browser: http://{web}/");
+    }
     inpaint_common::shutdown_signal().await;
     cluster.shutdown().await
 }

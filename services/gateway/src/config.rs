@@ -140,6 +140,18 @@ pub struct Config {
     /// a Secret; overrides one in the URL.
     #[arg(long, env = "INPAINT_REDIS_PASSWORD", hide_env_values = true)]
     pub redis_password: Option<String>,
+
+    /// HTTP port for browsers: the page to try the cluster and the public
+    /// API over gRPC-Web (off when unset). Plain HTTP: put it behind a
+    /// TLS-terminating ingress when it leaves the machine.
+    #[arg(long, env = "INPAINT_WEB_LISTEN")]
+    pub web_listen: Option<std::net::SocketAddr>,
+
+    /// Other origins whose pages may call the gRPC-Web API (CORS), e.g.
+    /// `https://tools.example.com`, comma-separated; the page served on
+    /// the web port is same-origin and needs none.
+    #[arg(long, env = "INPAINT_WEB_ALLOW_ORIGINS", value_delimiter = ',')]
+    pub web_allow_origins: Vec<String>,
 }
 
 impl Config {
@@ -174,6 +186,8 @@ impl Config {
             stage_tls_key: None,
             redis_tls_ca: None,
             redis_password: None,
+            web_listen: None,
+            web_allow_origins: vec![],
         }
     }
 

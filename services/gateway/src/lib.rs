@@ -12,11 +12,13 @@ pub mod inflight;
 pub mod jobs;
 pub mod metrics;
 pub mod pipeline;
+pub mod preview;
 pub mod regions;
 pub mod service;
 pub mod stages;
 pub mod targets;
 pub mod vocabulary;
+pub mod web;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -41,6 +43,8 @@ pub enum RunError {
     Store(#[from] jobs::StoreError),
     #[error("{0}")]
     Keys(String),
+    #[error(transparent)]
+    Web(#[from] web::WebError),
 }
 
 /// Serves the public API on `listener` until `shutdown` resolves, with jobs
@@ -49,6 +53,21 @@ pub enum RunError {
 pub async fn run(
     config: Config,
     listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), RunError> {
+    let web = match config.web_listen {
+        Some(addr) => Some(TcpListener::bind(addr).await.map_err(web::WebError::Io)?),
+        None => None,
+    };
+    run_with_web(config, listener, web, shutdown).await
+}
+
+/// As `run`, with the web port (the page and gRPC-Web) on `web` when given
+/// (`config.web_listen` is not read).
+pub async fn run_with_web(
+    config: Config,
+    listener: TcpListener,
+    web: Option<TcpListener>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), RunError> {
     let ttl = Duration::from_secs(config.job_ttl_secs.max(1));
@@ -62,13 +81,14 @@ pub async fn run(
             let store =
                 jobs::redis::RedisStore::connect_client(client, &config.redis_prefix, ttl).await?;
             tracing::info!(redis = %without_password(&url), "job store: Redis");
-            serve_with(config, Arc::new(store), listener, shutdown).await
+            serve_with(config, Arc::new(store), listener, web, shutdown).await
         }
         None => {
             serve_with(
                 config,
                 Arc::new(jobs::memory::MemoryStore::new(ttl)),
                 listener,
+                web,
                 shutdown,
             )
             .await
@@ -80,6 +100,7 @@ async fn serve_with<S: JobStore>(
     config: Config,
     store: Arc<S>,
     listener: TcpListener,
+    web: Option<TcpListener>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), RunError> {
     let stages = stages::Stages::connect(&config)?;
@@ -145,6 +166,18 @@ async fn serve_with<S: JobStore>(
         ],
         stop.subscribe(),
     ));
+    // The web port stops with the gRPC port.
+    let web_task = match web {
+        Some(listener) => {
+            let router = web::router(server.clone(), &config.web_allow_origins)?;
+            let mut stopping = stop.subscribe();
+            let stopped = async move {
+                let _ = stopping.wait_for(|stop| *stop).await;
+            };
+            Some(tokio::spawn(web::serve(listener, router, stopped)))
+        }
+        None => None,
+    };
     let mut routes = RoutesBuilder::default();
     routes.add_service(health).add_service(server);
     let served = inpaint_common::serve(
@@ -156,6 +189,13 @@ async fn serve_with<S: JobStore>(
     )
     .await;
     let _ = stop.send(true);
+    if let Some(task) = web_task {
+        match task.await {
+            Ok(Err(err)) => tracing::warn!(%err, "web port"),
+            Err(err) => tracing::warn!(%err, "web port task"),
+            Ok(Ok(())) => {}
+        }
+    }
     while runners.join_next().await.is_some() {}
     Ok(served?)
 }

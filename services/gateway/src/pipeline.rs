@@ -131,7 +131,7 @@ impl Timer {
 }
 
 /// What to repaint, once decoded.
-enum Regions {
+pub(crate) enum Regions {
     Found {
         /// Each region's mask as it travels: its box and the pixels in it.
         masks: Vec<(PixelBox, GrayImage)>,
@@ -480,7 +480,7 @@ impl Pipeline {
     }
 
     /// One stage call, bounded by the stage timeout.
-    async fn call<T>(
+    pub(crate) async fn call<T>(
         &self,
         name: &'static str,
         call: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
@@ -527,7 +527,7 @@ impl Pipeline {
         }
     }
 
-    async fn find_regions(
+    pub(crate) async fn find_regions(
         &self,
         target: Target,
         image: &RgbImage,

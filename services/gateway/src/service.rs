@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use inpaint_proto::v1::inpainting_server::Inpainting;
 use inpaint_proto::v1::{
-    CancelJobRequest, GetJobRequest, GetResultRequest, InpaintRequest, InpaintResponse, Job,
-    JobEvent, JobState, SubmitJobOutcome, SubmitJobRequest, SubmitJobsRequest, SubmitJobsResponse,
+    CancelJobRequest, GetCapabilitiesRequest, GetCapabilitiesResponse, GetJobRequest,
+    GetResultRequest, InpaintRequest, InpaintResponse, Job, JobEvent, JobState, PreviewMaskRequest,
+    PreviewMaskResponse, SubmitJobOutcome, SubmitJobRequest, SubmitJobsRequest, SubmitJobsResponse,
     WatchJobRequest,
 };
 use prost::Message;
@@ -154,6 +155,19 @@ fn limit_rate(caller: &Caller) -> Result<(), Error> {
     }
 }
 
+/// RESOURCE_EXHAUSTED for a refusal by the in-flight budget `what`.
+fn busy(what: &'static str) -> impl Fn(crate::jobs::admission::Refusal) -> Status {
+    move |refused| {
+        crate::metrics::admission_refusals()
+            .with_label_values(&[what])
+            .inc();
+        Status::from(Error::Busy {
+            reason: refused.reason,
+            retry_after_secs: refused.retry_after.as_secs(),
+        })
+    }
+}
+
 /// A stored job as its tenant sees it (its public id).
 fn public_job(mut job: Job) -> Job {
     job.id = public(&job.id).to_string();
@@ -173,25 +187,16 @@ impl<S: JobStore> Inpainting for InpaintingService<S> {
         let request = request.into_inner();
         let pixels = image_pixels(&request.image, "image", self.max_image_pixels)?;
         limit_rate(&caller)?;
-        let busy = |refused: crate::jobs::admission::Refusal, what: &str| {
-            crate::metrics::admission_refusals()
-                .with_label_values(&[what])
-                .inc();
-            Status::from(Error::Busy {
-                reason: refused.reason,
-                retry_after_secs: refused.retry_after.as_secs(),
-            })
-        };
         // The tenant's own budget first, then the process's.
         let _tenant_held = match &caller.0.inflight {
-            Some(budget) => Some(budget.try_admit(pixels).map_err(|r| busy(r, "tenant"))?),
+            Some(budget) => Some(budget.try_admit(pixels).map_err(busy("tenant"))?),
             None => None,
         };
         let _held = self
             .pipeline
             .inflight
             .try_admit(pixels)
-            .map_err(|r| busy(r, "inpaint"))?;
+            .map_err(busy("inpaint"))?;
         match self.pipeline.inpaint(request, &Silent).await {
             Ok(response) => {
                 tracing::info!(
@@ -345,5 +350,47 @@ impl<S: JobStore> Inpainting for InpaintingService<S> {
         let response = InpaintResponse::decode(bytes.as_slice())
             .map_err(|e| Status::internal(format!("stored result is corrupt: {e}")))?;
         Ok(Response::new(response))
+    }
+
+    async fn get_capabilities(
+        &self,
+        _request: Request<GetCapabilitiesRequest>,
+    ) -> Result<Response<GetCapabilitiesResponse>, Status> {
+        Ok(Response::new(self.pipeline.capabilities().await?))
+    }
+
+    #[instrument(skip_all)]
+    async fn preview_mask(
+        &self,
+        request: Request<PreviewMaskRequest>,
+    ) -> Result<Response<PreviewMaskResponse>, Status> {
+        let caller = Caller::of(&request);
+        let request = request
+            .into_inner()
+            .request
+            .ok_or_else(|| Error::invalid("request", "is required"))?;
+        let pixels = image_pixels(&request.image, "request.image", self.max_image_pixels)?;
+        limit_rate(&caller)?;
+        // A preview holds the image and runs a detector: it counts against
+        // the same in-flight budgets as a repaint.
+        let _tenant_held = match &caller.0.inflight {
+            Some(budget) => Some(budget.try_admit(pixels).map_err(busy("tenant"))?),
+            None => None,
+        };
+        let _held = self
+            .pipeline
+            .inflight
+            .try_admit(pixels)
+            .map_err(busy("inpaint"))?;
+        let preview = self.pipeline.preview_mask(request).await.map_err(|err| {
+            // The fields are the inner request's.
+            match err {
+                Error::InvalidField { field, reason } => {
+                    Error::invalid(format!("request.{field}"), reason)
+                }
+                other => other,
+            }
+        })?;
+        Ok(Response::new(preview))
     }
 }

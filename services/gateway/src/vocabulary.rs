@@ -41,6 +41,16 @@ const WORDS: &[(&str, Detector)] = &[
 /// Words that only say "all of them".
 const QUANTIFIERS: &[&str] = &["all", "every", "each", "any", "the"];
 
+/// Every phrase a prompt may use: ours, then the COCO classes.
+pub fn words() -> Vec<String> {
+    WORDS
+        .iter()
+        .map(|(w, _)| *w)
+        .chain(inpaint_common::coco::LABELS)
+        .map(String::from)
+        .collect()
+}
+
 pub fn supported() -> String {
     let words = WORDS.iter().map(|(w, _)| *w).collect::<Vec<_>>().join(", ");
     format!(

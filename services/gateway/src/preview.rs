@@ -1,0 +1,141 @@
+//! What a page needs before a repaint: the gateway's capabilities, and the
+//! mask a target selects (PreviewMask) without repainting it.
+
+use inpaint_common::sd_params::{SAMPLERS, SCHEDULES, default_schedule, sampler_label};
+use inpaint_imaging::GrayImage;
+use inpaint_proto::v1::{
+    EngineCapability, GetCapabilitiesResponse, InpaintRequest, ListEnginesRequest,
+    ListModelsRequest, ModelCapability, PreviewMaskResponse,
+};
+
+use crate::decode::{Decoding, decode_photo, encode_gray_png};
+use crate::error::Error;
+use crate::pipeline::{Pipeline, Regions};
+
+/// Mask values at or above this are inside a region (as uploads are read).
+const INSIDE: u8 = 128;
+
+impl Pipeline {
+    /// The worker's engines and models, the SD samplers and schedules, and
+    /// the detect vocabulary.
+    pub async fn capabilities(&self) -> Result<GetCapabilitiesResponse, Error> {
+        let engines = self
+            .call(
+                "worker",
+                self.stages
+                    .worker
+                    .clone()
+                    .list_engines(ListEnginesRequest {}),
+            )
+            .await?;
+        let models = self
+            .call(
+                "worker",
+                self.stages.worker.clone().list_models(ListModelsRequest {}),
+            )
+            .await?;
+        let default_sampler = sampler_label("").unwrap_or(SAMPLERS[0]);
+        let default_schedule = default_schedule(default_sampler);
+        Ok(GetCapabilitiesResponse {
+            engines: engines
+                .engines
+                .into_iter()
+                .map(|e| EngineCapability {
+                    name: e.name,
+                    description: e.description,
+                })
+                .collect(),
+            default_engine: engines.default_engine,
+            models: models
+                .models
+                .into_iter()
+                .map(|m| ModelCapability {
+                    engine: if m.kind == "sd" { "sd" } else { "onnx" }.into(),
+                    inpainting_checkpoint: m.kind == "sd" && m.unet_channels == 9,
+                    name: m.name,
+                })
+                .collect(),
+            samplers: first(default_sampler, &SAMPLERS),
+            schedules: first(default_schedule, &SCHEDULES),
+            detect_words: crate::vocabulary::words(),
+        })
+    }
+
+    /// Decodes the image, finds the target's regions and answers their
+    /// union at the image's (upright) size.
+    pub async fn preview_mask(&self, req: InpaintRequest) -> Result<PreviewMaskResponse, Error> {
+        let params = req.params.unwrap_or_default();
+        let target = req
+            .target
+            .ok_or_else(|| Error::invalid("target", "set `mask`, `faces`, `prompt` or `detect`"))?;
+        let decoding = Decoding {
+            max_pixels: self.max_image_pixels,
+            upright: !params.keep_stored_orientation,
+        };
+        let image = decode_photo(&req.image, "image", decoding)?.image;
+        let (width, height) = (image.width(), image.height());
+        let mut union = GrayImage::filled(width, height, 0);
+        let (regions, notes) = match self.find_regions(target, &image, decoding).await? {
+            Regions::Found { masks, regions } => {
+                for (area, mask) in masks {
+                    paint_inside(&mut union, area.x, area.y, &mask);
+                }
+                (regions, vec![])
+            }
+            Regions::None { note } => (vec![], vec![note]),
+        };
+        Ok(PreviewMaskResponse {
+            mask: encode_gray_png(&union)?,
+            width,
+            height,
+            regions,
+            notes,
+        })
+    }
+}
+
+/// `names` with `default` moved to the front.
+fn first(default: &str, names: &[&str]) -> Vec<String> {
+    std::iter::once(default)
+        .chain(names.iter().copied().filter(|n| *n != default))
+        .map(String::from)
+        .collect()
+}
+
+/// Sets to 255 the pixels of `union` that `mask` (placed at x, y, inside
+/// `union`) covers.
+fn paint_inside(union: &mut GrayImage, x: u32, y: u32, mask: &GrayImage) {
+    let stride = union.width() as usize;
+    let width = mask.width() as usize;
+    let out = union.as_raw_mut();
+    for (row, values) in mask.as_raw().chunks_exact(width.max(1)).enumerate() {
+        let start = (y as usize + row) * stride + x as usize;
+        for (o, &v) in out[start..start + width].iter_mut().zip(values) {
+            if v >= INSIDE {
+                *o = 255;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_comes_first_once() {
+        assert_eq!(
+            first("DPM++ 2M", &SAMPLERS),
+            ["DPM++ 2M", "Euler", "Euler a", "DDIM"]
+        );
+    }
+
+    #[test]
+    fn regions_are_painted_where_they_lie() {
+        let mut union = GrayImage::filled(6, 4, 0);
+        let mask = GrayImage::from_raw(2, 2, vec![100, 0, 0, 200]).unwrap();
+        paint_inside(&mut union, 3, 2, &mask);
+        let set: Vec<usize> = (0..24).filter(|&i| union.as_raw()[i] == 255).collect();
+        assert_eq!(set, [6 * 3 + 4]);
+    }
+}
