@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 
 use inpaint_proto::v1::inpaint_request::Target;
 use inpaint_proto::v1::inpainting_client::InpaintingClient;
-use inpaint_proto::v1::{GetCapabilitiesRequest, InpaintParams, InpaintRequest};
+use inpaint_proto::v1::{
+    DetectTarget, GetCapabilitiesRequest, InpaintParams, InpaintRequest, SdParams,
+};
 use serde_json::json;
 use support::webdriver::Browser;
 
@@ -38,9 +40,7 @@ async fn a_person_repaints_a_photo_in_the_browser() {
         .unwrap();
     let shots = support::repo_root().join("out/web-test");
     std::fs::create_dir_all(&shots).unwrap();
-    let downloads = std::env::temp_dir().join(format!("inpaint-web-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&downloads);
-    std::fs::create_dir_all(&downloads).unwrap();
+    let downloads = download_folder("brush");
 
     let browsed = {
         let (photo, downloads) = (photo.clone(), downloads.clone());
@@ -184,6 +184,26 @@ fn browse(web: SocketAddr, photo: &Path, downloads: &Path, shots: &Path) -> Down
     Downloads { mask, result }
 }
 
+/// Opens the page, waits for the gateway's capabilities, and loads `photo`.
+fn open_photo(b: &Browser, web: SocketAddr, photo: &Path) {
+    b.open(&format!("http://{web}/"));
+    b.wait_text("#server", Duration::from_secs(20), |t| {
+        t.contains("engines")
+    });
+    b.type_into(&b.find("#photo-file"), &photo.display().to_string());
+    b.wait_text("#status", Duration::from_secs(20), |t| {
+        t.contains("512×512")
+    });
+}
+
+/// A fresh folder for downloads.
+fn download_folder(tag: &str) -> PathBuf {
+    let folder = std::env::temp_dir().join(format!("inpaint-web-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&folder);
+    std::fs::create_dir_all(&folder).unwrap();
+    folder
+}
+
 /// The bytes of a finished download.
 fn downloaded(path: &Path) -> Vec<u8> {
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -199,6 +219,117 @@ fn downloaded(path: &Path) -> Vec<u8> {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// The settings a WebUI user sets for a face: engine "sd" with the tiny
+/// random-weight pipeline (models/fixtures/tiny-sd), its prompt and
+/// sampler, the face found by a phrase. Each sampling step shows on the
+/// progress line, and the result is byte for byte the Rust client's for
+/// the same request (same seed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_face_repainted_with_a_prompt_in_the_browser() {
+    let mut config = support::cluster_config();
+    config.web = Some("127.0.0.1:0".parse().unwrap());
+    config.sd_models = vec![support::repo_root().join("models/fixtures/tiny-sd/inpaint")];
+    let cluster = support::start_cluster_with(config).await;
+    let web = cluster.web.unwrap();
+    let photo = support::fetched("photos/astronaut.png")
+        .canonicalize()
+        .unwrap();
+    let shots = support::repo_root().join("out/web-test");
+    std::fs::create_dir_all(&shots).unwrap();
+    let downloads = download_folder("sd");
+    let (result, statuses) = {
+        let (photo, downloads) = (photo.clone(), downloads.clone());
+        tokio::task::spawn_blocking(move || {
+            let b = Browser::start(1280, 800, &downloads);
+            open_photo(&b, web, &photo);
+            b.click(&b.find("#mode-phrase"));
+            b.click(&b.find("#engine option[value='sd']"));
+            let shown = b.script(
+                "return [document.getElementById('sd-settings').hidden, document.getElementById('model').value]",
+                json!([]),
+            );
+            assert_eq!(shown, json!([false, "inpaint"]), "SD settings and the model");
+            for (field, value) in [
+                ("#sd-prompt", "closed eyes, smiling"),
+                ("#sd-steps", "8"),
+                ("#work-width", "64"),
+                ("#work-height", "64"),
+                ("#seed", "1"),
+            ] {
+                let element = b.find(field);
+                b.clear(&element);
+                b.type_into(&element, value);
+            }
+            b.click(&b.find("#sd-sampler option[value='Euler a']"));
+            // Every line the progress shows, as it changes.
+            b.script(
+                "const s = document.getElementById('status'); window.seen = [];\
+                 new MutationObserver(() => window.seen.push(s.textContent))\
+                   .observe(s, {childList: true, characterData: true, subtree: true});",
+                json!([]),
+            );
+            b.click(&b.find("#submit"));
+            let status = b.wait_text("#status", Duration::from_secs(180), |t| {
+                t == "done" || t.starts_with("failed") || t == "refused"
+            });
+            assert_eq!(status, "done", "error: {}", b.text("#err-general"));
+            b.script("window.scrollTo(0, 0)", json!([]));
+            b.screenshot(&shots.join("6-sd.png"));
+            let seen = b.script("return window.seen", json!([]));
+            b.click(&b.find("#download-result"));
+            (downloaded(&downloads.join("astronaut-inpainted.png")), seen)
+        })
+        .await
+        .expect("the browser session ran")
+    };
+    let _ = std::fs::remove_dir_all(&downloads);
+    let steps: Vec<&str> = statuses
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s.as_str())
+        .filter(|s| s.starts_with("sampling region 1 of 1: step "))
+        .collect();
+    assert!(!steps.is_empty(), "no sampling step shown: {statuses}");
+
+    let direct = inpaint_cli::client::inpaint(
+        &cluster.gateway_url(),
+        InpaintRequest {
+            image: std::fs::read(&photo).unwrap(),
+            target: Some(Target::Detect(DetectTarget {
+                prompt: "faces".into(),
+                ..Default::default()
+            })),
+            params: Some(InpaintParams {
+                mask_blur: 4,
+                work_width: 64,
+                work_height: 64,
+                engine: "sd".into(),
+                model: "inpaint".into(),
+                seed: 1,
+                sd: Some(SdParams {
+                    prompt: "closed eyes, smiling".into(),
+                    steps: Some(8),
+                    cfg_scale: Some(7.0),
+                    sampler: "Euler a".into(),
+                    denoising_strength: Some(0.75),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            sketch: vec![],
+        },
+    )
+    .await
+    .expect("the Rust client's request");
+    assert_eq!(direct.engine, "sd");
+    assert!(
+        direct.image == result,
+        "the page's SD result differs from the Rust client's"
+    );
+    cluster.shutdown().await.unwrap();
 }
 
 // Multi-threaded: the raw HTTP exchanges block their thread.

@@ -31,6 +31,8 @@ const FIELD_CONTROLS: [RegExp, string][] = [
   [/^params\.mask_blur$/, "mask-blur"],
   [/^params\.grow$/, "grow"],
   [/^params\.area$/, "area"],
+  [/^params\.work_width$/, "work-width"],
+  [/^params\.work_height$/, "work-height"],
   [/^params\.engine$/, "engine"],
   [/^params\.model$/, "model"],
   [/^params\.seed$/, "seed"],
@@ -279,6 +281,9 @@ function params(): NonNullable<Request["params"]> {
     maskBlur: number("mask-blur"),
     grow: number("grow"),
     area: Number(select("area").value),
+    // Empty = the server's default (512).
+    workWidth: number("work-width"),
+    workHeight: number("work-height"),
     engine,
     model: select("model").hidden ? "" : select("model").value,
     seed: BigInt(Math.max(0, Math.trunc(number("seed")))),
