@@ -5,7 +5,7 @@ PYTHON ?= python3
 CARGO ?= cargo
 PHOTO ?= models/cache/photos/astronaut.png
 
-.PHONY: setup sysdeps npm buf models pydeps demo demo-hands demo-faces test bench-telea bench-mask bench-worker bench-seg bench-jobs bench-sd bench-sd-batch bench-photos bench-auth bench-cluster cluster cluster-stop lint web web-check deploy-check fuzz fuzz-build clean
+.PHONY: setup sysdeps npm buf models pydeps demo demo-hands demo-faces test bench-telea bench-mask bench-worker bench-seg bench-jobs bench-sd bench-sd-batch bench-photos bench-auth bench-cluster cluster cluster-stop podman debian-base image cluster-containers cluster-containers-stop kube-play-check lint web web-check deploy-check fuzz fuzz-build clean
 
 setup: sysdeps pydeps models buf
 
@@ -56,9 +56,11 @@ demo-faces: models
 	  $(PYTHON) models/demo_strip.py $(PHOTO) out/face-$$shape-mask.png out/face-$$shape-result.png out/face-$$shape.png || exit 1; \
 	done
 
-# The service binaries first: tests/tests/faults.rs runs them as processes.
+# The service binaries first: tests/tests/faults.rs runs them as processes,
+# and tests/tests/containers.rs as containers of the image built from them.
 test: setup
 	$(CARGO) build --workspace --bins
+	$(MAKE) --no-print-directory image IMAGE_PROFILE=dev
 	$(CARGO) test --workspace
 
 # Our Telea vs OpenCV's INPAINT_TELEA on the same photos and masks, one run.
@@ -136,6 +138,55 @@ cluster: models
 
 cluster-stop:
 	deploy/local/cluster.sh stop
+
+# Containers, built and run here with podman (Debian's podman, runc and
+# mmdebstrap; deploy/podman/containers.conf through CONTAINERS_CONF, the
+# machine's /etc untouched). No registry is needed: the base image is
+# Debian bookworm made by mmdebstrap from Debian's packages, and the image
+# takes binaries built on the host (same Debian release, same glibc):
+# IMAGE_PROFILE=release (default) or dev (the binaries `make test` builds).
+# deploy/docker/Dockerfile builds the same image from source where
+# registries are reachable (its default target).
+IMAGE_PROFILE ?= release
+IMAGE_BIN = target/$(subst dev,debug,$(IMAGE_PROFILE))
+export CONTAINERS_CONF := $(CURDIR)/deploy/podman/containers.conf
+
+podman:
+	@command -v podman >/dev/null && command -v mmdebstrap >/dev/null && command -v runc >/dev/null || \
+	  { apt-get update -qq && apt-get install -y -qq podman mmdebstrap runc; }
+
+# localhost/debian-base:bookworm, once (about 20 s, 170 MB).
+debian-base: podman
+	@podman image exists localhost/debian-base:bookworm || { \
+	  mkdir -p target/image && \
+	  mmdebstrap --quiet --variant=minbase bookworm target/image/rootfs.tar && \
+	  podman import --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+	    target/image/rootfs.tar localhost/debian-base:bookworm >/dev/null && \
+	  rm -f target/image/rootfs.tar; }
+
+# inpaint:dev (the services, the `inpaint` command, the models they load)
+# and inpaint-redis:dev (Debian's redis-server on the same base).
+image: models debian-base
+	$(CARGO) build --profile $(IMAGE_PROFILE) --quiet -p inpaint-gateway -p inpaint-segmentation -p inpaint-mask -p inpaint-worker -p inpaint-cli
+	deploy/docker/stage.sh $(IMAGE_BIN) target/image/context
+	podman build --quiet -f deploy/docker/Dockerfile --target prebuilt \
+	  --build-arg RUNTIME_BASE=localhost/debian-base:bookworm -t localhost/inpaint:dev target/image/context >/dev/null
+	podman build --quiet --network host -f deploy/podman/redis.Containerfile \
+	  -t localhost/inpaint-redis:dev deploy/podman >/dev/null
+	@echo "image=localhost/inpaint:dev size_mb=$$(( $$(podman image inspect localhost/inpaint:dev --format '{{.Size}}') / 1000000 ))"
+
+# The cluster of deploy/local/cluster.sh, as containers on a podman network.
+cluster-containers: image
+	deploy/podman/cluster.sh start
+
+cluster-containers-stop:
+	deploy/podman/cluster.sh stop
+
+# The cpu overlay's manifests played by podman kube play with the image
+# (what podman 4.3 cannot play is changed and listed; see the script).
+kube-play-check: image
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r deploy/requirements.txt
+	deploy/podman/kube-play-check.sh
 
 # Rust formatting and lints, then the .proto contract: buf's STANDARD
 # rules (buf.yaml) and no breaking change against main (BUF_AGAINST; on main

@@ -265,6 +265,11 @@ async fn run_one<S: JobStore>(
                 }
                 ("succeeded", ended)
             }
+            // The store failed under the run (a progress report, a cancel
+            // check): the job did not fail, so it is not marked failed even
+            // if the store is back by now; left claimed, it is taken over
+            // and run again.
+            Err(Error::Store(reason)) => return Err(Error::Store(reason)),
             Err(Error::Cancelled) => {
                 let e = event(id, JobState::Cancelled, "cancelled");
                 (
