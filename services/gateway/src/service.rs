@@ -21,6 +21,7 @@ use tracing::instrument;
 use crate::auth::{Caller, public, scoped};
 use crate::decode::image_pixels;
 use crate::error::Error;
+use crate::inflight::Permit;
 use crate::jobs::admission::Budget;
 use crate::jobs::{JobStore, NewJob, is_final};
 use crate::pipeline::{Pipeline, Silent};
@@ -127,6 +128,22 @@ impl<S: JobStore> InpaintingService<S> {
             .map_err(|e| Error::Store(e.to_string()))
     }
 
+    /// Admits a synchronous call of `pixels` into the tenant's own
+    /// in-flight budget first, then the process's; the permits hold them
+    /// until dropped.
+    fn admit(&self, caller: &Caller, pixels: u64) -> Result<(Option<Permit>, Permit), Status> {
+        let tenant = match &caller.0.inflight {
+            Some(budget) => Some(budget.try_admit(pixels).map_err(busy("tenant"))?),
+            None => None,
+        };
+        let process = self
+            .pipeline
+            .inflight
+            .try_admit(pixels)
+            .map_err(busy("inpaint"))?;
+        Ok((tenant, process))
+    }
+
     /// The caller's job `id` (public) as stored; another tenant's job is
     /// not found, as an unknown one.
     async fn job(&self, caller: &Caller, id: &str) -> Result<Job, Error> {
@@ -187,16 +204,7 @@ impl<S: JobStore> Inpainting for InpaintingService<S> {
         let request = request.into_inner();
         let pixels = image_pixels(&request.image, "image", self.max_image_pixels)?;
         limit_rate(&caller)?;
-        // The tenant's own budget first, then the process's.
-        let _tenant_held = match &caller.0.inflight {
-            Some(budget) => Some(budget.try_admit(pixels).map_err(busy("tenant"))?),
-            None => None,
-        };
-        let _held = self
-            .pipeline
-            .inflight
-            .try_admit(pixels)
-            .map_err(busy("inpaint"))?;
+        let _held = self.admit(&caller, pixels)?;
         match self.pipeline.inpaint(request, &Silent).await {
             Ok(response) => {
                 tracing::info!(
@@ -373,15 +381,7 @@ impl<S: JobStore> Inpainting for InpaintingService<S> {
         limit_rate(&caller)?;
         // A preview holds the image and runs a detector: it counts against
         // the same in-flight budgets as a repaint.
-        let _tenant_held = match &caller.0.inflight {
-            Some(budget) => Some(budget.try_admit(pixels).map_err(busy("tenant"))?),
-            None => None,
-        };
-        let _held = self
-            .pipeline
-            .inflight
-            .try_admit(pixels)
-            .map_err(busy("inpaint"))?;
+        let _held = self.admit(&caller, pixels)?;
         let preview = self.pipeline.preview_mask(request).await.map_err(|err| {
             // The fields are the inner request's.
             match err {

@@ -1,7 +1,7 @@
 //! The web port: a page to try the cluster, and the public API over
 //! gRPC-Web for it (and for pages of the origins allowed by CORS). The
-//! page's files are built by `make web` and embedded here: no Node at run
-//! time.
+//! page's files (its script built by `make web`) are embedded here: no Node
+//! at run time.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -16,7 +16,8 @@ use tokio::net::TcpListener;
 use tonic::server::NamedService;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-/// The page, built from `web/` (see `make web`).
+/// The page: its markup and style, and its script built from `web/` (see
+/// `make web`).
 const INDEX_HTML: &str = include_str!("../web/index.html");
 const APP_JS: &str = include_str!("../web/app.js");
 const APP_CSS: &str = include_str!("../web/app.css");
