@@ -417,6 +417,7 @@ async fn a_full_model_queue_is_resource_exhausted_with_retry_after() {
         hole: Some(inpaint_common::tensor::into_gray_tensor(hole)),
         sketch: None,
         sketch_mask: None,
+        answer: None,
     };
     let status = client
         .inpaint_crops(InpaintCropsRequest {

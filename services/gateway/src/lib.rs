@@ -17,6 +17,7 @@ pub mod regions;
 pub mod service;
 pub mod stages;
 pub mod targets;
+pub mod trim;
 pub mod vocabulary;
 pub mod web;
 
@@ -112,6 +113,7 @@ async fn serve_with<S: JobStore>(
             max_requests: config.max_inflight_requests,
             max_pixels: config.max_inflight_pixels,
         }),
+        engine_names: pipeline::EngineNames::default(),
     });
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let runner_config = jobs::runner::RunnerConfig {

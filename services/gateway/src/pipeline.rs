@@ -39,6 +39,59 @@ pub struct Pipeline {
     pub stage_timeout: Duration,
     /// Requests and pixels this process holds, synchronous and job runs.
     pub inflight: std::sync::Arc<crate::inflight::InFlight>,
+    /// The worker's engine names, as last listed.
+    pub engine_names: EngineNames,
+}
+
+/// The worker's engines as last listed (name, and whether it reads only
+/// within its radius of the hole) and its default, listed again at most
+/// every `FRESH` while every name asked for is among them: a request costs
+/// no ListEngines call of its own, and an engine a new worker brings is
+/// seen at the first request that names it.
+#[derive(Default)]
+pub struct EngineNames(tokio::sync::Mutex<Option<(Instant, Listed)>>);
+
+#[derive(Debug, Clone, PartialEq)]
+struct Listed {
+    engines: Vec<(String, bool)>,
+    default: String,
+}
+
+impl Listed {
+    fn knows(&self, name: &str) -> bool {
+        name.is_empty() || self.engines.iter().any(|(n, _)| n == name)
+    }
+}
+
+impl EngineNames {
+    const FRESH: Duration = Duration::from_secs(30);
+
+    /// The cached list when fresh and knowing every one of `wanted`.
+    async fn cached(&self, wanted: &[&str]) -> Option<Listed> {
+        let guard = self.0.lock().await;
+        let (at, listed) = guard.as_ref()?;
+        let fresh = at.elapsed() < Self::FRESH;
+        (fresh && wanted.iter().all(|w| listed.knows(w))).then(|| listed.clone())
+    }
+
+    async fn store(&self, listed: Listed) {
+        *self.0.lock().await = Some((Instant::now(), listed));
+    }
+
+    /// Whether `engine` (empty: the default) reads only within its radius
+    /// of the hole, as last listed.
+    pub async fn reads_within_radius(&self, engine: &str) -> bool {
+        let guard = self.0.lock().await;
+        let Some((_, listed)) = guard.as_ref() else {
+            return false;
+        };
+        let name = if engine.is_empty() {
+            &listed.default
+        } else {
+            engine
+        };
+        listed.engines.iter().any(|(n, local)| n == name && *local)
+    }
 }
 
 /// A stage boundary of one request, for progress reports.
@@ -255,6 +308,7 @@ impl Pipeline {
                     return_mask: params.return_mask,
                     sketch: sketch.as_ref().map(|(colours, _)| from_rgb(colours)),
                     sketch_mask: sketch.map(|(_, painted)| into_gray_tensor(painted)),
+                    caller_cuts_same_size: true,
                 }),
             )
             .await
@@ -279,6 +333,12 @@ impl Pipeline {
             .await?;
         let alphas: Vec<Option<pb::Tensor>> =
             prepared.crops.iter().map(|c| c.alpha.clone()).collect();
+        // The part of each crop the paste-back reads (None: all of it).
+        let answers: Vec<Option<PixelBox>> = crops
+            .iter()
+            .zip(&alphas)
+            .map(|(crop, alpha)| crate::trim::answer_box(crop, alpha.as_ref(), &params))
+            .collect();
         // One call per crop, all at once: the worker batches them (with other
         // requests' crops) and each finished crop is reported as progress.
         let template = InpaintCropsRequest {
@@ -291,6 +351,7 @@ impl Pipeline {
             sd: params.sd.clone(),
             crops: vec![],
         };
+        let local = self.engine_names.reads_within_radius(&params.engine).await;
         let mut calls = tokio::task::JoinSet::new();
         let (step_tx, mut step_rx) = tokio::sync::mpsc::unbounded_channel::<(u32, u32, u32)>();
         for (i, c) in prepared.crops.into_iter().enumerate() {
@@ -303,11 +364,43 @@ impl Pipeline {
             {
                 regions::apply_to_crop(&mut request, o);
             }
+            // A crop at its own size comes without pixels: cut here. An
+            // engine that reads only near the hole gets only that part.
+            let narrow = answers[i].filter(|_| local && c.sketch.is_none());
+            let (pixels, hole, answer) = match narrow {
+                Some(part) => {
+                    let area = crop_area(&crops[i], &image)?;
+                    let reach =
+                        crate::trim::reach_box(part, area.width, area.height, params.radius);
+                    let hole = to_gray(c.hole, "hole").map_err(|status| stage("mask", status))?;
+                    let within = PixelBox::new(
+                        area.x + reach.x,
+                        area.y + reach.y,
+                        reach.width,
+                        reach.height,
+                    );
+                    let part =
+                        PixelBox::new(part.x - reach.x, part.y - reach.y, part.width, part.height);
+                    (
+                        into_rgb_tensor(image.crop(within)),
+                        Some(into_gray_tensor(hole.crop(reach))),
+                        Some(part),
+                    )
+                }
+                None => {
+                    let pixels = match c.image {
+                        Some(pixels) => pixels,
+                        None => into_rgb_tensor(image.crop(crop_area(&crops[i], &image)?)),
+                    };
+                    (pixels, c.hole, answers[i])
+                }
+            };
             request.crops = vec![CropInput {
-                image: c.image,
-                hole: c.hole,
+                image: Some(pixels),
+                hole,
                 sketch: c.sketch,
                 sketch_mask: c.sketch_mask,
+                answer: answer.map(wire_box),
             }];
             let mut worker = self.stages.worker.clone();
             let limit = self.stage_timeout;
@@ -389,10 +482,21 @@ impl Pipeline {
             })?;
         progress.report(Stage::Compositing).await?;
 
+        // What is pasted: each crop, or the part of it the worker answered
+        // with.
+        let (pasted, alphas): (Vec<pb::Crop>, Vec<Option<pb::Tensor>>) = crops
+            .iter()
+            .zip(alphas)
+            .zip(&answers)
+            .map(|((crop, alpha), answer)| match answer {
+                Some(part) => crate::trim::narrow(crop, alpha, *part),
+                None => (crop.clone(), alpha),
+            })
+            .unzip();
         // Only the parts the crops touch travel, there and back: the
         // boxes of each group of overlapping crops.
-        let mut boxes = Vec::with_capacity(crops.len());
-        for crop in &crops {
+        let mut boxes = Vec::with_capacity(pasted.len());
+        for crop in &pasted {
             let inside = crop
                 .r#box
                 .filter(|b| box_inside(b, image.width(), image.height()));
@@ -415,7 +519,7 @@ impl Pipeline {
                             image: Some(into_rgb_tensor(image.crop(*w))),
                         })
                         .collect(),
-                    results: crops
+                    results: pasted
                         .iter()
                         .zip(images)
                         .zip(alphas)
@@ -502,7 +606,8 @@ impl Pipeline {
     /// Refuses unknown engines (each named with its field) before any pixel
     /// work is done; one ListEngines call, and none when all are defaults.
     async fn check_engines(&self, engines: &[(String, String)]) -> Result<(), Error> {
-        if engines.iter().all(|(engine, _)| engine.is_empty()) {
+        let wanted: Vec<&str> = engines.iter().map(|(engine, _)| engine.as_str()).collect();
+        if self.engine_names.cached(&wanted).await.is_some() {
             return Ok(());
         }
         let list = self
@@ -514,11 +619,19 @@ impl Pipeline {
                     .list_engines(ListEnginesRequest {}),
             )
             .await?;
-        let known = |name: &str| name.is_empty() || list.engines.iter().any(|e| e.name == name);
-        match engines.iter().find(|(engine, _)| !known(engine)) {
+        let listed = Listed {
+            engines: list
+                .engines
+                .into_iter()
+                .map(|e| (e.name, e.reads_within_radius))
+                .collect(),
+            default: list.default_engine,
+        };
+        self.engine_names.store(listed.clone()).await;
+        match engines.iter().find(|(engine, _)| !listed.knows(engine)) {
             None => Ok(()),
             Some((engine, field)) => {
-                let names: Vec<_> = list.engines.iter().map(|e| e.name.as_str()).collect();
+                let names: Vec<&str> = listed.engines.iter().map(|(n, _)| n.as_str()).collect();
                 Err(Error::invalid(
                     field.as_str(),
                     format!("unknown engine {engine:?}; available: {}", names.join(", ")),
@@ -599,6 +712,20 @@ impl Pipeline {
                 Ok(Regions::Found { masks, regions })
             }
         }
+    }
+}
+
+/// A crop's box in the image, checked to lie inside it.
+fn crop_area(crop: &pb::Crop, image: &RgbImage) -> Result<PixelBox, Error> {
+    match crop
+        .r#box
+        .filter(|b| box_inside(b, image.width(), image.height()))
+    {
+        Some(b) => Ok(PixelBox::new(b.x, b.y, b.width, b.height)),
+        None => Err(stage(
+            "mask",
+            tonic::Status::internal("a crop box outside the image"),
+        )),
     }
 }
 
@@ -811,4 +938,30 @@ fn stage(stage: &'static str, status: tonic::Status) -> Error {
         status
     };
     Error::Stage { stage, status }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{EngineNames, Listed};
+
+    #[tokio::test]
+    async fn engine_names_answer_only_when_every_name_is_known() {
+        let names = EngineNames::default();
+        assert_eq!(names.cached(&["telea"]).await, None, "nothing listed yet");
+        assert!(!names.reads_within_radius("").await);
+        names
+            .store(Listed {
+                engines: vec![("telea".into(), true), ("onnx".into(), false)],
+                default: "telea".into(),
+            })
+            .await;
+        assert!(names.cached(&["telea", "onnx", ""]).await.is_some());
+        assert_eq!(
+            names.cached(&["sd"]).await,
+            None,
+            "a new name is listed again"
+        );
+        assert!(names.reads_within_radius("").await, "the default, telea");
+        assert!(!names.reads_within_radius("onnx").await);
+    }
 }

@@ -82,6 +82,11 @@ pub trait Engine: Send + Sync {
     fn anonymises(&self) -> bool {
         false
     }
+    /// Whether the engine reads only within radius + 2 of the hole (see
+    /// EngineInfo.reads_within_radius).
+    fn reads_within_radius(&self) -> bool {
+        false
+    }
     fn inpaint(&self, image: RgbImage, hole: GrayImage, params: EngineParams) -> EngineFuture;
 }
 
@@ -94,6 +99,8 @@ struct Native {
     /// Anonymisation: sees the hole's original pixels (no prefill) and
     /// never blends them back.
     anonymises: bool,
+    /// Reads only within its radius (+2) of the hole (Telea).
+    within_radius: bool,
     run: fn(&RgbImage, &GrayImage, &EngineParams) -> RgbImage,
     slots: Arc<Semaphore>,
 }
@@ -113,6 +120,9 @@ impl Engine for Native {
     }
     fn anonymises(&self) -> bool {
         self.anonymises
+    }
+    fn reads_within_radius(&self) -> bool {
+        self.within_radius
     }
     fn prefill_content(&self, content: MaskedContent) -> MaskedContent {
         if self.anonymises {
@@ -208,6 +218,7 @@ impl Registry {
                 description: "fast marching inpainting (Telea 2004): smooth fills for small holes and scratches",
                 reads_hole: false,
                 anonymises: false,
+                within_radius: true,
                 run: |image, hole, params| telea::inpaint(image, hole, params.radius),
                 slots: slots.clone(),
             }),
@@ -216,6 +227,7 @@ impl Registry {
                 description: "multi-scale exemplar fill (PatchMatch + Wexler EM): texture from the surroundings",
                 reads_hole: true,
                 anonymises: false,
+                within_radius: false,
                 run: |image, hole, params| patchmatch::inpaint(image, hole, params.seed),
                 slots: slots.clone(),
             }),
@@ -224,6 +236,7 @@ impl Registry {
                 description: "anonymisation: the mask in blocks of their mean colour, about 8 across the region",
                 reads_hole: true,
                 anonymises: true,
+                within_radius: false,
                 run: |image, hole, _| anonymise::pixelate(image, hole),
                 slots: slots.clone(),
             }),
@@ -232,6 +245,7 @@ impl Registry {
                 description: "anonymisation: the mask pixelated, then blurred (Gaussian of half a block); irreversible",
                 reads_hole: true,
                 anonymises: true,
+                within_radius: false,
                 run: |image, hole, _| anonymise::blur(image, hole),
                 slots: slots.clone(),
             }),
@@ -240,6 +254,7 @@ impl Registry {
                 description: "anonymisation: the mask in one solid colour, the mean just outside it",
                 reads_hole: false,
                 anonymises: true,
+                within_radius: false,
                 run: |image, hole, _| anonymise::fill(image, hole),
                 slots,
             }),

@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 
 use inpaint_common::seed::crop_seed;
 use inpaint_common::tensor::{into_rgb_tensor, to_gray, to_rgb};
-use inpaint_imaging::{GrayImage, RgbImage};
+use inpaint_imaging::{GrayImage, PixelBox, RgbImage};
 use inpaint_proto::v1::inpaint_worker_server::InpaintWorker;
 use inpaint_proto::v1::{
     CropInput, EngineInfo, InpaintCropsEvent, InpaintCropsRequest, InpaintCropsResponse,
@@ -126,6 +126,7 @@ impl WorkerService {
                 // full strength the repaint is the answer as it stands and
                 // the original need not be kept for blending.
                 let original = (strength < 1.0).then(|| (crop.image.clone(), crop.hole.clone()));
+                let answer = crop.answer;
                 let sketch = crop.sketch.as_ref().map(|(c, p)| (c, p));
                 let whole_hole = engine.repaints_sketch().then(|| crop.hole.clone());
                 let (guided, hole) = apply_sketch(crop.image, crop.hole, sketch);
@@ -138,9 +139,13 @@ impl WorkerService {
                     guided
                 };
                 let repainted = engine.inpaint(seen, hole, params).await?;
-                Ok::<_, Error>(match original {
+                let repainted = match original {
                     None => repainted,
                     Some((image, hole)) => blend_strength(&image, &repainted, &hole, strength),
+                };
+                Ok::<_, Error>(match answer {
+                    Some(part) => repainted.crop(part),
+                    None => repainted,
                 })
             })
         });
@@ -206,6 +211,8 @@ struct Crop {
     image: RgbImage,
     hole: GrayImage,
     sketch: Option<(RgbImage, GrayImage)>,
+    /// The part of the repaint to answer with (None = all of it).
+    answer: Option<PixelBox>,
 }
 
 fn check_crop(i: usize, crop: CropInput, max_pixels: u64) -> Result<Crop, Status> {
@@ -247,10 +254,31 @@ fn check_crop(i: usize, crop: CropInput, max_pixels: u64) -> Result<Crop, Status
             .into());
         }
     };
+    let answer = match crop.answer {
+        None => None,
+        Some(b) => {
+            let inside = b.width > 0
+                && b.height > 0
+                && b.x.checked_add(b.width).is_some_and(|r| r <= size.0)
+                && b.y.checked_add(b.height).is_some_and(|r| r <= size.1);
+            if !inside {
+                return Err(Error::invalid(
+                    format!("crops[{i}].answer"),
+                    format!(
+                        "{b:?} is not a non-empty box inside the {}x{} crop",
+                        size.0, size.1
+                    ),
+                )
+                .into());
+            }
+            Some(PixelBox::new(b.x, b.y, b.width, b.height))
+        }
+    };
     Ok(Crop {
         image,
         hole,
         sketch,
+        answer,
     })
 }
 
@@ -317,6 +345,7 @@ impl InpaintWorker for WorkerService {
                 name: e.name().into(),
                 description: e.description().into(),
                 device: e.device().into(),
+                reads_within_radius: e.reads_within_radius(),
             })
             .collect();
         Ok(Response::new(ListEnginesResponse {

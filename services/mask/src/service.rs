@@ -162,7 +162,15 @@ impl Mask for MaskService {
             };
             let crops = plans
                 .iter()
-                .map(|plan| cut(&image, &regions, sketch.as_ref(), plan))
+                .map(|plan| {
+                    cut(
+                        &image,
+                        &regions,
+                        sketch.as_ref(),
+                        plan,
+                        req.caller_cuts_same_size,
+                    )
+                })
                 .collect();
             Ok(PrepareResponse {
                 empty: false,
@@ -299,15 +307,20 @@ fn work_size(width: u32, height: u32) -> Result<(u32, u32), Error> {
 }
 
 /// Cuts one crop out at its working size, with the hole the engine must fill,
-/// the paste-back alpha of the regions it holds and the sketch, if any.
+/// the paste-back alpha of the regions it holds and the sketch, if any. With
+/// `caller_cuts_same_size`, a crop at its own size comes without its pixels
+/// (the caller has them).
 fn cut(
     image: &RgbImage,
     regions: &[GrayImage],
     sketch: Option<&(RgbImage, GrayImage)>,
     plan: &CropPlan,
+    caller_cuts_same_size: bool,
 ) -> PreparedCrop {
     let (w, h) = (plan.work_width, plan.work_height);
-    let pixels = into_size(image.crop(plan.area), w, h);
+    let same_size = (w, h) == (plan.area.width, plan.area.height);
+    let pixels = (!(same_size && caller_cuts_same_size))
+        .then(|| into_rgb_tensor(into_size(image.crop(plan.area), w, h)));
     let held: Vec<GrayImage> = plan
         .regions
         .iter()
@@ -336,7 +349,7 @@ fn cut(
     };
     PreparedCrop {
         crop: Some(plan_to_wire(plan)),
-        image: Some(into_rgb_tensor(pixels)),
+        image: pixels,
         hole: Some(into_gray_tensor(hole)),
         alpha: Some(into_gray_tensor(alpha)),
         sketch,
@@ -412,6 +425,43 @@ mod tests {
             .composite(Request::new(req))
             .await
             .map(Response::into_inner)
+    }
+
+    /// With caller_cuts_same_size, a crop at its own size comes without
+    /// its pixels; a resized one still carries them; without the flag,
+    /// every crop does.
+    #[tokio::test]
+    async fn same_size_crops_come_without_pixels_when_the_caller_cuts() {
+        let image = noise(64, 48, 3);
+        let m = mask::from_box(64, 48, PixelBox::new(20, 10, 8, 8));
+        let prepare = |area: InpaintArea, caller_cuts_same_size: bool| {
+            let req = PrepareRequest {
+                image: Some(into_rgb_tensor(image.clone())),
+                masks: vec![into_gray_tensor(m.clone())],
+                area: area as i32,
+                work_width: 64,
+                work_height: 64,
+                caller_cuts_same_size,
+                ..Default::default()
+            };
+            async move {
+                MaskService::new(1 << 20)
+                    .prepare(Request::new(req))
+                    .await
+                    .unwrap()
+                    .into_inner()
+                    .crops
+                    .remove(0)
+            }
+        };
+        let whole = prepare(InpaintArea::Whole, true).await;
+        assert!(whole.image.is_none());
+        assert!(whole.hole.is_some() && whole.alpha.is_some());
+        let resized = prepare(InpaintArea::OnlyMasked, true).await;
+        let crop = resized.crop.unwrap();
+        assert_ne!(crop.r#box.unwrap().width, crop.work_width);
+        assert!(resized.image.is_some());
+        assert!(prepare(InpaintArea::Whole, false).await.image.is_some());
     }
 
     /// Windows composited and pasted back give the bytes of the whole
