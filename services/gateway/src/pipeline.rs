@@ -79,7 +79,8 @@ impl EngineNames {
     }
 
     /// Whether `engine` (empty: the default) reads only within its radius
-    /// of the hole, as last listed.
+    /// of the hole, as last listed (false before a request named an
+    /// engine).
     pub async fn reads_within_radius(&self, engine: &str) -> bool {
         let guard = self.0.lock().await;
         let Some((_, listed)) = guard.as_ref() else {
@@ -606,6 +607,11 @@ impl Pipeline {
     /// Refuses unknown engines (each named with its field) before any pixel
     /// work is done; one ListEngines call, and none when all are defaults.
     async fn check_engines(&self, engines: &[(String, String)]) -> Result<(), Error> {
+        // Default engines need no check (and no call to a worker that may
+        // be down before the stages that come first have been tried).
+        if engines.iter().all(|(engine, _)| engine.is_empty()) {
+            return Ok(());
+        }
         let wanted: Vec<&str> = engines.iter().map(|(engine, _)| engine.as_str()).collect();
         if self.engine_names.cached(&wanted).await.is_some() {
             return Ok(());
