@@ -332,6 +332,56 @@ async fn a_face_repainted_with_a_prompt_in_the_browser() {
     cluster.shutdown().await.unwrap();
 }
 
+/// A long job (engine "sd", 150 steps at 128 px on the tiny pipeline, whose
+/// attention runs at full resolution) is cancelled from the page while it
+/// samples: the progress line says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_job_is_cancelled_from_the_page() {
+    let mut config = support::cluster_config();
+    config.web = Some("127.0.0.1:0".parse().unwrap());
+    config.sd_models = vec![support::repo_root().join("models/fixtures/tiny-sd/inpaint")];
+    let cluster = support::start_cluster_with(config).await;
+    let web = cluster.web.unwrap();
+    let photo = support::fetched("photos/astronaut.png")
+        .canonicalize()
+        .unwrap();
+    let downloads = download_folder("cancel");
+    let shots = support::repo_root().join("out/web-test");
+    std::fs::create_dir_all(&shots).unwrap();
+    {
+        let downloads = downloads.clone();
+        tokio::task::spawn_blocking(move || {
+            let b = Browser::start(1280, 800, &downloads);
+            open_photo(&b, web, &photo);
+            b.click(&b.find("#mode-phrase"));
+            b.click(&b.find("#engine option[value='sd']"));
+            for (field, value) in [
+                ("#sd-steps", "150"),
+                ("#work-width", "128"),
+                ("#work-height", "128"),
+            ] {
+                let element = b.find(field);
+                b.clear(&element);
+                b.type_into(&element, value);
+            }
+            b.click(&b.find("#submit"));
+            b.wait_text("#status", Duration::from_secs(120), |t| {
+                t.starts_with("sampling region 1 of 1: step ")
+            });
+            b.click(&b.find("#cancel"));
+            let status = b.wait_text("#status", Duration::from_secs(60), |t| {
+                t == "cancelled" || t == "done" || t.starts_with("failed")
+            });
+            assert_eq!(status, "cancelled");
+            b.screenshot(&shots.join("7-cancelled.png"));
+        })
+        .await
+        .expect("the browser session ran");
+    }
+    let _ = std::fs::remove_dir_all(&downloads);
+    cluster.shutdown().await.unwrap();
+}
+
 // Multi-threaded: the raw HTTP exchanges block their thread.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpc_web_answers_only_the_origins_allowed() {
