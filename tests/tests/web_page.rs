@@ -22,6 +22,39 @@ use support::webdriver::Browser;
 /// The astronaut photo's side, in pixels.
 const SIDE: f64 = 512.0;
 
+/// A cluster with its web port on (and the tiny SD pipeline when `sd`),
+/// the photo the tests open, and where screenshots go.
+struct Page {
+    cluster: inpaint_cli::embedded::Cluster,
+    web: SocketAddr,
+    photo: PathBuf,
+    shots: PathBuf,
+}
+
+impl Page {
+    async fn start(sd: bool) -> Page {
+        let mut config = support::cluster_config();
+        config.web = Some("127.0.0.1:0".parse().unwrap());
+        if sd {
+            config.sd_models = vec![support::repo_root().join("models/fixtures/tiny-sd/inpaint")];
+        }
+        let cluster = support::start_cluster_with(config).await;
+        let web = cluster.web.expect("the web port is on");
+        // Chromium uploads only from canonical paths.
+        let photo = support::fetched("photos/astronaut.png")
+            .canonicalize()
+            .unwrap();
+        let shots = support::repo_root().join("out/web-test");
+        std::fs::create_dir_all(&shots).unwrap();
+        Page {
+            cluster,
+            web,
+            photo,
+            shots,
+        }
+    }
+}
+
 /// What the browser downloaded.
 struct Downloads {
     mask: Vec<u8>,
@@ -30,16 +63,12 @@ struct Downloads {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_person_repaints_a_photo_in_the_browser() {
-    let mut config = support::cluster_config();
-    config.web = Some("127.0.0.1:0".parse().unwrap());
-    let cluster = support::start_cluster_with(config).await;
-    let web = cluster.web.expect("the web port is on");
-    // Chromium uploads only from canonical paths.
-    let photo = support::fetched("photos/astronaut.png")
-        .canonicalize()
-        .unwrap();
-    let shots = support::repo_root().join("out/web-test");
-    std::fs::create_dir_all(&shots).unwrap();
+    let Page {
+        cluster,
+        web,
+        photo,
+        shots,
+    } = Page::start(false).await;
     let downloads = download_folder("brush");
 
     let browsed = {
@@ -228,16 +257,12 @@ fn downloaded(path: &Path) -> Vec<u8> {
 /// the same request (same seed).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_face_repainted_with_a_prompt_in_the_browser() {
-    let mut config = support::cluster_config();
-    config.web = Some("127.0.0.1:0".parse().unwrap());
-    config.sd_models = vec![support::repo_root().join("models/fixtures/tiny-sd/inpaint")];
-    let cluster = support::start_cluster_with(config).await;
-    let web = cluster.web.unwrap();
-    let photo = support::fetched("photos/astronaut.png")
-        .canonicalize()
-        .unwrap();
-    let shots = support::repo_root().join("out/web-test");
-    std::fs::create_dir_all(&shots).unwrap();
+    let Page {
+        cluster,
+        web,
+        photo,
+        shots,
+    } = Page::start(true).await;
     let downloads = download_folder("sd");
     let (result, statuses) = {
         let (photo, downloads) = (photo.clone(), downloads.clone());
@@ -337,17 +362,13 @@ async fn a_face_repainted_with_a_prompt_in_the_browser() {
 /// samples: the progress line says so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_running_job_is_cancelled_from_the_page() {
-    let mut config = support::cluster_config();
-    config.web = Some("127.0.0.1:0".parse().unwrap());
-    config.sd_models = vec![support::repo_root().join("models/fixtures/tiny-sd/inpaint")];
-    let cluster = support::start_cluster_with(config).await;
-    let web = cluster.web.unwrap();
-    let photo = support::fetched("photos/astronaut.png")
-        .canonicalize()
-        .unwrap();
+    let Page {
+        cluster,
+        web,
+        photo,
+        shots,
+    } = Page::start(true).await;
     let downloads = download_folder("cancel");
-    let shots = support::repo_root().join("out/web-test");
-    std::fs::create_dir_all(&shots).unwrap();
     {
         let downloads = downloads.clone();
         tokio::task::spawn_blocking(move || {

@@ -496,17 +496,10 @@ impl Pipeline {
             .unzip();
         // Only the parts the crops touch travel, there and back: the
         // boxes of each group of overlapping crops.
-        let mut boxes = Vec::with_capacity(pasted.len());
-        for crop in &pasted {
-            let inside = crop
-                .r#box
-                .filter(|b| box_inside(b, image.width(), image.height()));
-            let Some(b) = inside else {
-                let wrong = tonic::Status::internal("a crop box outside the image");
-                return Err(stage("mask", wrong));
-            };
-            boxes.push(PixelBox::new(b.x, b.y, b.width, b.height));
-        }
+        let boxes = pasted
+            .iter()
+            .map(|crop| crop_area(crop, &image))
+            .collect::<Result<Vec<_>, _>>()?;
         let windows = PixelBox::merge_overlapping(&boxes);
         let composited = self
             .call(
