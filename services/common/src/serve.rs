@@ -83,7 +83,8 @@ pub async fn serve(
         .build_v1()?;
     routes.add_service(reflection);
     let addr = listener.local_addr().ok();
-    tracing::info!(?addr, "serving");
+    let kernels = inpaint_imaging::cpu::Isa::best().name();
+    tracing::info!(?addr, kernels, "serving");
     crate::memory::trim_after_bursts();
     // Images travel as multi-megabyte messages: HTTP/2 windows sized for
     // them avoid a round trip per 64 KiB, and no-delay keeps small stream

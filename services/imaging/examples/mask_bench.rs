@@ -38,6 +38,9 @@ fn best_ms<T>(repeats: usize, mut f: impl FnMut() -> T) -> (f64, T) {
     let mut best = f64::INFINITY;
     let mut last = Some(f()); // warm-up, untimed
     for _ in 0..repeats {
+        // Free the last result first, as the Python side does, so both
+        // allocate into the same state.
+        drop(last.take());
         let start = Instant::now();
         let out = f();
         best = best.min(start.elapsed().as_secs_f64() * 1e3);
@@ -57,6 +60,7 @@ fn main() {
     let m = GrayImage::from_raw(w, h, img.into_raw()).expect("gray");
     let out = Path::new(&args[2]);
     let repeats: usize = args[3].parse().expect("repeats");
+    println!("kernels={}", inpaint_imaging::cpu::Isa::best().name());
     for r in &args[4..] {
         let radius: u32 = r.parse().expect("radius");
         let (ms, grown) = best_ms(repeats, || {

@@ -4,6 +4,7 @@
 //! Pixel x of a row is bit x % 64 of word x / 64; bits past the width stay 0.
 
 use crate::buffer::GrayImage;
+use crate::cpu::{Isa, multiversion};
 
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct BitMask {
@@ -15,6 +16,46 @@ pub struct BitMask {
 
 /// Gathers the top bit of each of 8 bytes (little-endian) into one byte.
 const GATHER: u64 = 0x0102_0408_1020_4080;
+
+/// The top bits (pixel >= 128) of 64 bytes, byte i as bit i: one SSE2
+/// movemask per 16 bytes (part of every x86-64 CPU).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn pack64(bytes: &[u8; 64]) -> u64 {
+    use std::arch::x86_64::{_mm_loadu_si128, _mm_movemask_epi8};
+    let mut bits = 0u64;
+    for (i, sixteen) in bytes.chunks_exact(16).enumerate() {
+        // SAFETY: SSE2 is part of x86-64; the load reads the 16 bytes of
+        // `sixteen`.
+        #[allow(unsafe_code)]
+        let top = unsafe { _mm_movemask_epi8(_mm_loadu_si128(sixteen.as_ptr().cast())) };
+        bits |= (top as u64 & 0xffff) << (16 * i);
+    }
+    bits
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn pack64(bytes: &[u8; 64]) -> u64 {
+    pack_any(bytes)
+}
+
+/// The top bits of up to 64 bytes, byte i as bit i: eight at a time by a
+/// multiply that gathers them, the rest one by one.
+fn pack_any(bytes: &[u8]) -> u64 {
+    let mut bits = 0u64;
+    let mut eight = bytes.chunks_exact(8);
+    for (j, chunk) in eight.by_ref().enumerate() {
+        let v = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+        let top = (v & 0x8080_8080_8080_8080) >> 7;
+        bits |= (top.wrapping_mul(GATHER) >> 56) << (j * 8);
+    }
+    let done = bytes.len() / 8 * 8;
+    for (j, &v) in eight.remainder().iter().enumerate() {
+        bits |= ((v >= 128) as u64) << (done + j);
+    }
+    bits
+}
 
 impl BitMask {
     pub fn new(width: usize, height: usize) -> Self {
@@ -33,22 +74,13 @@ impl BitMask {
         let mut out = Self::new(w, h);
         for (y, row) in mask.as_raw().chunks_exact(w.max(1)).enumerate().take(h) {
             let words = &mut out.words[y * out.stride..(y + 1) * out.stride];
-            for (k, word) in words.iter_mut().enumerate() {
-                let start = k * 64;
-                let end = (start + 64).min(w);
-                let mut bits = 0u64;
-                let chunk = &row[start..end];
-                let mut eight = chunk.chunks_exact(8);
-                for (j, bytes) in eight.by_ref().enumerate() {
-                    let v = u64::from_le_bytes(bytes.try_into().expect("8 bytes"));
-                    let top = (v & 0x8080_8080_8080_8080) >> 7;
-                    bits |= (top.wrapping_mul(GATHER) >> 56) << (j * 8);
-                }
-                let done = chunk.len() / 8 * 8;
-                for (j, &v) in eight.remainder().iter().enumerate() {
-                    bits |= ((v >= 128) as u64) << (done + j);
-                }
-                *word = bits;
+            let mut whole = row.chunks_exact(64);
+            for (word, bytes) in words.iter_mut().zip(whole.by_ref()) {
+                *word = pack64(bytes.try_into().expect("64 bytes"));
+            }
+            let rest = whole.remainder();
+            if !rest.is_empty() {
+                words[w / 64] = pack_any(rest);
             }
         }
         out
@@ -123,96 +155,133 @@ impl BitMask {
     /// a ring of the 2r+1 rows in reach; each output row ORs, for every dy,
     /// the row dy away dilated by floor(sqrt(r^2 - dy^2)).
     pub fn dilate_disc(&self, r: usize) -> BitMask {
-        if r == 0 {
-            return self.clone();
-        }
-        let widths: Vec<usize> = (0..=r).map(|dy| isqrt(r * r - dy * dy)).collect();
-        let window = 2 * r + 1;
-        let ladder_len = (r + 1) * self.stride;
-        // ring[slot] holds the ladder (widths 0..=r) of one source row.
-        let mut ring = vec![0u64; window * ladder_len];
-        let mut out = BitMask::new(self.width, self.height);
-        let tail = self.tail_mask();
-        let fill = |ring: &mut [u64], y: usize| {
-            let slot = (y % window) * ladder_len;
-            let ladder = &mut ring[slot..slot + ladder_len];
-            ladder[..self.stride].copy_from_slice(self.row(y));
-            for step in 1..=r {
-                let (done, rest) = ladder.split_at_mut(step * self.stride);
-                dilate_row_by_one(
-                    &done[(step - 1) * self.stride..],
-                    &mut rest[..self.stride],
-                    tail,
-                );
-            }
-        };
-        for y in 0..self.height.min(r) {
-            fill(&mut ring, y);
-        }
-        for y in 0..self.height {
-            if y + r < self.height {
-                fill(&mut ring, y + r);
-            }
-            let acc = out.row_mut(y);
-            let lo = y.saturating_sub(r);
-            let hi = (y + r).min(self.height - 1);
-            for src in lo..=hi {
-                let w = widths[src.abs_diff(y)];
-                let at = (src % window) * ladder_len + w * self.stride;
-                for (a, &b) in acc.iter_mut().zip(&ring[at..at + self.stride]) {
-                    *a |= b;
-                }
-            }
-        }
-        out
+        self.dilate_disc_using(Isa::best(), r)
+    }
+
+    /// [`BitMask::dilate_disc`] with the instruction set `isa`.
+    pub fn dilate_disc_using(&self, isa: Isa, r: usize) -> BitMask {
+        dilate_disc(isa, self, r)
     }
 
     /// Dilation by the (2r+1) x (2r+1) square: horizontal by doubling
     /// (log r steps), vertical by van Herk / Gil-Werman (three ORs per word
     /// whatever r is).
     pub fn dilate_square(&self, r: usize) -> BitMask {
-        if r == 0 {
-            return self.clone();
-        }
-        let tail = self.tail_mask();
-        // Doubling needs the pixels that spill past the edges, so each row is
-        // dilated inside r pixels (rounded up to words) of margin.
-        let pad = r.div_ceil(64);
-        let mut buf = vec![0u64; self.stride + 2 * pad];
-        let mut scratch = buf.clone();
-        let mut horizontal = BitMask::new(self.width, self.height);
-        for y in 0..self.height {
-            buf.fill(0);
-            buf[pad..pad + self.stride].copy_from_slice(self.row(y));
-            // x dilated by [-a, a], or-ed with itself shifted by b <= 2a + 1,
-            // is x dilated by [-(a + b), a + b].
-            let mut reach = 0usize;
-            while reach < r {
-                let step = (2 * reach + 1).min(r - reach);
-                scratch.copy_from_slice(&buf);
-                shift_or(&scratch, &mut buf, step);
-                reach += step;
-            }
-            let row = horizontal.row_mut(y);
-            row.copy_from_slice(&buf[pad..pad + self.stride]);
-            row[self.stride - 1] &= tail;
-        }
-        vertical_max(&horizontal, r)
+        self.dilate_square_using(Isa::best(), r)
+    }
+
+    /// [`BitMask::dilate_square`] with the instruction set `isa`.
+    pub fn dilate_square_using(&self, isa: Isa, r: usize) -> BitMask {
+        dilate_square(isa, self, r)
     }
 }
 
-/// `out = src | src shifted one pixel left | one pixel right`.
+multiversion! {
+    fn dilate_disc(src: &BitMask, r: usize) -> BitMask => dilate_disc_body
+}
+
+multiversion! {
+    fn dilate_square(src: &BitMask, r: usize) -> BitMask => dilate_square_body
+}
+
+#[inline(always)]
+fn dilate_disc_body(src: &BitMask, r: usize) -> BitMask {
+    if r == 0 {
+        return src.clone();
+    }
+    let widths: Vec<usize> = (0..=r).map(|dy| isqrt(r * r - dy * dy)).collect();
+    let window = 2 * r + 1;
+    let ladder_len = (r + 1) * src.stride;
+    // ring[slot] holds the ladder (widths 0..=r) of one source row.
+    let mut ring = vec![0u64; window * ladder_len];
+    let mut out = BitMask::new(src.width, src.height);
+    let tail = src.tail_mask();
+    let fill = |ring: &mut [u64], y: usize| {
+        let slot = (y % window) * ladder_len;
+        let ladder = &mut ring[slot..slot + ladder_len];
+        ladder[..src.stride].copy_from_slice(src.row(y));
+        for step in 1..=r {
+            let (done, rest) = ladder.split_at_mut(step * src.stride);
+            dilate_row_by_one(
+                &done[(step - 1) * src.stride..],
+                &mut rest[..src.stride],
+                tail,
+            );
+        }
+    };
+    for y in 0..src.height.min(r) {
+        fill(&mut ring, y);
+    }
+    for y in 0..src.height {
+        if y + r < src.height {
+            fill(&mut ring, y + r);
+        }
+        let acc = out.row_mut(y);
+        let lo = y.saturating_sub(r);
+        let hi = (y + r).min(src.height - 1);
+        for from in lo..=hi {
+            let w = widths[from.abs_diff(y)];
+            let at = (from % window) * ladder_len + w * src.stride;
+            for (a, &b) in acc.iter_mut().zip(&ring[at..at + src.stride]) {
+                *a |= b;
+            }
+        }
+    }
+    out
+}
+
+#[inline(always)]
+fn dilate_square_body(src: &BitMask, r: usize) -> BitMask {
+    if r == 0 {
+        return src.clone();
+    }
+    let tail = src.tail_mask();
+    // Doubling needs the pixels that spill past the edges, so each row is
+    // dilated inside r pixels (rounded up to words) of margin.
+    let pad = r.div_ceil(64);
+    let mut buf = vec![0u64; src.stride + 2 * pad];
+    let mut scratch = buf.clone();
+    let mut horizontal = BitMask::new(src.width, src.height);
+    for y in 0..src.height {
+        buf.fill(0);
+        buf[pad..pad + src.stride].copy_from_slice(src.row(y));
+        // x dilated by [-a, a], or-ed with itself shifted by b <= 2a + 1,
+        // is x dilated by [-(a + b), a + b].
+        let mut reach = 0usize;
+        while reach < r {
+            let step = (2 * reach + 1).min(r - reach);
+            scratch.copy_from_slice(&buf);
+            shift_or(&scratch, &mut buf, step);
+            reach += step;
+        }
+        let row = horizontal.row_mut(y);
+        row.copy_from_slice(&buf[pad..pad + src.stride]);
+        row[src.stride - 1] &= tail;
+    }
+    vertical_max(&horizontal, r)
+}
+
+/// `out = src | src shifted one pixel left | one pixel right`, in three
+/// straight passes (no branch per word) so they vectorise.
+#[inline(always)]
 fn dilate_row_by_one(src: &[u64], out: &mut [u64], tail: u64) {
     let n = src.len();
-    for k in 0..n {
-        let prev = if k > 0 { src[k - 1] >> 63 } else { 0 };
-        let next = if k + 1 < n { src[k + 1] << 63 } else { 0 };
-        out[k] = src[k] | (src[k] << 1) | prev | (src[k] >> 1) | next;
+    for (o, &s) in out.iter_mut().zip(src) {
+        *o = s | (s << 1) | (s >> 1);
+    }
+    // Each word also gains the top pixel of the word before it and the
+    // bottom pixel of the word after it.
+    for (o, &before) in out[1..].iter_mut().zip(src) {
+        *o |= before >> 63;
+    }
+    for (o, &after) in out.iter_mut().zip(&src[1..]) {
+        *o |= after << 63;
     }
     out[n - 1] &= tail;
 }
 
 /// `row |= src shifted by s pixels either way`.
+#[inline(always)]
 fn shift_or(src: &[u64], row: &mut [u64], s: usize) {
     let n = src.len() as isize;
     let (words, bits) = ((s / 64) as isize, (s % 64) as u32);
@@ -241,6 +310,7 @@ fn shift_or(src: &[u64], row: &mut [u64], s: usize) {
 
 /// out[y] = OR of rows y-r..=y+r, by prefix/suffix ORs over blocks of 2r+1
 /// rows of the source padded with r empty rows above and below.
+#[inline(always)]
 fn vertical_max(src: &BitMask, r: usize) -> BitMask {
     let (h, stride) = (src.height, src.stride);
     let block = 2 * r + 1;
@@ -336,9 +406,26 @@ mod tests {
 
     #[test]
     fn pack_round_trip_at_odd_widths() {
-        for w in [1, 7, 63, 64, 65, 130] {
+        for w in [1, 7, 63, 64, 65, 130, 256] {
             let m = scatter(w, 5, w as u64);
             assert_eq!(BitMask::from_gray(&m).to_gray(), m, "width {w}");
+        }
+    }
+
+    #[test]
+    fn pixels_from_128_up_are_on() {
+        for w in [64u32, 100, 192] {
+            let data: Vec<u8> = (0..w * 3).map(|i| (i * 97 % 256) as u8).collect();
+            let m = GrayImage::from_raw(w, 3, data.clone()).unwrap();
+            let want: Vec<u8> = data
+                .iter()
+                .map(|&v| if v >= 128 { 255 } else { 0 })
+                .collect();
+            assert_eq!(
+                BitMask::from_gray(&m).to_gray().as_raw(),
+                &want,
+                "width {w}"
+            );
         }
     }
 
@@ -348,22 +435,28 @@ mod tests {
             let m = scatter(w, h, 42);
             let bits = BitMask::from_gray(&m);
             for r in [1usize, 2, 3, 4, 5, 6, 7, 8, 9, 13, 70] {
-                assert_eq!(
-                    bits.dilate_disc(r).to_gray(),
-                    brute_dilate(&m, r as i64, false),
-                    "disc r={r} {w}x{h}"
-                );
-                let (got, want) = (
-                    bits.dilate_square(r).to_gray(),
-                    brute_dilate(&m, r as i64, true),
-                );
-                if got != want {
-                    let diff: Vec<(usize, usize, u8)> = (0..(w * h) as usize)
-                        .filter(|&i| got.as_raw()[i] != want.as_raw()[i])
-                        .map(|i| (i % w as usize, i / w as usize, got.as_raw()[i]))
-                        .take(10)
-                        .collect();
-                    panic!("square r={r} {w}x{h}: {diff:?}");
+                // Every instruction set this CPU runs, portable first.
+                for isa in Isa::available() {
+                    assert_eq!(
+                        bits.dilate_disc_using(isa, r).to_gray(),
+                        brute_dilate(&m, r as i64, false),
+                        "disc r={r} {w}x{h} {}",
+                        isa.name()
+                    );
+                }
+                for isa in Isa::available() {
+                    let (got, want) = (
+                        bits.dilate_square_using(isa, r).to_gray(),
+                        brute_dilate(&m, r as i64, true),
+                    );
+                    if got != want {
+                        let diff: Vec<(usize, usize, u8)> = (0..(w * h) as usize)
+                            .filter(|&i| got.as_raw()[i] != want.as_raw()[i])
+                            .map(|i| (i % w as usize, i / w as usize, got.as_raw()[i]))
+                            .take(10)
+                            .collect();
+                        panic!("square r={r} {w}x{h} {}: {diff:?}", isa.name());
+                    }
                 }
             }
         }

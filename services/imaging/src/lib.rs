@@ -3,6 +3,7 @@
 //!
 //! No I/O and no async: every function takes buffers and returns buffers, so
 //! the services stay thin and the kernels can be tested and benchmarked alone.
+//! The hottest kernels pick their instruction set at run time ([`cpu`]).
 
 pub mod anonymise;
 pub mod bits;
@@ -11,6 +12,7 @@ pub mod buffer;
 pub mod color;
 pub mod components;
 pub mod composite;
+pub mod cpu;
 pub mod crop;
 pub mod distance;
 pub mod mask;
@@ -20,6 +22,7 @@ pub mod poisson;
 pub mod pushpull;
 pub mod resize;
 pub mod telea;
+mod transpose;
 
 pub use buffer::{BufferError, GrayImage, PixelBox, RgbImage};
 

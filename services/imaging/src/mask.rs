@@ -54,18 +54,25 @@ pub fn grow(mask: &GrayImage, pixels: i32) -> GrayImage {
 /// Shrinking treats the outside of the image as "on", as OpenCV's erode does
 /// by default, so a mask touching the border is not eaten from there.
 pub fn grow_shaped(mask: &GrayImage, pixels: i32, shape: Shape) -> GrayImage {
-    let mut out = mask.clone();
-    grow_in_place(&mut out, pixels, shape);
-    out
+    if shape == Shape::Ellipse && pixels.unsigned_abs() as usize > BIT_DISC_MAX {
+        return grow_by_distance(mask, pixels);
+    }
+    grow_bits(mask, pixels, shape).to_gray()
 }
 
 /// [`grow_shaped`] writing over `mask` (no new image buffer).
 pub fn grow_in_place(mask: &mut GrayImage, pixels: i32, shape: Shape) {
-    let r = pixels.unsigned_abs() as usize;
-    if shape == Shape::Ellipse && r > BIT_DISC_MAX {
+    if shape == Shape::Ellipse && pixels.unsigned_abs() as usize > BIT_DISC_MAX {
         *mask = grow_by_distance(mask, pixels);
         return;
     }
+    grow_bits(mask, pixels, shape).write_into(mask);
+}
+
+/// Grows (shrinks when negative) `mask` by `pixels` on packed bits: a
+/// shrink is the dilation of the complement.
+fn grow_bits(mask: &GrayImage, pixels: i32, shape: Shape) -> BitMask {
+    let r = pixels.unsigned_abs() as usize;
     let mut bits = BitMask::from_gray(mask);
     if pixels < 0 {
         bits.invert();
@@ -77,7 +84,7 @@ pub fn grow_in_place(mask: &mut GrayImage, pixels: i32, shape: Shape) {
     if pixels < 0 {
         grown.invert();
     }
-    grown.write_into(mask);
+    grown
 }
 
 /// Above this radius a disc costs more row passes than the distance
