@@ -335,7 +335,7 @@ mod tests {
     #[test]
     fn matches_box_means_pass_by_pass() {
         // Sizes around the band width, radii with a copy pass, and boxes
-        // wider than 257 rows (32-bit sums).
+        // wider than 255 rows (32-bit sums).
         for (w, h, radii) in [
             (1, 1, [1, 2, 2]),
             (70, 33, [3, 4, 4]),
@@ -343,22 +343,13 @@ mod tests {
             (65, 64, [12, 13, 13]),
             (20, 300, [140, 140, 141]),
         ] {
-            let src: Vec<u8> = (0..w * h)
-                .map(|i| {
-                    if (i * 7919) % 13 < 5 {
-                        255
-                    } else {
-                        (i * 31 % 256) as u8
-                    }
-                })
-                .collect();
-            let mut out = vec![0u8; w * h];
-            blur(crate::cpu::Isa::PORTABLE, &src, &mut out, w, h, &radii);
-            assert_eq!(
-                out,
-                reference(&src, w, h, &radii),
-                "{w}x{h} radii {radii:?}"
-            );
+            let src = super::super::test_bytes(w, h);
+            let want = reference(&src, w, h, &radii);
+            for isa in crate::cpu::Isa::available() {
+                let mut out = vec![0u8; w * h];
+                blur(isa, &src, &mut out, w, h, &radii);
+                assert!(out == want, "{w}x{h} radii {radii:?} {}", isa.name());
+            }
         }
     }
 }

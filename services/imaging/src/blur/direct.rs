@@ -172,19 +172,14 @@ mod tests {
     #[test]
     fn matches_the_tap_by_tap_convolution() {
         for (w, h, r) in [(1, 1, 3), (40, 3, 4), (70, 33, 12), (33, 70, 1)] {
-            let src: Vec<u8> = (0..w * h)
-                .map(|i| {
-                    if (i * 7919) % 13 < 5 {
-                        255
-                    } else {
-                        (i * 31 % 256) as u8
-                    }
-                })
-                .collect();
+            let src = super::super::test_bytes(w, h);
             let weights = kernel(0.3 * (r as f32 - 1.0) + 0.8, r);
-            let mut out = vec![0u8; w * h];
-            convolve(crate::cpu::Isa::PORTABLE, &src, &mut out, w, h, &weights);
-            assert_eq!(out, reference(&src, w, h, &weights), "{w}x{h} radius {r}");
+            let want = reference(&src, w, h, &weights);
+            for isa in crate::cpu::Isa::available() {
+                let mut out = vec![0u8; w * h];
+                convolve(isa, &src, &mut out, w, h, &weights);
+                assert!(out == want, "{w}x{h} radius {r} {}", isa.name());
+            }
         }
     }
 }

@@ -63,6 +63,20 @@ pub fn gaussian_blur_using(isa: Isa, src: &GrayImage, sigma: f32, radius: usize)
     GrayImage::from_raw(src.width(), src.height(), out).expect("same size")
 }
 
+/// Bytes of a mask-like test image: runs of 255 among varied greys.
+#[cfg(test)]
+fn test_bytes(w: usize, h: usize) -> Vec<u8> {
+    (0..w * h)
+        .map(|i| {
+            if (i * 7919) % 13 < 5 {
+                255
+            } else {
+                (i * 31 % 256) as u8
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
