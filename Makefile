@@ -5,7 +5,7 @@ PYTHON ?= python3
 CARGO ?= cargo
 PHOTO ?= models/cache/photos/astronaut.png
 
-.PHONY: setup sysdeps npm buf models pydeps demo demo-hands demo-faces test bench-telea bench-mask bench-worker bench-seg bench-jobs bench-sd bench-sd-batch bench-photos bench-auth bench-cluster cluster cluster-stop podman debian-base image cluster-containers cluster-containers-stop kube-play-check lint web web-check deploy-check fuzz fuzz-build clean
+.PHONY: setup sysdeps npm buf models pydeps demo demo-hands demo-faces test bench-telea bench-mask bench-resize bench-worker bench-seg bench-jobs bench-sd bench-sd-batch bench-photos bench-auth bench-cluster cluster cluster-stop podman debian-base image cluster-containers cluster-containers-stop kube-play-check lint web web-check deploy-check fuzz fuzz-build clean
 
 setup: sysdeps pydeps models buf
 
@@ -76,6 +76,13 @@ bench-mask:
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt
 	$(CARGO) build --release --quiet -p inpaint-imaging --example mask_bench
 	$(PYTHON) bench/mask_bench.py
+
+# Our RGB resize (detector inputs, crops to and from working size) vs
+# cv2.resize with OpenCV's choice per direction, one run.
+bench-resize:
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+	$(CARGO) build --release --quiet -p inpaint-imaging --example mask_bench
+	$(PYTHON) bench/mask_bench.py --kernels resize
 
 # Engines' quality and speed against OpenCV and Python onnxruntime, and
 # batched vs unbatched throughput.

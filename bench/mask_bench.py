@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
-"""Our mask operators against OpenCV's on the same 4096x4096 mask, one run,
-one thread each (cv2.setNumThreads(1); ours are single-threaded).
+"""Our mask operators against OpenCV's on the same 4096x4096 mask (or, with
+--kernels resize, our RGB resize against cv2.resize on the same photo-like
+images), one run, one thread each (cv2.setNumThreads(1); ours are
+single-threaded).
 
 Prints one line per operator and radius, with how far the two outputs
 agree beside the times:
@@ -41,6 +43,24 @@ def make_mask(seed=0):
     return m
 
 
+# Resize cases (op, source size, destination size), as in the example.
+RESIZES = [
+    ("resize_up", (1024, 768), (2048, 1536)),
+    ("resize_down", (1024, 768), (512, 384)),
+    ("resize_photo_to_640", (4000, 3000), (640, 480)),
+]
+
+
+def make_photo(w, h, seed=1):
+    """A photo-like RGB image: smooth gradients, edges and grain."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    base = np.stack([128 + 100 * np.sin(x / 97 + c) * np.cos(y / 61 - c) for c in range(3)], axis=-1)
+    base[(x // 200 + y // 150) % 2 == 0] *= 0.6
+    grain = rng.normal(0, 12, size=(h, w, 3))
+    return np.clip(base + grain, 0, 255).astype(np.uint8)
+
+
 def best_ms(fn, repeats):
     fn()  # warm-up, untimed (ours does the same)
     best = float("inf")
@@ -55,6 +75,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--radii", default="4,16,64")
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--kernels", choices=["mask", "resize"], default="mask",
+                    help="mask: the mask operators (make bench-mask); resize: the RGB resize (make bench-resize)")
     ap.add_argument("--out", default=str(ROOT / "bench" / "out" / "mask"))
     args = ap.parse_args()
     out = Path(args.out)
@@ -64,6 +86,10 @@ def main():
 
     m = make_mask()
     cv2.imwrite(str(out / "mask.png"), m)
+    photos = {size: make_photo(*size) for size in {src for _, src, _ in RESIZES}}
+    for (w, h), photo in photos.items():
+        photo.tofile(out / f"photo_{w}x{h}.rgb")
+    resizes = [(op, dst, photos[src]) for op, src, dst in RESIZES]
     cmd = [str(ROOT / "target" / "release" / "examples" / "mask_bench"), str(out / "mask.png"), str(out),
            str(args.repeats), *map(str, radii)]
     ours = {}
@@ -89,6 +115,16 @@ def main():
     def ours_bin(name):
         return np.fromfile(out / f"{name}.bin", np.uint8).reshape(m.shape)
 
+    if args.kernels == "resize":
+        for op, (dw, dh), photo in resizes:
+            # OpenCV's own choice for each direction, as ours: INTER_LINEAR
+            # to grow, INTER_AREA to shrink.
+            interp = cv2.INTER_LINEAR if dw > photo.shape[1] else cv2.INTER_AREA
+            ref = cv2.resize(photo, (dw, dh), interpolation=interp)
+            ms = best_ms(lambda: cv2.resize(photo, (dw, dh), interpolation=interp), args.repeats)
+            mine = np.fromfile(out / f"{op}_0.bin", np.uint8).reshape(ref.shape)
+            report(op, 0, ms, "approx", mine, ref)
+        return
     dst = np.empty_like(m)
     for r in radii:
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))

@@ -1,5 +1,5 @@
 //! Times our mask operators on a mask prepared by `bench/mask_bench.py`,
-//! single-threaded, and writes every result for the script to compare with
+//! and our RGB resize on its photos, single-threaded, and writes every result for the script to compare with
 //! OpenCV's. Threshold works in place (OpenCV writes into `dst=`); dilate,
 //! erode and the blur return a new mask (OpenCV allocates its output too:
 //! the script passes no `dst` for those).
@@ -11,9 +11,10 @@
 use std::path::Path;
 use std::time::Instant;
 
-use inpaint_imaging::GrayImage;
 use inpaint_imaging::components::components;
 use inpaint_imaging::mask::{self, Shape};
+use inpaint_imaging::resize::resize_rgb;
+use inpaint_imaging::{GrayImage, RgbImage};
 
 /// Best time of `f` on a fresh copy of `input` each repeat (the copy is not
 /// timed), for operators that work in place.
@@ -33,6 +34,17 @@ fn best_in_place_ms(
     }
     (best, buf)
 }
+
+/// Width and height.
+type Size = (u32, u32);
+
+/// Resize cases: name, source size, destination size (the script has the
+/// same list).
+const RESIZES: [(&str, Size, Size); 3] = [
+    ("resize_up", (1024, 768), (2048, 1536)),
+    ("resize_down", (1024, 768), (512, 384)),
+    ("resize_photo_to_640", (4000, 3000), (640, 480)),
+];
 
 fn best_ms<T>(repeats: usize, mut f: impl FnMut() -> T) -> (f64, T) {
     let mut best = f64::INFINITY;
@@ -79,6 +91,16 @@ fn main() {
         println!("op=gaussian radius={radius} ours_ms={ms:.3}");
         std::fs::write(out.join(format!("gaussian_{radius}.bin")), blurred.as_raw())
             .expect("write");
+    }
+    // The RGB resize the detectors (a photo to a model's input) and
+    // composite (a repainted crop back to its area) use, on the photos the
+    // script wrote.
+    for (op, (sw, sh), (dw, dh)) in RESIZES {
+        let bytes = std::fs::read(out.join(format!("photo_{sw}x{sh}.rgb"))).expect("photo");
+        let photo = RgbImage::from_raw(sw, sh, bytes).expect("rgb");
+        let (ms, resized) = best_ms(repeats, || resize_rgb(&photo, dw, dh));
+        println!("op={op} radius=0 ours_ms={ms:.3}");
+        std::fs::write(out.join(format!("{op}_0.bin")), resized.as_raw()).expect("write");
     }
     let (ms, thresholded) = best_in_place_ms(repeats, &m, |b| mask::threshold_in_place(b, 128));
     println!("op=threshold radius=0 ours_ms={ms:.3}");

@@ -5,6 +5,7 @@ use crate::bits::BitMask;
 pub use crate::blur::{gaussian_blur, gaussian_blur_with_radius, sigma_for_radius};
 use crate::buffer::{GrayImage, PixelBox};
 use crate::components::label;
+use crate::cpu::{Isa, multiversion};
 use crate::distance::squared_distance_to;
 
 /// Values at or above this count as part of the mask.
@@ -19,7 +20,16 @@ pub fn threshold(mask: &GrayImage, level: u8) -> GrayImage {
 
 /// [`threshold`] without allocating.
 pub fn threshold_in_place(mask: &mut GrayImage, level: u8) {
-    for v in mask.as_raw_mut() {
+    threshold_bytes(Isa::best(), mask.as_raw_mut(), level);
+}
+
+multiversion! {
+    fn threshold_bytes(data: &mut [u8], level: u8) => threshold_bytes_body
+}
+
+#[inline(always)]
+fn threshold_bytes_body(data: &mut [u8], level: u8) {
+    for v in data {
         *v = if *v >= level { 255 } else { 0 };
     }
 }
