@@ -11,7 +11,8 @@
 #   git switch --orphan gpu-lease
 #   git checkout main -- bench/gpu models/build/tiny_sd.py && git commit -m lease
 #   (ignore target/, models/, out/, clients/, bench/out/ in .git/info/exclude)
-#   device run: bash bench/gpu/lease.sh   carrying .gpu
+#   device runs: bash bench/gpu/lease.sh build, then bash bench/gpu/lease.sh bench
+#   (carrying .gpu in the first; under 600 s each)
 # then `git switch -f main` and delete the branch.
 set -euo pipefail
 cd "$(dirname "$0")/../.."

@@ -12,6 +12,11 @@
 #     50 steps, with the heuristic and the exhaustive search;
 #  4. where the fixtures are here, the tiny pipeline on CUDA (f32 graphs)
 #     against the Python reference loop on the CPU (agreement).
+# First of all, should the lease end early: the same pipeline with its UNet
+# as ONNX Runtime's SD recipe makes it (fp32 export with the classic
+# attention, every CUDA fusion: MultiHeadAttention, GroupNorm, NhwcConv,
+# BiasSplitGelu; then fp16), which tiny_sd.py --full writes to
+# SD_FULL/inpaint-ort on CUDA: alone and step-batched, 50 steps.
 # Needs onnxruntime-gpu's libraries in ORT_GPU_DIR (bench/gpu/libs.sh) and
 # the sd_bench and sd_batch_bench examples built with --features cuda
 # (SD_BENCH, SD_BATCH_BENCH). key=value lines, each with the card's name.
@@ -46,22 +51,32 @@ img = np.stack([128 + 100 * np.sin(x / 9), 128 + 90 * np.cos(y / 7), 60 + x * 0.
 np.clip(np.rint(img), 0, 255).astype(np.uint8).tofile(f"{out}/image.rgb")
 m = np.zeros((size, size), np.uint8); m[128:384, 170:426] = 255; m.tofile(f"{out}/mask.gray")
 PY
-# One model load per variant; each line says the variant.
+# One model load per variant; each line says the variant and the model
+# (unfused: the plain fp16 export; ort-fused: ONNX Runtime's recipe).
+pipe=$full/inpaint model=unfused
 sd() {
   local variant=$1 samplers=$2 schedules=$3
   shift 3
-  env "$@" timeout 240 "$bin" "$full/inpaint" "$work/image.rgb" "$work/mask.gray" 512 \
+  env "$@" timeout 240 "$bin" "$pipe" "$work/image.rgb" "$work/mask.gray" 512 \
     "$samplers" "$schedules" 20 5 "$work/o" cuda \
-    | sed "s/^/bench=sd_gpu gpu=$gpu model=sd15-shaped-fp16 size=512 steps=20 variant=$variant /" \
+    | sed "s/^/bench=sd_gpu gpu=$gpu model=sd15-shaped-fp16-$model size=512 steps=20 variant=$variant /" \
     || echo "error: sd_bench variant=$variant exit status ${PIPESTATUS[0]}"
 }
 # Step-level batching at 512x512, 50 steps: 1, 4, 16 concurrent requests.
 batched() {
-  INPAINT_CUDA_CONV_SEARCH=$1 timeout 300 "$batch_bin" "$full/inpaint" 512 50 cuda \
-    | sed "s/^/gpu=$gpu conv_search=$1 /" \
+  INPAINT_CUDA_CONV_SEARCH=$1 timeout 300 "$batch_bin" "$pipe" 512 50 cuda \
+    | sed "s/^/gpu=$gpu model=$model conv_search=$1 /" \
     || echo "error: sd_batch_bench conv_search=$1 exit status ${PIPESTATUS[0]}"
 }
 # The most telling first, should the lease end early.
+if [ -f "$full/inpaint-ort/unet/model.onnx" ]; then
+  pipe=$full/inpaint-ort model=ort-fused
+  sd heuristic "DPM++ 2M,Euler a" "karras,normal" INPAINT_CUDA_CONV_SEARCH=heuristic
+  batched heuristic
+else
+  echo "error: no $full/inpaint-ort (tiny_sd.py --full needs onnxruntime's Python package for it)"
+fi
+pipe=$full/inpaint model=unfused
 sd exhaustive "DPM++ 2M,Euler a,DDIM" "karras,normal,normal" INPAINT_CUDA_CONV_SEARCH=exhaustive
 batched heuristic
 sd heuristic "DPM++ 2M" karras INPAINT_CUDA_CONV_SEARCH=heuristic

@@ -18,6 +18,12 @@ Written out:
                    log-variance), vae_decoder/, scheduler/)
   unet4/model.onnx 4-channel UNet (timestep int64 scalar, input_ids of the
                    shared text encoder as they are), for a regular checkpoint
+  ort-optimized/   the 9-channel UNet (same weights) exported with the classic
+                   attention and put through ONNX Runtime's transformer
+                   optimizer, as operators optimize SD pipelines for it:
+                   unet-fp32/ with the fusions the CPU runs (Attention,
+                   MultiHeadAttention, SkipLayerNormalization), unet-fp16/
+                   the same converted to float16 (inputs and outputs too)
   reference.json   torch.randn draws, k-diffusion sigmas and sampler
                    trajectories on a closed-form denoiser, tokenizer ids,
                    and whole WebUI-rule img2img inpainting runs on both
@@ -31,11 +37,17 @@ sd_samplers_timesteps_impl.py ddim, sd_samplers_cfg_denoiser.py,
 sd_samplers_common.setup_img2img_steps, rng.py), written here from those
 descriptions, with k-diffusion's own samplers and schedules.
 
-Usage: tiny_sd.py OUT_DIR   (deterministic for a given torch version)
+Usage: tiny_sd.py OUT_DIR   (deterministic for a given torch and
+                             onnxruntime version)
+       tiny_sd.py --ort-optimized OUT_DIR   only the ort-optimized/ UNets
        tiny_sd.py --full OUT_DIR [--device cuda]
          a full-size SD 1.5-shaped inpainting pipeline with random weights,
          fp16 on CUDA (fp32 on the CPU), for GPU benchmarks: graphs only, no
-         reference numbers (needs torch, diffusers, transformers, onnx).
+         reference numbers (needs torch, diffusers, transformers, onnx); on
+         CUDA also OUT_DIR/inpaint-ort, the same pipeline whose UNet was
+         exported in fp32, optimized with every CUDA fusion of ONNX
+         Runtime's optimizer and converted to fp16 (its SD recipe; --ort
+         makes it on the CPU too, to check the recipe without a GPU).
 """
 import gzip
 import importlib.machinery
@@ -194,6 +206,54 @@ def build_models():
         num_hidden_layers=5, vocab_size=49408,
     )).eval()
     return text, unet(9), unet(4), vae
+
+
+def ort_optimize(src: Path, dst: Path, cuda: bool, float16: bool):
+    """ONNX Runtime's optimizer on an fp32 UNet exported with the classic
+    attention, as its SD recipe runs it (fuse first: the fusions do not
+    match fp16 graphs; then convert, inputs and outputs included). With
+    cuda=False only the fusions the CPU has kernels for (no NhwcConv,
+    GroupNorm, BiasSplitGelu, BiasAdd, packed QKV)."""
+    from onnxruntime.transformers.fusion_options import FusionOptions
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    options = FusionOptions("unet")
+    if not cuda:
+        for name in ["nhwc_conv", "group_norm", "skip_group_norm", "bias_splitgelu", "bias_add",
+                     "packed_qkv", "packed_kv"]:
+            setattr(options, f"enable_{name}", False)
+    m = optimize_model(str(src), model_type="unet", num_heads=0, hidden_size=0, opt_level=0,
+                       optimization_options=options, use_gpu=cuda)
+    fused = m.get_fused_operator_statistics()
+    print(f"fused {dst.parent.name}: {fused}", flush=True)
+    attention = fused.get("Attention", 0) + fused.get("MultiHeadAttention", 0)
+    assert attention > 0, f"no attention fused in {src}"
+    if float16:
+        m.convert_float_to_float16(keep_io_types=False)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    # The full-size fp32 graph is over protobuf's 2 GB: its weights go beside it.
+    m.save_model_to_file(str(dst), use_external_data_format=cuda)
+
+
+def build_ort_optimized(out: Path):
+    """The 9-channel UNet of build_models (same seed, same weights) with the
+    classic attention, optimized for ONNX Runtime's CPU in fp32 and fp16."""
+    import tempfile
+
+    from diffusers.models.attention_processor import AttnProcessor
+
+    unet9 = build_models()[1]
+    unet9.set_attn_processor(AttnProcessor())
+    with tempfile.TemporaryDirectory() as tmp:
+        plain = Path(tmp) / "model.onnx"
+        with torch.no_grad():
+            export(Unet(unet9), (torch.zeros(2, 9, 32, 32), torch.tensor([500.0, 500.0]), torch.zeros(2, 77, 32)),
+                   plain, ["sample", "timestep", "encoder_hidden_states"], ["out_sample"],
+                   {"sample": {0: "batch", 2: "height", 3: "width"}, "timestep": {0: "batch"},
+                    "encoder_hidden_states": {0: "batch", 1: "sequence"},
+                    "out_sample": {0: "batch", 2: "height", 3: "width"}})
+        ort_optimize(plain, out / "ort-optimized/unet-fp32/model.onnx", cuda=False, float16=False)
+        ort_optimize(plain, out / "ort-optimized/unet-fp16/model.onnx", cuda=False, float16=True)
 
 
 def export(model, args, path: Path, inputs, outputs, axes):
@@ -596,9 +656,35 @@ def build_full(out: Path, device: str):
     (pipe / "scheduler/scheduler_config.json").write_text(json.dumps(SCHEDULER, indent=1))
     for sub in ["vae_encoder", "vae_decoder"]:
         (pipe / sub / "config.json").write_text(json.dumps({"scaling_factor": 0.18215, "latent_channels": 4}))
+    if device == "cuda" or "--ort" in sys.argv:
+        try:
+            ort_pipeline(unet.float(), device, pipe, out / "inpaint-ort")
+        except ImportError as e:  # a GPU machine without onnxruntime's Python package
+            print(f"inpaint-ort skipped: {e}", flush=True)
     for p in sorted(pipe.rglob("*")):
         if p.is_file():
             print(f"{p.relative_to(out)} {p.stat().st_size}")
+
+
+def ort_pipeline(unet32, device: str, pipe: Path, ort_pipe: Path):
+    """ort_pipe: pipe with its UNet as ONNX Runtime's SD recipe makes it for
+    CUDA (export in fp32, every CUDA fusion, then fp16); the other parts are
+    links to pipe's."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp, torch.no_grad():
+        plain = Path(tmp) / "model.onnx"
+        z = lambda *shape: torch.zeros(*shape, device=device)
+        export(Unet(unet32), (z(2, 9, 64, 64), torch.tensor([500.0, 500.0], device=device), z(2, 77, 768)),
+               plain, ["sample", "timestep", "encoder_hidden_states"], ["out_sample"],
+               {"sample": {0: "batch", 2: "height", 3: "width"}, "timestep": {0: "batch"},
+                "encoder_hidden_states": {0: "batch", 1: "sequence"},
+                "out_sample": {0: "batch", 2: "height", 3: "width"}})
+        ort_optimize(plain, ort_pipe / "unet/model.onnx", cuda=True, float16=True)
+    for part in ["text_encoder", "vae_encoder", "vae_decoder", "tokenizer", "scheduler", "model_index.json"]:
+        link = ort_pipe / part
+        if not link.exists():
+            link.symlink_to((pipe / part).resolve())
 
 
 def time_torch_unet(unet, dtype):
@@ -624,6 +710,10 @@ def time_torch_unet(unet, dtype):
 
 def main():
     global K, KEXT
+    if sys.argv[1:2] == ["--ort-optimized"]:
+        torch.set_num_threads(1)
+        build_ort_optimized(Path(sys.argv[2]))
+        return
     if sys.argv[1:2] == ["--full"]:
         device = "cuda" if "--device" in sys.argv and sys.argv[sys.argv.index("--device") + 1] == "cuda" else "cpu"
         build_full(Path(sys.argv[2]), device)
@@ -635,6 +725,7 @@ def main():
     write_vocab(out / "inpaint/tokenizer")
     text, unet9, unet4, vae = build_models()
     export_all(out, text, unet9, unet4, vae)
+    build_ort_optimized(out)
     reference = {
         "torch": torch.__version__,
         "randn": randn_reference(),
