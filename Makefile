@@ -11,7 +11,7 @@ setup: sysdeps pydeps models buf
 
 # redis-server for the job tests (Debian's package; tests start their own),
 # Debian's Chromium and ChromeDriver for the page's browser test, and
-# qemu-user to run the kernels on an emulated CPU without AVX2.
+# qemu-user to run the kernels on emulated CPUs without AVX2 and AVX-512.
 sysdeps:
 	@command -v redis-server >/dev/null || { apt-get update -qq && apt-get install -y -qq redis-server; }
 	@command -v chromedriver >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium chromium-driver; }

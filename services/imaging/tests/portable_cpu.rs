@@ -1,8 +1,9 @@
-//! One binary on two CPUs: this test runs its own test binary natively and
-//! under qemu-x86_64 emulating a Nehalem (SSE4.2, no AVX, no AVX2), and
-//! checks that the emulated CPU gets the portable kernels and that both give
-//! the same masks. A kernel that used AVX2 without asking the CPU would die
-//! there with an illegal instruction. qemu-user comes from `make sysdeps`.
+//! One binary on three CPUs: this test runs its own test binary natively
+//! and under qemu-x86_64 emulating a Nehalem (SSE4.2, no AVX, no AVX2) and a
+//! Haswell (x86-64-v3: AVX2, no AVX-512), and checks that each emulated CPU
+//! gets the kernels it can run and that all give the same masks. A kernel
+//! that used AVX2 or AVX-512 without asking the CPU would die there with an
+//! illegal instruction. qemu-user comes from `make sysdeps`.
 
 use std::process::Command;
 
@@ -10,8 +11,9 @@ use inpaint_imaging::GrayImage;
 use inpaint_imaging::cpu::Isa;
 use inpaint_imaging::mask::{self, Shape};
 
-/// The CPU qemu emulates: x86-64 with SSE up to 4.2 and nothing of v3.
-const OLD_CPU: &str = "Nehalem";
+/// The CPUs qemu emulates and the kernels each must get: x86-64 with SSE
+/// up to 4.2 and nothing of v3; x86-64-v3 without AVX-512.
+const EMULATED: [(&str, &str); 2] = [("Nehalem", "portable"), ("Haswell", "x86-64-v3")];
 
 /// The test the parent runs in each child.
 const CHILD: &str = "child_prints_its_kernels_and_masks";
@@ -51,7 +53,7 @@ fn fingerprint(results: &[GrayImage]) -> u64 {
 }
 
 #[test]
-#[ignore = "the child of a_cpu_without_avx2_gets_the_portable_kernels_and_the_same_masks"]
+#[ignore = "the child of each_cpu_gets_the_kernels_it_has_and_the_same_masks"]
 fn child_prints_its_kernels_and_masks() {
     let m = sample_mask();
     let results = vec![
@@ -110,21 +112,23 @@ fn run_child(runner: &[&str]) -> String {
 
 #[cfg(target_arch = "x86_64")]
 #[test]
-fn a_cpu_without_avx2_gets_the_portable_kernels_and_the_same_masks() {
+fn each_cpu_gets_the_kernels_it_has_and_the_same_masks() {
     let native = run_child(&[]);
-    let old = run_child(&["qemu-x86_64", "-cpu", OLD_CPU]);
-    assert!(
-        old.starts_with("kernels=portable "),
-        "under {OLD_CPU}: {old}"
-    );
     assert!(
         native.starts_with(&format!("kernels={} ", Isa::detect().name())),
         "natively: {native}"
     );
     let print = |line: &str| line.split_once(' ').map(|(_, f)| f.to_string());
-    assert_eq!(
-        print(&native),
-        print(&old),
-        "native {native} vs {OLD_CPU} {old}"
-    );
+    for (cpu, kernels) in EMULATED {
+        let emulated = run_child(&["qemu-x86_64", "-cpu", cpu]);
+        assert!(
+            emulated.starts_with(&format!("kernels={kernels} ")),
+            "under {cpu}: {emulated}"
+        );
+        assert_eq!(
+            print(&native),
+            print(&emulated),
+            "native {native} vs {cpu} {emulated}"
+        );
+    }
 }

@@ -9,7 +9,8 @@ use crate::cpu::multiversion;
 pub(super) const MAX_RADIUS: usize = 12;
 
 /// Pixels one step of the inner loops works on: 32 16-bit sums fill two
-/// AVX2 registers or four SSE2 ones, and stay there across the taps.
+/// AVX2 registers, one AVX-512 one or four SSE2 ones, and stay there
+/// across the taps.
 const LANES: usize = 32;
 
 /// Gaussian weights for offsets -radius..=radius in 8.8 fixed point,
@@ -33,16 +34,20 @@ pub(super) fn kernel(sigma: f32, radius: usize) -> Vec<u16> {
 }
 
 multiversion! {
-    /// `out` = `src` (w x h) convolved with `weights` (sum 256, symmetric,
-    /// at most 2 * MAX_RADIUS + 1 taps) along rows, then down columns.
-    pub(super) fn convolve(src: &[u8], out: &mut [u8], w: usize, h: usize, weights: &[u16]) => convolve_body
+    /// `src` (w x h) convolved with `weights` (sum 256, symmetric, at most
+    /// 2 * MAX_RADIUS + 1 taps) along rows, then down columns.
+    pub(super) fn convolve(src: &[u8], w: usize, h: usize, weights: &[u16]) -> Vec<u8> => convolve_body
 }
 
 #[inline(always)]
-fn convolve_body(src: &[u8], out: &mut [u8], w: usize, h: usize, weights: &[u16]) {
+fn convolve_body(src: &[u8], w: usize, h: usize, weights: &[u16]) -> Vec<u8> {
     let taps = weights.len();
     let r = taps / 2;
-    assert!(r <= MAX_RADIUS && taps == 2 * r + 1 && src.len() == w * h && out.len() == w * h);
+    assert!(r <= MAX_RADIUS && taps == 2 * r + 1 && src.len() == w * h);
+    // Filled a row at a time from a row in cache: zeroing an image-sized
+    // buffer first would cost another pass over memory.
+    let mut out = Vec::with_capacity(w * h);
+    let mut row_out = vec![0u8; w];
     let mut ring = vec![0u8; taps * w];
     let mut padded = vec![0u8; w + 2 * r];
     let mut filtered = 0; // rows filtered horizontally so far
@@ -62,8 +67,10 @@ fn convolve_body(src: &[u8], out: &mut [u8], w: usize, h: usize, weights: &[u16]
             let slot = (y + k).saturating_sub(r).min(h - 1) % taps;
             *row = &ring[slot * w..(slot + 1) * w];
         }
-        vertical_row(&rows[..taps], weights, &mut out[y * w..(y + 1) * w]);
+        vertical_row(&rows[..taps], weights, &mut row_out);
+        out.extend_from_slice(&row_out);
     }
+    out
 }
 
 /// dst[x] = sum over k of weights[k] * padded[x + k]. Mirrored taps share
@@ -176,8 +183,7 @@ mod tests {
             let weights = kernel(0.3 * (r as f32 - 1.0) + 0.8, r);
             let want = reference(&src, w, h, &weights);
             for isa in crate::cpu::Isa::available() {
-                let mut out = vec![0u8; w * h];
-                convolve(isa, &src, &mut out, w, h, &weights);
+                let out = convolve(isa, &src, w, h, &weights);
                 assert!(out == want, "{w}x{h} radius {r} {}", isa.name());
             }
         }
