@@ -47,7 +47,10 @@ Usage: tiny_sd.py OUT_DIR   (deterministic for a given torch and
          CUDA also OUT_DIR/inpaint-ort, the same pipeline whose UNet was
          exported in fp32, optimized with every CUDA fusion of ONNX
          Runtime's optimizer and converted to fp16 (its SD recipe; --ort
-         makes it on the CPU too, to check the recipe without a GPU).
+         makes it on the CPU too, to check the recipe without a GPU: the
+         optimizer holds the 3.4 GB fp32 graph several times over and was
+         killed at 24 GB, two thirds through its fusions, on our 2-core
+         machine; the GPU machines have 128 GiB).
 """
 import gzip
 import importlib.machinery
