@@ -4,7 +4,9 @@
 #     random-weight SD 1.5-shaped pipelines with tiny_sd.py --full (the
 #     plain fp16 export, and inpaint-ort: ONNX Runtime's SD recipe) while
 #     the libraries unpack;
-#   bash bench/gpu/lease.sh bench   runs bench/gpu/sd.sh on them.
+#   bash bench/gpu/lease.sh bench   runs bench/gpu/sd.sh on them
+#     (SD_GPU_QUICK=1 first: the fused pipeline and the unfused one
+#     step-batched side by side, and nothing else).
 # Everything lives under target/gpu-lease, which stays between the calls
 # of one warm lease. No argument: both, one after the other.
 set -u

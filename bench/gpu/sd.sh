@@ -77,8 +77,11 @@ else
   echo "error: no $full/inpaint-ort (tiny_sd.py --full needs onnxruntime's Python package for it)"
 fi
 pipe=$full/inpaint model=unfused
+batched heuristic  # side by side with the fused run above
+# SD_GPU_QUICK=1: stop here, for a lease with little device time left (the
+# rest was measured on 2026-11-30: bench/results/gpu-h200-2026-11-30.txt).
+if [ "${SD_GPU_QUICK:-0}" = 1 ]; then exit 0; fi
 sd exhaustive "DPM++ 2M,Euler a,DDIM" "karras,normal,normal" INPAINT_CUDA_CONV_SEARCH=exhaustive
-batched heuristic
 sd heuristic "DPM++ 2M" karras INPAINT_CUDA_CONV_SEARCH=heuristic
 sd nhwc "DPM++ 2M" karras INPAINT_CUDA_CONV_SEARCH=exhaustive INPAINT_CUDA_NHWC=1
 batched exhaustive
