@@ -26,6 +26,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+import same_core
+
 ROOT = Path(__file__).resolve().parent.parent
 SIZE = 4096
 
@@ -82,6 +84,7 @@ def main():
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     cv2.setNumThreads(1)
+    core = same_core.pin()
     radii = [int(r) for r in args.radii.split(",")]
 
     m = make_mask()
@@ -99,7 +102,7 @@ def main():
             # Which instruction set our kernels picked at run time.
             # OpenCV's line: baseline features, then *dispatched ones.
             features = cv2.getCPUFeaturesLine().replace(" ", ",")
-            print(f"kernels={f['kernels']} opencv_cpu_features={features}")
+            print(f"kernels={f['kernels']} opencv_cpu_features={features} core={core}")
             continue
         ours[(f["op"], int(f["radius"]))] = float(f["ours_ms"])
 

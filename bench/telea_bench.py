@@ -18,6 +18,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+import same_core
+
 ROOT = Path(__file__).resolve().parent.parent
 PHOTOS = ROOT / "models" / "cache" / "photos"
 
@@ -81,6 +83,7 @@ def main():
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     cv2.setNumThreads(1)
+    core = same_core.pin()
 
     all_cases = cases()
     for name, (img, mask) in all_cases.items():
@@ -113,7 +116,7 @@ def main():
               f"ratio={ratio:.3f} ours_psnr={psnr_in(img, mine, mask):.2f} "
               f"opencv_psnr={psnr_in(img, ref, mask):.2f}")
     geo = float(np.exp(np.mean(np.log(ratios))))
-    print(f"summary=telea radius={args.radius} cases={len(ratios)} geomean_ratio={geo:.3f}")
+    print(f"summary=telea radius={args.radius} cases={len(ratios)} geomean_ratio={geo:.3f} core={core}")
 
 
 if __name__ == "__main__":
