@@ -46,28 +46,28 @@ impl Isa {
                     .into_iter()
                     .find(|isa| isa.name().eq_ignore_ascii_case(v.trim()))
             });
-            cap.map_or(Isa::detect(), |cap| cap.min(Isa::detect()))
+            let best = Isa::detect();
+            cap.map_or(best, |cap| cap.min(best))
         })
     }
 
     /// The best this CPU supports, ignoring the override.
     pub fn detect() -> Isa {
-        let level = if has_x86_64_v3() && has_avx512() {
-            Level::V4
-        } else if has_x86_64_v3() {
-            Level::V3
-        } else {
-            Level::Baseline
+        let level = match (has_x86_64_v3(), has_avx512()) {
+            (true, true) => Level::V4,
+            (true, false) => Level::V3,
+            (false, _) => Level::Baseline,
         };
         Isa { level }
     }
 
     /// Every set this CPU can run, baseline first (for tests comparing them).
     pub fn available() -> Vec<Isa> {
+        let best = Isa::detect();
         [Level::Baseline, Level::V3, Level::V4]
             .into_iter()
             .map(|level| Isa { level })
-            .filter(|&isa| isa <= Isa::detect())
+            .filter(|&isa| isa <= best)
             .collect()
     }
 

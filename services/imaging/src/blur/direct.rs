@@ -34,20 +34,16 @@ pub(super) fn kernel(sigma: f32, radius: usize) -> Vec<u16> {
 }
 
 multiversion! {
-    /// `src` (w x h) convolved with `weights` (sum 256, symmetric, at most
-    /// 2 * MAX_RADIUS + 1 taps) along rows, then down columns.
-    pub(super) fn convolve(src: &[u8], w: usize, h: usize, weights: &[u16]) -> Vec<u8> => convolve_body
+    /// `out` = `src` (w x h) convolved with `weights` (sum 256, symmetric,
+    /// at most 2 * MAX_RADIUS + 1 taps) along rows, then down columns.
+    pub(super) fn convolve(src: &[u8], out: &mut [u8], w: usize, h: usize, weights: &[u16]) => convolve_body
 }
 
 #[inline(always)]
-fn convolve_body(src: &[u8], w: usize, h: usize, weights: &[u16]) -> Vec<u8> {
+fn convolve_body(src: &[u8], out: &mut [u8], w: usize, h: usize, weights: &[u16]) {
     let taps = weights.len();
     let r = taps / 2;
-    assert!(r <= MAX_RADIUS && taps == 2 * r + 1 && src.len() == w * h);
-    // Filled a row at a time from a row in cache: zeroing an image-sized
-    // buffer first would cost another pass over memory.
-    let mut out = Vec::with_capacity(w * h);
-    let mut row_out = vec![0u8; w];
+    assert!(r <= MAX_RADIUS && taps == 2 * r + 1 && src.len() == w * h && out.len() == w * h);
     let mut ring = vec![0u8; taps * w];
     let mut padded = vec![0u8; w + 2 * r];
     let mut filtered = 0; // rows filtered horizontally so far
@@ -67,10 +63,8 @@ fn convolve_body(src: &[u8], w: usize, h: usize, weights: &[u16]) -> Vec<u8> {
             let slot = (y + k).saturating_sub(r).min(h - 1) % taps;
             *row = &ring[slot * w..(slot + 1) * w];
         }
-        vertical_row(&rows[..taps], weights, &mut row_out);
-        out.extend_from_slice(&row_out);
+        vertical_row(&rows[..taps], weights, &mut out[y * w..(y + 1) * w]);
     }
-    out
 }
 
 /// dst[x] = sum over k of weights[k] * padded[x + k]. Mirrored taps share
@@ -183,7 +177,8 @@ mod tests {
             let weights = kernel(0.3 * (r as f32 - 1.0) + 0.8, r);
             let want = reference(&src, w, h, &weights);
             for isa in crate::cpu::Isa::available() {
-                let out = convolve(isa, &src, w, h, &weights);
+                let mut out = vec![0u8; w * h];
+                convolve(isa, &src, &mut out, w, h, &weights);
                 assert!(out == want, "{w}x{h} radius {r} {}", isa.name());
             }
         }

@@ -40,10 +40,17 @@ pub fn gaussian_blur_using(isa: Isa, src: &GrayImage, sigma: f32, radius: usize)
         return src.clone();
     }
     let (w, h) = (src.width() as usize, src.height() as usize);
-    let out = if radius <= DIRECT_MAX_RADIUS {
-        direct::convolve(isa, src.as_raw(), w, h, &direct::kernel(sigma, radius))
+    let mut out = vec![0u8; w * h];
+    if radius <= DIRECT_MAX_RADIUS {
+        direct::convolve(
+            isa,
+            src.as_raw(),
+            &mut out,
+            w,
+            h,
+            &direct::kernel(sigma, radius),
+        );
     } else {
-        let mut out = vec![0u8; w * h];
         cascade::blur(
             isa,
             src.as_raw(),
@@ -52,8 +59,7 @@ pub fn gaussian_blur_using(isa: Isa, src: &GrayImage, sigma: f32, radius: usize)
             h,
             &cascade::box_radii(sigma),
         );
-        out
-    };
+    }
     GrayImage::from_raw(src.width(), src.height(), out).expect("same size")
 }
 
