@@ -52,8 +52,8 @@ np.clip(np.rint(img), 0, 255).astype(np.uint8).tofile(f"{out}/image.rgb")
 m = np.zeros((size, size), np.uint8); m[128:384, 170:426] = 255; m.tofile(f"{out}/mask.gray")
 PY
 # One model load per variant; each line says the variant and the model
-# (unfused: the plain fp16 export; ort-fused: ONNX Runtime's recipe).
-pipe=$full/inpaint model=unfused
+# ($pipe and $model, set before each group: unfused, the plain fp16
+# export; ort-fused, ONNX Runtime's recipe).
 sd() {
   local variant=$1 samplers=$2 schedules=$3
   shift 3

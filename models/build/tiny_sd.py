@@ -250,11 +250,7 @@ def build_ort_optimized(out: Path):
     with tempfile.TemporaryDirectory() as tmp:
         plain = Path(tmp) / "model.onnx"
         with torch.no_grad():
-            export(Unet(unet9), (torch.zeros(2, 9, 32, 32), torch.tensor([500.0, 500.0]), torch.zeros(2, 77, 32)),
-                   plain, ["sample", "timestep", "encoder_hidden_states"], ["out_sample"],
-                   {"sample": {0: "batch", 2: "height", 3: "width"}, "timestep": {0: "batch"},
-                    "encoder_hidden_states": {0: "batch", 1: "sequence"},
-                    "out_sample": {0: "batch", 2: "height", 3: "width"}})
+            export_unet9(unet9, plain, 32, 32)
         ort_optimize(plain, out / "ort-optimized/unet-fp32/model.onnx", cuda=False, float16=False)
         ort_optimize(plain, out / "ort-optimized/unet-fp16/model.onnx", cuda=False, float16=True)
 
@@ -263,6 +259,18 @@ def export(model, args, path: Path, inputs, outputs, axes):
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.onnx.export(model, args, str(path), input_names=inputs, output_names=outputs,
                       dynamic_axes=axes, opset_version=OPSET, dynamo=False, do_constant_folding=True)
+
+
+def export_unet9(unet, path: Path, latent: int, context: int, device="cpu", dtype=torch.float32):
+    """A 9-channel inpainting UNet in the optimum layout (float timestep per
+    sample; batch, size and sequence dynamic), traced at batch 2."""
+    z = lambda *shape: torch.zeros(*shape, device=device, dtype=dtype)
+    export(Unet(unet), (z(2, 9, latent, latent), torch.tensor([500.0, 500.0], device=device, dtype=dtype),
+                        z(2, 77, context)),
+           path, ["sample", "timestep", "encoder_hidden_states"], ["out_sample"],
+           {"sample": {0: "batch", 2: "height", 3: "width"}, "timestep": {0: "batch"},
+            "encoder_hidden_states": {0: "batch", 1: "sequence"},
+            "out_sample": {0: "batch", 2: "height", 3: "width"}})
 
 
 class TextEncoder(torch.nn.Module):
@@ -316,10 +324,7 @@ def export_all(out: Path, text, unet9, unet4, vae):
                pipe / "text_encoder/model.onnx", ["input_ids"], ["last_hidden_state", "pooler_output"],
                {"input_ids": {0: "batch", 1: "sequence"}, "last_hidden_state": {0: "batch", 1: "sequence"}})
         cond = torch.zeros(2, 77, 32)
-        export(Unet(unet9), (torch.zeros(2, 9, 32, 32), torch.tensor([500.0, 500.0]), cond),
-               pipe / "unet/model.onnx", ["sample", "timestep", "encoder_hidden_states"], ["out_sample"],
-               {"sample": {0: "batch", 2: "height", 3: "width"}, "timestep": {0: "batch"},
-                "encoder_hidden_states": {0: "batch", 1: "sequence"}, "out_sample": {0: "batch", 2: "height", 3: "width"}})
+        export_unet9(unet9, pipe / "unet/model.onnx", 32, 32)
         export(Unet(unet4), (torch.zeros(2, 4, 32, 32), torch.tensor(500, dtype=torch.int64), cond),
                out / "unet4/model.onnx", ["sample", "timestep", "encoder_hidden_states"], ["out_sample"],
                {"sample": {0: "batch", 2: "height", 3: "width"},
@@ -645,10 +650,7 @@ def build_full(out: Path, device: str):
         export(TextEncoder(text), (torch.zeros(1, 77, dtype=torch.int64, device=device),),
                pipe / "text_encoder/model.onnx", ["input_ids"], ["last_hidden_state", "pooler_output"],
                {"input_ids": {0: "batch", 1: "sequence"}, "last_hidden_state": {0: "batch", 1: "sequence"}})
-        export(Unet(unet), (z(2, 9, 64, 64), torch.tensor([500.0, 500.0], device=device, dtype=dtype), z(2, 77, 768)),
-               pipe / "unet/model.onnx", ["sample", "timestep", "encoder_hidden_states"], ["out_sample"],
-               {"sample": {0: "batch", 2: "height", 3: "width"}, "timestep": {0: "batch"},
-                "encoder_hidden_states": {0: "batch", 1: "sequence"}, "out_sample": {0: "batch", 2: "height", 3: "width"}})
+        export_unet9(unet, pipe / "unet/model.onnx", 64, 768, device, dtype)
         export(VaeEncoder(vae), (z(1, 3, 512, 512),), pipe / "vae_encoder/model.onnx", ["sample"], ["latent_parameters"],
                {"sample": {0: "batch", 2: "height", 3: "width"}, "latent_parameters": {0: "batch", 2: "height", 3: "width"}})
         export(VaeDecoder(vae), (z(1, 4, 64, 64),), pipe / "vae_decoder/model.onnx", ["latent_sample"], ["sample"],
@@ -677,12 +679,7 @@ def ort_pipeline(unet32, device: str, pipe: Path, ort_pipe: Path):
 
     with tempfile.TemporaryDirectory() as tmp, torch.no_grad():
         plain = Path(tmp) / "model.onnx"
-        z = lambda *shape: torch.zeros(*shape, device=device)
-        export(Unet(unet32), (z(2, 9, 64, 64), torch.tensor([500.0, 500.0], device=device), z(2, 77, 768)),
-               plain, ["sample", "timestep", "encoder_hidden_states"], ["out_sample"],
-               {"sample": {0: "batch", 2: "height", 3: "width"}, "timestep": {0: "batch"},
-                "encoder_hidden_states": {0: "batch", 1: "sequence"},
-                "out_sample": {0: "batch", 2: "height", 3: "width"}})
+        export_unet9(unet32, plain, 64, 768, device)
         ort_optimize(plain, ort_pipe / "unet/model.onnx", cuda=True, float16=True)
     for part in ["text_encoder", "vae_encoder", "vae_decoder", "tokenizer", "scheduler", "model_index.json"]:
         link = ort_pipe / part
