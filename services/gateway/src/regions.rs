@@ -114,7 +114,6 @@ pub fn region_ops(
         .collect()
 }
 
-/// Applies a region's engine, strength and seed to its crop's request.
 /// A region's Stable Diffusion settings: the override's non-empty strings
 /// and set values over the request's.
 pub fn merge_sd(base: Option<&pb::SdParams>, o: &pb::SdParams) -> pb::SdParams {
@@ -138,6 +137,7 @@ pub fn merge_sd(base: Option<&pb::SdParams>, o: &pb::SdParams) -> pb::SdParams {
     }
 }
 
+/// Applies a region's engine, strength and seed to its crop's request.
 pub fn apply_to_crop(request: &mut InpaintCropsRequest, o: &RegionOverride) {
     if let Some(sd) = &o.sd {
         request.sd = Some(merge_sd(request.sd.as_ref(), sd));

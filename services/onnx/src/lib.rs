@@ -183,7 +183,7 @@ fn open_cuda(env: &Environment, source: Source<'_>, threads: usize) -> Result<Se
 /// `INPAINT_CUDA_CONV_SEARCH` (heuristic by default: cuDNN's own ranking;
 /// exhaustive, ONNX Runtime's default, times every algorithm at each new
 /// input shape, a stall whenever step batching makes a new batch size, and
-/// measured slower on an H200 for SD: README, Benchmarks) and
+/// measured slower on an H200 for SD: docs/benchmarks.md) and
 /// `INPAINT_CUDA_NHWC=1` (channels-last convolutions; measured slower).
 #[cfg(feature = "cuda")]
 fn cuda_provider() -> Result<ort::ep::CUDA, String> {

@@ -6,8 +6,8 @@
 //! hands the denoised prediction to `step`. That keeps every sampler
 //! straight-line arithmetic, testable without a model, and lets the caller
 //! await the UNet between steps (step-level batching, cancel, progress).
-//! DDIM works on timesteps and noise predictions instead; it is in
-//! `ddim.rs`.
+//! DDIM works on timesteps and noise predictions instead; its grid and
+//! step are in `img2img.rs` (`ddim_timesteps`, `ddim_step`).
 
 /// A sampler the WebUI offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
