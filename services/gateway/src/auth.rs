@@ -24,6 +24,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tonic::{Request, Status};
 
+use crate::error::Error;
 use crate::inflight::{InFlight, Limits};
 
 /// How often the keys file's modification time is looked at.
@@ -204,12 +205,13 @@ impl Keys {
             .and_then(|h| h.strip_prefix("Bearer "))
             .map(str::trim)
         else {
-            return Err(Status::unauthenticated(
-                "an API key is required: send the header `authorization: Bearer KEY`",
-            ));
+            return Err(Error::Unauthenticated(
+                "an API key is required: send the header `authorization: Bearer KEY`".into(),
+            )
+            .into());
         };
         let Some(tenant) = self.tenant_for(key) else {
-            return Err(Status::unauthenticated("unknown API key"));
+            return Err(Error::Unauthenticated("unknown API key".into()).into());
         };
         request.extensions_mut().insert(Caller(tenant));
         Ok(request)

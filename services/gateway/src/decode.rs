@@ -174,13 +174,14 @@ pub fn decode_sketch(
 
 /// Pixels the encoded image declares, from its header only (for admission).
 pub fn image_pixels(bytes: &[u8], field: &str, max_pixels: u64) -> Result<u64, Error> {
-    let (w, h) = header(bytes, field, max_pixels)?;
+    let (w, h) = image_size(bytes, field, max_pixels)?;
     Ok(w as u64 * h as u64)
 }
 
-/// The size an accepted image declares in its header, refused when over
-/// `max_pixels` before any pixel is decoded.
-fn header(bytes: &[u8], field: &str, max_pixels: u64) -> Result<(u32, u32), Error> {
+/// The size an accepted image declares in its header (as stored, before
+/// any EXIF turn), refused when over `max_pixels` before any pixel is
+/// decoded.
+pub fn image_size(bytes: &[u8], field: &str, max_pixels: u64) -> Result<(u32, u32), Error> {
     if bytes.is_empty() {
         return Err(Error::invalid(field, "is empty"));
     }
@@ -216,7 +217,7 @@ fn decode_with_metadata(
     how: Decoding,
 ) -> Result<(DynamicImage, Metadata), Error> {
     // Header only: refuse oversized images before allocating their pixels.
-    let (w, h) = header(bytes, field, how.max_pixels)?;
+    let (w, h) = image_size(bytes, field, how.max_pixels)?;
     let pixels = w as u64 * h as u64;
     let mut limits = Limits::default();
     limits.max_image_width = Some(w);

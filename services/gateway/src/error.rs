@@ -28,6 +28,15 @@ pub enum Error {
     },
     #[error("{0}")]
     NotFound(String),
+    /// The call is understood but the thing it asks about is not in a
+    /// state to answer (a job's result before the job succeeded).
+    #[error("{0}")]
+    NotReady(String),
+    /// Something this gateway itself stored or computed is wrong.
+    #[error("{0}")]
+    Internal(String),
+    #[error("{0}")]
+    Unauthenticated(String),
 }
 
 impl Error {
@@ -35,6 +44,54 @@ impl Error {
         Self::InvalidField {
             field: field.into(),
             reason: reason.into(),
+        }
+    }
+
+    /// A stage's answer as an error. When the connection itself broke
+    /// mid-call (the stage's process died: tonic reports INTERNAL or
+    /// UNKNOWN with the transport's error underneath, where a status the
+    /// stage sent has none), it is UNAVAILABLE, as an unreachable stage is:
+    /// stage calls are idempotent, so a job runs again (on another replica)
+    /// rather than failing.
+    pub fn stage(stage: &'static str, status: Status) -> Self {
+        let broken = matches!(status.code(), tonic::Code::Internal | tonic::Code::Unknown)
+            && std::error::Error::source(&status).is_some();
+        let status = if broken {
+            Status::unavailable(format!(
+                "the connection broke mid-call: {}",
+                status.message()
+            ))
+        } else {
+            status
+        };
+        Self::Stage { stage, status }
+    }
+
+    /// A stage answered something that breaks the contract (a box outside
+    /// the image, a result missing).
+    pub fn stage_fault(stage: &'static str, what: impl Into<String>) -> Self {
+        Self::Stage {
+            stage,
+            status: Status::internal(what.into()),
+        }
+    }
+
+    /// A stage that gave no answer in time (or whose call task died).
+    pub fn stage_unavailable(stage: &'static str, why: impl Into<String>) -> Self {
+        Self::Stage {
+            stage,
+            status: Status::unavailable(why.into()),
+        }
+    }
+
+    /// The same error with its field named within `outer` (a request
+    /// nested in another: `params.radius` becomes `request.params.radius`).
+    pub fn within(self, outer: &str) -> Self {
+        match self {
+            Error::InvalidField { field, reason } => {
+                Error::invalid(format!("{outer}.{field}"), reason)
+            }
+            other => other,
         }
     }
 
@@ -69,6 +126,9 @@ impl From<Error> for Status {
             Error::Cancelled => Status::cancelled(err.to_string()),
             Error::Store(_) => unavailable(err, STORE_RETRY_AFTER_SECS),
             Error::NotFound(_) => Status::not_found(err.to_string()),
+            Error::NotReady(_) => Status::failed_precondition(err.to_string()),
+            Error::Internal(_) => Status::internal(err.to_string()),
+            Error::Unauthenticated(_) => Status::unauthenticated(err.to_string()),
             Error::Busy {
                 reason,
                 retry_after_secs,

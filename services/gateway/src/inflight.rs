@@ -9,7 +9,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::jobs::admission::Refusal;
+use crate::refusal::Refusal;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {

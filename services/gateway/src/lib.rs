@@ -13,6 +13,7 @@ pub mod jobs;
 pub mod metrics;
 pub mod pipeline;
 pub mod preview;
+pub mod refusal;
 pub mod regions;
 pub mod service;
 pub mod stages;

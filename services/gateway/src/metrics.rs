@@ -66,22 +66,3 @@ pub fn jobs_reclaimed() -> &'static CounterVec {
         )
     })
 }
-
-/// Refreshes the backlog gauges from the store: jobs and pixels queued or
-/// running, and the queue as runners see it (waiting, claimed).
-pub async fn refresh_backlog<S: crate::jobs::JobStore>(store: &S) {
-    if let Ok(b) = store.backlog().await {
-        backlog().with_label_values(&["jobs"]).set(b.jobs as f64);
-        backlog()
-            .with_label_values(&["pixels"])
-            .set(b.pixels as f64);
-    }
-    if let Ok(q) = store.queue_depths().await {
-        backlog()
-            .with_label_values(&["waiting"])
-            .set(q.waiting as f64);
-        backlog()
-            .with_label_values(&["claimed"])
-            .set(q.claimed as f64);
-    }
-}

@@ -65,9 +65,7 @@ impl Pipeline {
     /// union at the image's (upright) size.
     pub async fn preview_mask(&self, req: InpaintRequest) -> Result<PreviewMaskResponse, Error> {
         let params = req.params.unwrap_or_default();
-        let target = req
-            .target
-            .ok_or_else(|| Error::invalid("target", "set `mask`, `faces`, `prompt` or `detect`"))?;
+        let target = crate::pipeline::validate::target(req.target)?;
         let decoding = Decoding {
             max_pixels: self.max_image_pixels,
             upright: !params.keep_stored_orientation,
@@ -75,7 +73,7 @@ impl Pipeline {
         let image = decode_photo(&req.image, "image", decoding)?.image;
         let (width, height) = (image.width(), image.height());
         let mut union = GrayImage::filled(width, height, 0);
-        let (regions, notes) = match self.find_regions(target, &image, decoding).await? {
+        let (regions, notes) = match self.find_regions(&target, &image, decoding).await? {
             Regions::Found { masks, regions } => {
                 for (area, mask) in masks {
                     paint_inside(&mut union, area.x, area.y, &mask);

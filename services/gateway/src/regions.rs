@@ -2,69 +2,8 @@
 //! per-region overrides) or joined into one mask (MERGED).
 
 use inpaint_proto::v1::{
-    self as pb, InpaintCropsRequest, InpaintParams, MaskOp, RegionMode, RegionOps, RegionOverride,
+    self as pb, InpaintCropsRequest, InpaintParams, MaskOp, RegionOps, RegionOverride,
 };
-
-use crate::error::Error;
-
-/// Checks `region_mode` and `region_overrides` before any work is done.
-/// Most region overrides one request may carry (each unmatched one comes
-/// back as a note, so the list must not be unbounded).
-pub const MAX_REGION_OVERRIDES: usize = 256;
-
-pub fn validate(params: &InpaintParams, longest_side: u32) -> Result<RegionMode, Error> {
-    let mode = RegionMode::try_from(params.region_mode)
-        .map_err(|_| Error::invalid("params.region_mode", "unknown region mode"))?;
-    if mode == RegionMode::Merged && !params.region_overrides.is_empty() {
-        return Err(Error::invalid(
-            "params.region_overrides",
-            "apply to separate regions, but region_mode is MERGED",
-        ));
-    }
-    if params.region_overrides.len() > MAX_REGION_OVERRIDES {
-        return Err(Error::invalid(
-            "params.region_overrides",
-            format!(
-                "{} given, at most {MAX_REGION_OVERRIDES}",
-                params.region_overrides.len()
-            ),
-        ));
-    }
-    let mut seen = Vec::new();
-    for (k, o) in params.region_overrides.iter().enumerate() {
-        let field = |name: &str| format!("params.region_overrides[{k}].{name}");
-        if seen.contains(&o.region) {
-            return Err(Error::invalid(field("region"), "is overridden twice"));
-        }
-        seen.push(o.region);
-        if let Some(s) = o.strength.filter(|s| !(0.0..=1.0).contains(s)) {
-            return Err(Error::invalid(
-                field("strength"),
-                format!("{s} is not in 0..=1"),
-            ));
-        }
-        if o.grow.is_some_and(|g| g.unsigned_abs() > longest_side) {
-            return Err(Error::invalid(
-                field("grow"),
-                "is beyond the image's longer side",
-            ));
-        }
-        if o.feather.is_some_and(|f| f > longest_side) {
-            return Err(Error::invalid(
-                field("feather"),
-                "is beyond the image's longer side",
-            ));
-        }
-        let reshapes = o.grow.is_some() || o.feather.is_some();
-        if reshapes && (params.invert || !params.mask_ops.is_empty()) {
-            return Err(Error::invalid(
-                field(if o.grow.is_some() { "grow" } else { "feather" }),
-                "cannot be combined with invert or mask_ops (they act on all regions)",
-            ));
-        }
-    }
-    Ok(mode)
-}
 
 /// The override for region `index`, if any.
 pub fn override_for(params: &InpaintParams, index: usize) -> Option<&RegionOverride> {

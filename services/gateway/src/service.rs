@@ -24,7 +24,7 @@ use crate::error::Error;
 use crate::inflight::Permit;
 use crate::jobs::admission::Budget;
 use crate::jobs::{JobStore, NewJob, is_final};
-use crate::pipeline::{Pipeline, Silent};
+use crate::pipeline::{Pipeline, Silent, validate};
 
 /// Most jobs one SubmitJobs call may carry.
 pub const MAX_BATCH_SUBMIT: usize = 1000;
@@ -61,22 +61,9 @@ impl<S: JobStore> InpaintingService<S> {
         let request = submit
             .request
             .ok_or_else(|| Error::invalid("request", "is required"))?;
-        if request.target.is_none() {
-            return Err(Error::invalid(
-                "request.target",
-                "set one of `mask`, `faces`, `prompt`, `detect`",
-            ));
-        }
-        if let Some(params) = &request.params {
-            // Rename "params." to the submission's "request.params.".
-            crate::pipeline::check_wire_params(params).map_err(|e| match e {
-                Error::InvalidField { field, reason } => {
-                    Error::invalid(format!("request.{field}"), reason)
-                }
-                other => other,
-            })?;
-        }
-        let pixels = image_pixels(&request.image, "request.image", self.max_image_pixels)?;
+        let checked =
+            validate::request(request, self.max_image_pixels).map_err(|e| e.within("request"))?;
+        let pixels = checked.pixels;
         let key = (!submit.idempotency_key.is_empty()).then_some(submit.idempotency_key);
         if key.as_ref().is_some_and(|k| k.len() > 256) {
             return Err(Error::invalid("idempotency_key", "at most 256 bytes"));
@@ -103,7 +90,7 @@ impl<S: JobStore> InpaintingService<S> {
                 retry_after_secs: refused.retry_after.as_secs(),
             });
         }
-        let input = request.encode_to_vec();
+        let input = checked.into_wire().encode_to_vec();
         if input.len() > self.max_blob_bytes {
             return Err(Error::invalid(
                 "request",
@@ -131,7 +118,7 @@ impl<S: JobStore> InpaintingService<S> {
     /// Admits a synchronous call of `pixels` into the tenant's own
     /// in-flight budget first, then the process's; the permits hold them
     /// until dropped.
-    fn admit(&self, caller: &Caller, pixels: u64) -> Result<(Option<Permit>, Permit), Status> {
+    fn admit(&self, caller: &Caller, pixels: u64) -> Result<(Option<Permit>, Permit), Error> {
         let tenant = match &caller.0.inflight {
             Some(budget) => Some(budget.try_admit(pixels).map_err(busy("tenant"))?),
             None => None,
@@ -173,15 +160,15 @@ fn limit_rate(caller: &Caller) -> Result<(), Error> {
 }
 
 /// RESOURCE_EXHAUSTED for a refusal by the in-flight budget `what`.
-fn busy(what: &'static str) -> impl Fn(crate::jobs::admission::Refusal) -> Status {
+fn busy(what: &'static str) -> impl Fn(crate::refusal::Refusal) -> Error {
     move |refused| {
         crate::metrics::admission_refusals()
             .with_label_values(&[what])
             .inc();
-        Status::from(Error::Busy {
+        Error::Busy {
             reason: refused.reason,
             retry_after_secs: refused.retry_after.as_secs(),
-        })
+        }
     }
 }
 
@@ -201,10 +188,9 @@ impl<S: JobStore> Inpainting for InpaintingService<S> {
         request: Request<InpaintRequest>,
     ) -> Result<Response<InpaintResponse>, Status> {
         let caller = Caller::of(&request);
-        let request = request.into_inner();
-        let pixels = image_pixels(&request.image, "image", self.max_image_pixels)?;
+        let request = validate::request(request.into_inner(), self.max_image_pixels)?;
         limit_rate(&caller)?;
-        let _held = self.admit(&caller, pixels)?;
+        let _held = self.admit(&caller, request.pixels)?;
         match self.pipeline.inpaint(request, &Silent).await {
             Ok(response) => {
                 tracing::info!(
@@ -292,12 +278,13 @@ impl<S: JobStore> Inpainting for InpaintingService<S> {
                 {
                     Ok(events) => events,
                     Err(err) => {
-                        let _ = tx.send(Err(Status::unavailable(err.to_string()))).await;
+                        let _ = tx.send(Err(Error::Store(err.to_string()).into())).await;
                         return;
                     }
                 };
                 if events.is_empty() && store.get(&id).await.ok().flatten().is_none() {
-                    let _ = tx.send(Err(Status::not_found("the job expired"))).await;
+                    let expired = Error::NotFound("the job expired".into());
+                    let _ = tx.send(Err(expired.into())).await;
                     return;
                 }
                 for mut e in events {
@@ -344,10 +331,8 @@ impl<S: JobStore> Inpainting for InpaintingService<S> {
             } else {
                 format!(": {}", job.error)
             };
-            return Err(Status::failed_precondition(format!(
-                "job {id} is {:?}{why}",
-                job.state()
-            )));
+            let state = job.state();
+            return Err(Error::NotReady(format!("job {id} is {state:?}{why}")).into());
         }
         let bytes = self
             .store
@@ -356,7 +341,7 @@ impl<S: JobStore> Inpainting for InpaintingService<S> {
             .map_err(|e| Error::Store(e.to_string()))?
             .ok_or_else(|| Error::NotFound(format!("the result of job {id} expired")))?;
         let response = InpaintResponse::decode(bytes.as_slice())
-            .map_err(|e| Status::internal(format!("stored result is corrupt: {e}")))?;
+            .map_err(|e| Error::Internal(format!("stored result is corrupt: {e}")))?;
         Ok(Response::new(response))
     }
 
@@ -382,15 +367,12 @@ impl<S: JobStore> Inpainting for InpaintingService<S> {
         // A preview holds the image and runs a detector: it counts against
         // the same in-flight budgets as a repaint.
         let _held = self.admit(&caller, pixels)?;
-        let preview = self.pipeline.preview_mask(request).await.map_err(|err| {
-            // The fields are the inner request's.
-            match err {
-                Error::InvalidField { field, reason } => {
-                    Error::invalid(format!("request.{field}"), reason)
-                }
-                other => other,
-            }
-        })?;
+        // The fields are the inner request's.
+        let preview = self
+            .pipeline
+            .preview_mask(request)
+            .await
+            .map_err(|err| err.within("request"))?;
         Ok(Response::new(preview))
     }
 }

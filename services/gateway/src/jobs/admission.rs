@@ -5,18 +5,12 @@
 use std::time::Duration;
 
 use super::Backlog;
+pub use crate::refusal::Refusal;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Budget {
     pub max_jobs: u64,
     pub max_pixels: u64,
-}
-
-/// Why a submission was refused, and when to try again.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal {
-    pub reason: String,
-    pub retry_after: Duration,
 }
 
 impl Budget {

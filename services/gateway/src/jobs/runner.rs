@@ -14,7 +14,7 @@ use tokio::task::JoinSet;
 
 use super::{Claim, JobStore, event};
 use crate::error::Error;
-use crate::pipeline::{Pipeline, Progress, Stage};
+use crate::pipeline::{Checked, Pipeline, Progress, Stage, validate};
 
 #[derive(Debug, Clone)]
 pub struct RunnerConfig {
@@ -88,7 +88,7 @@ pub fn spawn<S: JobStore>(
                     _ = stop.wait_for(|s| *s) => return,
                     _ = tokio::time::sleep(idle / 2) => {}
                 }
-                crate::metrics::refresh_backlog(&*store).await;
+                refresh_backlog(&*store).await;
                 match store.reclaim(&consumer, idle).await {
                     Ok(claims) => {
                         crate::metrics::jobs_reclaimed()
@@ -153,6 +153,27 @@ impl<S: JobStore> Progress for JobProgress<'_, S> {
     }
 }
 
+/// Refreshes the backlog gauges from the store: jobs and pixels queued or
+/// running, and the queue as runners see it (waiting, claimed).
+async fn refresh_backlog<S: JobStore>(store: &S) {
+    if let Ok(b) = store.backlog().await {
+        crate::metrics::backlog()
+            .with_label_values(&["jobs"])
+            .set(b.jobs as f64);
+        crate::metrics::backlog()
+            .with_label_values(&["pixels"])
+            .set(b.pixels as f64);
+    }
+    if let Ok(q) = store.queue_depths().await {
+        crate::metrics::backlog()
+            .with_label_values(&["waiting"])
+            .set(q.waiting as f64);
+        crate::metrics::backlog()
+            .with_label_values(&["claimed"])
+            .set(q.claimed as f64);
+    }
+}
+
 fn store_error(e: super::StoreError) -> Error {
     Error::Store(e.to_string())
 }
@@ -167,7 +188,7 @@ const STAGE_RETRY_FOR: Duration = Duration::from_secs(120);
 /// it says nothing, at most 10 s), for up to two minutes in all.
 async fn inpaint_retrying(
     pipeline: &Pipeline,
-    request: InpaintRequest,
+    request: Checked,
     progress: &JobProgress<'_, impl JobStore>,
 ) -> Result<inpaint_proto::v1::InpaintResponse, Error> {
     let give_up = tokio::time::Instant::now() + STAGE_RETRY_FOR;
@@ -223,8 +244,12 @@ async fn run_one<S: JobStore>(
             .ok_or(Error::Store("input expired".into()))?;
         let request = InpaintRequest::decode(input.as_slice())
             .map_err(|e| Error::Store(format!("corrupt input: {e}")))?;
+        // Checked at submission; held to this replica's rules (another
+        // version's may have stored it) as it is rebuilt. A request they
+        // refuse fails the job with the field named.
+        let request = validate::request(request, pipeline.max_image_pixels);
         // Admitted by the job budget; counted so synchronous calls see it.
-        let pixels = crate::decode::image_pixels(&request.image, "image", u64::MAX).unwrap_or(0);
+        let pixels = request.as_ref().map_or(0, |r| r.pixels);
         let _held = pipeline.inflight.count(pixels);
         let progress = JobProgress {
             store,
@@ -240,7 +265,9 @@ async fn run_one<S: JobStore>(
             }
         };
         let outcome = tokio::select! {
-            outcome = inpaint_retrying(pipeline, request, &progress) => outcome,
+            outcome = async {
+                inpaint_retrying(pipeline, request?, &progress).await
+            } => outcome,
             never = beating => never,
         };
         // Whichever way it ends, it ends once: counted when this run ended it.

@@ -1,0 +1,156 @@
+//! One Inpaint request, stage by stage: decode, find regions, prepare masks
+//! and crops, repaint, composite, encode. Each stage is a function of its
+//! own module, over a request `validate` has checked.
+
+mod composite;
+mod engines;
+mod find;
+mod prepare;
+mod progress;
+mod repaint;
+mod respond;
+mod timer;
+mod upload;
+pub mod validate;
+
+use std::future::Future;
+use std::time::Duration;
+
+use inpaint_proto::v1::{InpaintResponse, Region};
+use tracing::Instrument;
+
+use crate::decode::Decoding;
+use crate::error::Error;
+use crate::stages::Stages;
+use repaint::Plan;
+use respond::Said;
+use timer::Timer;
+
+pub use engines::EngineNames;
+pub(crate) use find::Regions;
+pub use progress::{Progress, Silent, Stage};
+pub use validate::Checked;
+
+pub struct Pipeline {
+    pub stages: Stages,
+    pub max_image_pixels: u64,
+    /// Longest any one stage call may take, including waiting for a
+    /// reachable replica.
+    pub stage_timeout: Duration,
+    /// Requests and pixels this process holds, synchronous and job runs.
+    pub inflight: std::sync::Arc<crate::inflight::InFlight>,
+    /// The worker's engine names, as last listed.
+    pub engine_names: EngineNames,
+}
+
+impl Pipeline {
+    #[tracing::instrument(
+        name = "inpaint",
+        skip_all,
+        fields(engine = req.params.engine.as_str(), target = crate::targets::describe(&req.target), image_bytes = req.image.len())
+    )]
+    pub async fn inpaint(
+        &self,
+        req: Checked,
+        progress: &impl Progress,
+    ) -> Result<InpaintResponse, Error> {
+        self.check_engines(&req.engines()).await?;
+        let mut timer = Timer::new();
+        let decoding = self.decoding(&req);
+        let upload = upload::decode(&req, decoding)?;
+        let (image, carried) = (upload.image, upload.carried);
+        let mut notes = upload.notes;
+        timer.lap("decode");
+
+        progress.report(Stage::Segmenting).await?;
+        let found = self.find_regions(&req.target, &image, decoding).await?;
+        timer.lap("segment");
+        let (masks, regions) = match found {
+            Regions::Found { masks, regions } => (masks, regions),
+            Regions::None { note } => {
+                notes.push(note);
+                let said = said(notes, vec![], timer);
+                return respond::unchanged(req, &image, carried.carried(), said);
+            }
+        };
+
+        let prepared = self
+            .prepare(&req, &image, upload.sketch, masks, &mut notes)
+            .await?;
+        timer.lap("prepare");
+        let Some(mut prepared) = prepared else {
+            notes.push("the mask is empty after processing: nothing to repaint".to_string());
+            let said = said(notes, regions, timer);
+            return respond::unchanged(req, &image, carried.carried(), said);
+        };
+
+        let mut plan = Plan::take(&mut prepared.crops, &req)?;
+        let total = plan.crops.len() as u32;
+        progress
+            .report(Stage::MasksReady { regions: total })
+            .await?;
+        progress
+            .report(Stage::Inpainting { done: 0, total })
+            .await?;
+        let painted = self
+            .repaint(&req, &image, &plan, prepared.crops, progress)
+            .await?;
+        timer.lap("inpaint");
+
+        progress.report(Stage::Compositing).await?;
+        let alphas = std::mem::take(&mut plan.alphas);
+        let result = self
+            .composite(&req, image, &plan, alphas, painted.images)
+            .await?;
+        timer.lap("composite");
+
+        let encoded = respond::repainted(&req, &result, carried.carried(), prepared.mask)?;
+        timer.lap("encode");
+        for (crop, report) in plan.crops.iter_mut().zip(painted.reports) {
+            crop.sd = report;
+        }
+        let said = Said {
+            crops: plan.crops,
+            engine: painted.engine,
+            ..said(notes, regions, timer)
+        };
+        Ok(respond::response(&result, encoded, said))
+    }
+
+    /// How the request's uploads are decoded.
+    fn decoding(&self, req: &Checked) -> Decoding {
+        Decoding {
+            max_pixels: self.max_image_pixels,
+            upright: !req.params.keep_stored_orientation,
+        }
+    }
+
+    /// One stage call, bounded by the stage timeout.
+    pub(crate) async fn call<T>(
+        &self,
+        name: &'static str,
+        call: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    ) -> Result<T, Error> {
+        // The stage's own span is this one's child: the call carries its
+        // trace context (see `Stages`).
+        let span = tracing::info_span!("stage", otel.name = name, stage = name);
+        match tokio::time::timeout(self.stage_timeout, call.instrument(span)).await {
+            Ok(Ok(response)) => Ok(response.into_inner()),
+            Ok(Err(status)) => Err(Error::stage(name, status)),
+            Err(_) => Err(Error::stage_unavailable(
+                name,
+                format!("no answer within {:?}", self.stage_timeout),
+            )),
+        }
+    }
+}
+
+fn said(notes: Vec<String>, regions: Vec<Region>, timer: Timer) -> Said {
+    Said {
+        notes,
+        regions,
+        crops: vec![],
+        timings: timer.timings,
+        engine: String::new(),
+    }
+}
