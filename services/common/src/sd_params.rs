@@ -15,44 +15,128 @@ pub const DEFAULT_DENOISE: f32 = 0.75;
 /// limit is checked by the worker).
 pub const MAX_PROMPT_BYTES: usize = 4096;
 
-/// Samplers by their WebUI labels.
-pub const SAMPLERS: [&str; 4] = ["Euler", "Euler a", "DPM++ 2M", "DDIM"];
-pub const SCHEDULES: [&str; 2] = ["normal", "karras"];
+/// The samplers, by their WebUI labels: the one list the gateway's check,
+/// the CLI's help, GetCapabilities and the worker's sampling read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sampler {
+    Euler,
+    EulerAncestral,
+    DpmPp2M,
+    Ddim,
+}
+
+impl Sampler {
+    pub const ALL: [Sampler; 4] = [
+        Sampler::Euler,
+        Sampler::EulerAncestral,
+        Sampler::DpmPp2M,
+        Sampler::Ddim,
+    ];
+    /// The WebUI's default (`modules/shared_options.py`).
+    pub const DEFAULT: Sampler = Sampler::DpmPp2M;
+
+    /// The WebUI's label.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Euler => "Euler",
+            Self::EulerAncestral => "Euler a",
+            Self::DpmPp2M => "DPM++ 2M",
+            Self::Ddim => "DDIM",
+        }
+    }
+
+    /// Other names clients send (the WebUI's k-diffusion aliases).
+    fn aliases(self) -> &'static [&'static str] {
+        match self {
+            Self::Euler => &["k_euler"],
+            Self::EulerAncestral => &["k_euler_a", "euler_a", "euler ancestral"],
+            Self::DpmPp2M => &["k_dpmpp_2m", "dpmpp_2m"],
+            Self::Ddim => &[],
+        }
+    }
+
+    /// A label or alias, case-insensitive; empty is the default.
+    pub fn parse(name: &str) -> Option<Self> {
+        let name = name.trim().to_ascii_lowercase();
+        if name.is_empty() {
+            return Some(Self::DEFAULT);
+        }
+        Self::ALL
+            .into_iter()
+            .find(|s| s.name().to_ascii_lowercase() == name || s.aliases().contains(&name.as_str()))
+    }
+
+    /// The schedule the WebUI picks on "Automatic".
+    pub fn default_schedule(self) -> Schedule {
+        match self {
+            Self::DpmPp2M => Schedule::Karras,
+            _ => Schedule::Normal,
+        }
+    }
+
+    /// Whether it draws fresh noise at every step.
+    pub fn is_ancestral(self) -> bool {
+        matches!(self, Self::EulerAncestral)
+    }
+}
+
+/// The noise schedules, by their WebUI names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Schedule {
+    /// Evenly spaced timesteps (k-diffusion's default).
+    Normal,
+    /// Karras et al. (2022), rho 7, between the model's sigma extremes.
+    Karras,
+}
+
+impl Schedule {
+    pub const ALL: [Schedule; 2] = [Schedule::Normal, Schedule::Karras];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Normal => "normal",
+            Self::Karras => "karras",
+        }
+    }
+
+    /// A name, case-insensitive.
+    pub fn parse(name: &str) -> Option<Self> {
+        let name = name.trim().to_ascii_lowercase();
+        Self::ALL.into_iter().find(|s| s.name() == name)
+    }
+}
+
+/// `names` joined as a sentence: "a", "b" or "c"; `default` marked.
+pub fn sentence(names: &[&str], default: Option<&str>) -> String {
+    let quoted: Vec<String> = names
+        .iter()
+        .map(|n| {
+            let mark = if Some(*n) == default {
+                " (default)"
+            } else {
+                ""
+            };
+            format!("\"{n}\"{mark}")
+        })
+        .collect();
+    match quoted.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
+    }
+}
 
 /// Settings with defaults filled in and names made canonical.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResolvedSd {
     pub prompt: String,
     pub negative_prompt: String,
-    /// One of `SAMPLERS`.
-    pub sampler: &'static str,
-    /// One of `SCHEDULES`.
-    pub schedule: &'static str,
+    pub sampler: Sampler,
+    pub schedule: Schedule,
     pub steps: u32,
     pub cfg_scale: f32,
     pub denoising_strength: f32,
     pub inpainting_mask_weight: f32,
-}
-
-/// The WebUI label for a sampler name or alias (case-insensitive; empty is
-/// the WebUI's default, DPM++ 2M).
-pub fn sampler_label(name: &str) -> Option<&'static str> {
-    match name.trim().to_ascii_lowercase().as_str() {
-        "" | "dpm++ 2m" | "k_dpmpp_2m" | "dpmpp_2m" => Some("DPM++ 2M"),
-        "euler" | "k_euler" => Some("Euler"),
-        "euler a" | "k_euler_a" | "euler_a" | "euler ancestral" => Some("Euler a"),
-        "ddim" => Some("DDIM"),
-        _ => None,
-    }
-}
-
-/// The schedule the WebUI picks on "Automatic".
-pub fn default_schedule(sampler: &str) -> &'static str {
-    if sampler == "DPM++ 2M" {
-        "karras"
-    } else {
-        "normal"
-    }
 }
 
 /// Checks `p`; an error is (field under `prefix`, reason).
@@ -69,26 +153,30 @@ pub fn resolve(p: &SdParams, prefix: &str) -> Result<ResolvedSd, (String, String
             ));
         }
     }
-    let sampler = sampler_label(&p.sampler).ok_or_else(|| {
+    let sampler = Sampler::parse(&p.sampler).ok_or_else(|| {
+        let names: Vec<&str> = Sampler::ALL.iter().map(|s| s.name()).collect();
         (
             field("sampler"),
             format!(
                 "unknown sampler {:?}; use one of: {}",
                 p.sampler,
-                SAMPLERS.join(", ")
+                names.join(", ")
             ),
         )
     })?;
     let schedule = match p.schedule.trim().to_ascii_lowercase().as_str() {
-        "" | "automatic" => default_schedule(sampler),
-        "normal" => "normal",
-        "karras" => "karras",
-        _ => {
-            return Err((
+        "" | "automatic" => sampler.default_schedule(),
+        name => Schedule::parse(name).ok_or_else(|| {
+            let names: Vec<&str> = Schedule::ALL.iter().map(|s| s.name()).collect();
+            (
                 field("schedule"),
-                format!("unknown schedule {:?}; use normal or karras", p.schedule),
-            ));
-        }
+                format!(
+                    "unknown schedule {:?}; use {}",
+                    p.schedule,
+                    names.join(" or ")
+                ),
+            )
+        })?,
     };
     let steps = p.steps.unwrap_or(DEFAULT_STEPS);
     if !(1..=MAX_STEPS).contains(&steps) {
@@ -138,13 +226,40 @@ mod tests {
     #[test]
     fn defaults_are_the_webuis() {
         let r = resolve(&SdParams::default(), "").unwrap();
-        assert_eq!((r.sampler, r.schedule, r.steps), ("DPM++ 2M", "karras", 20));
+        assert_eq!(
+            (r.sampler.name(), r.schedule.name(), r.steps),
+            ("DPM++ 2M", "karras", 20)
+        );
         assert_eq!((r.cfg_scale, r.denoising_strength), (7.0, 0.75));
         let euler = SdParams {
             sampler: "k_euler_a".into(),
             ..Default::default()
         };
-        assert_eq!(resolve(&euler, "").unwrap().schedule, "normal");
+        assert_eq!(resolve(&euler, "").unwrap().schedule.name(), "normal");
+    }
+
+    #[test]
+    fn names_round_trip_and_aliases_parse() {
+        for kind in Sampler::ALL {
+            assert_eq!(Sampler::parse(kind.name()), Some(kind));
+        }
+        assert_eq!(Sampler::parse("k_euler_a"), Some(Sampler::EulerAncestral));
+        assert_eq!(Sampler::parse("Heun"), None);
+        for schedule in Schedule::ALL {
+            assert_eq!(Schedule::parse(schedule.name()), Some(schedule));
+        }
+    }
+
+    #[test]
+    fn sentences_read_as_the_help_does() {
+        assert_eq!(
+            sentence(&["Euler", "Euler a", "DPM++ 2M", "DDIM"], Some("DPM++ 2M")),
+            "\"Euler\", \"Euler a\", \"DPM++ 2M\" (default) or \"DDIM\""
+        );
+        assert_eq!(
+            sentence(&["normal", "karras"], None),
+            "\"normal\" or \"karras\""
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! What a page needs before a repaint: the gateway's capabilities, and the
 //! mask a target selects (PreviewMask) without repainting it.
 
-use inpaint_common::sd_params::{SAMPLERS, SCHEDULES, default_schedule, sampler_label};
+use inpaint_common::sd_params::{Sampler, Schedule};
 use inpaint_imaging::GrayImage;
 use inpaint_proto::v1::{
     EngineCapability, GetCapabilitiesResponse, InpaintRequest, ListEnginesRequest,
@@ -34,8 +34,9 @@ impl Pipeline {
                 self.stages.worker.clone().list_models(ListModelsRequest {}),
             )
             .await?;
-        let default_sampler = sampler_label("").unwrap_or(SAMPLERS[0]);
-        let default_schedule = default_schedule(default_sampler);
+        let samplers = Sampler::ALL.map(Sampler::name);
+        let schedules = Schedule::ALL.map(Schedule::name);
+        let default_sampler = Sampler::DEFAULT;
         Ok(GetCapabilitiesResponse {
             engines: engines
                 .engines
@@ -55,8 +56,8 @@ impl Pipeline {
                     name: m.name,
                 })
                 .collect(),
-            samplers: first(default_sampler, &SAMPLERS),
-            schedules: first(default_schedule, &SCHEDULES),
+            samplers: first(default_sampler.name(), &samplers),
+            schedules: first(default_sampler.default_schedule().name(), &schedules),
             detect_words: crate::vocabulary::words(),
         })
     }
@@ -123,7 +124,7 @@ mod tests {
     #[test]
     fn the_default_comes_first_once() {
         assert_eq!(
-            first("DPM++ 2M", &SAMPLERS),
+            first("DPM++ 2M", &Sampler::ALL.map(Sampler::name)),
             ["DPM++ 2M", "Euler", "Euler a", "DDIM"]
         );
     }

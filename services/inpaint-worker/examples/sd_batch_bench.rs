@@ -139,7 +139,7 @@ impl Job {
                             sampler: SamplerKind::Euler,
                             schedule: Schedule::Normal,
                             steps: self.steps,
-                            strength: 1.0,
+                            denoising_strength: 1.0,
                         },
                         cfg_scale: 7.0,
                         seed: k as u64,

@@ -67,7 +67,7 @@ fn main() {
                 sampler: SamplerKind::parse(sampler).expect("sampler"),
                 schedule: Schedule::parse(schedule).expect("schedule"),
                 steps,
-                strength: 1.0,
+                denoising_strength: 1.0,
             },
             cfg_scale: 7.0,
             seed: SEED,

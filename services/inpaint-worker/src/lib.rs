@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod engine;
+pub mod engines;
 pub mod error;
 pub mod metrics;
 pub mod models;
@@ -69,7 +70,7 @@ pub async fn run(
             .set_service_status(entry, ServingStatus::Serving)
             .await;
     }
-    let engines = Arc::new(engine::Registry::new(
+    let engines = Arc::new(engines::Registry::new(
         config.effective_parallelism(),
         models.clone(),
         sd_models.clone(),
@@ -128,14 +129,7 @@ async fn load_models(config: &Config) -> Result<Loaded, RunError> {
             .collect::<Result<Vec<_>, _>>()?;
         let sd_models = sd_specs
             .into_iter()
-            .map(|spec| {
-                sd::model::SdModel::load(&spec.name, &spec.path, &runtime)
-                    .map(Arc::new)
-                    .map_err(|reason| error::Error::ModelLoad {
-                        model: spec.name.clone(),
-                        reason,
-                    })
-            })
+            .map(|spec| sd::model::SdModel::load(&spec.name, &spec.path, &runtime).map(Arc::new))
             .collect::<Result<Vec<_>, _>>()?;
         Ok::<_, error::Error>((models, sd_models))
     })

@@ -10,7 +10,7 @@ use inpaint_proto::v1::inpaint_worker_server::InpaintWorker;
 use inpaint_proto::v1::{
     CropInput, EngineInfo, InpaintCropsEvent, InpaintCropsRequest, InpaintCropsResponse,
     ListEnginesRequest, ListEnginesResponse, ListModelsRequest, ListModelsResponse, MaskedContent,
-    ModelInfo, SamplingStep, SdReport, inpaint_crops_event::Event,
+    ModelInfo, SamplingStep, inpaint_crops_event::Event,
 };
 use tokio::sync::mpsc;
 use tokio_stream::Stream;
@@ -19,12 +19,13 @@ use tonic::{Request, Response, Status};
 use tracing::instrument;
 
 use crate::config::Config;
-use crate::engine::{EngineParams, Registry, StepReporter, pick_model};
+use crate::engine::{CropParams, StepReporter};
+use crate::engines::Registry;
 use crate::error::Error;
 use crate::models::DType;
 use crate::onnx_engine::ModelEngine;
 use crate::prefill::{apply_sketch, blend_strength, prefill};
-use crate::sd::engine::{SdSettings, model_notes};
+use crate::sd::engine::model_notes;
 use crate::sd::model::SdModel;
 
 /// Largest neighbourhood radius accepted.
@@ -76,7 +77,7 @@ impl WorkerService {
         if !(0.0..=1.0).contains(&strength) {
             return Err(Error::invalid("strength", format!("{strength} is not in 0..=1")).into());
         }
-        if engine.anonymises() && strength < 1.0 {
+        if engine.capabilities().anonymises && strength < 1.0 {
             // Blending with the original would let the hidden pixels through.
             return Err(Error::invalid(
                 "strength",
@@ -89,23 +90,7 @@ impl WorkerService {
         }
         let content = MaskedContent::try_from(req.masked_content)
             .map_err(|_| Error::invalid("masked_content", "unknown masked content"))?;
-        let sd = if engine.name() == "sd" {
-            Some(SdSettings::from_wire(
-                &req.sd.clone().unwrap_or_default(),
-                "sd.",
-            )?)
-        } else {
-            None
-        };
-        let params = EngineParams {
-            radius: req.radius,
-            seed: req.seed,
-            model: req.model.clone(),
-            masked_content: content,
-            sd: sd.clone(),
-            steps: None,
-        };
-        engine.check(&params)?;
+        let job = engine.start(&req, content)?;
         let crops = req
             .crops
             .into_iter()
@@ -115,66 +100,65 @@ impl WorkerService {
 
         // All crops at once: native engines share the CPU slots, model
         // engines share their model's batches (with other requests' too).
-        let runs = crops.into_iter().enumerate().map(|(i, crop)| {
-            let engine = engine.clone();
-            let mut params = params.clone();
-            // Distinct but repeatable randomness per crop.
-            params.seed = crop_seed(engine.name(), req.seed, i);
-            params.steps = steps.clone().map(|tx| StepReporter { crop: i as u32, tx });
-            tokio::spawn(async move {
-                // Engines leave pixels outside the hole as they were, so at
-                // full strength the repaint is the answer as it stands and
-                // the original need not be kept for blending.
-                let original = (strength < 1.0).then(|| (crop.image.clone(), crop.hole.clone()));
-                let answer = crop.answer;
-                let sketch = crop.sketch.as_ref().map(|(c, p)| (c, p));
-                let whole_hole = engine.repaints_sketch().then(|| crop.hole.clone());
-                let (guided, hole) = apply_sketch(crop.image, crop.hole, sketch);
-                let hole = whole_hole.unwrap_or(hole);
-                let seen = if engine.reads_hole() {
-                    let content = engine.prefill_content(content);
-                    // The sketch's colours are what an ORIGINAL prefill keeps.
-                    prefill(guided, &hole, content, params.seed)
-                } else {
-                    guided
-                };
-                let repainted = engine.inpaint(seen, hole, params).await?;
-                let repainted = match original {
-                    None => repainted,
-                    Some((image, hole)) => blend_strength(&image, &repainted, &hole, strength),
-                };
-                Ok::<_, Error>(match answer {
-                    Some(part) => repainted.crop(part),
-                    None => repainted,
+        let capabilities = engine.capabilities();
+        let prefill_content = engine.prefill_content(content);
+        // Distinct but repeatable randomness per crop.
+        let seeds: Vec<u64> = (0..crops.len())
+            .map(|i| crop_seed(engine.name(), req.seed, i))
+            .collect();
+        let runs = crops
+            .into_iter()
+            .zip(&seeds)
+            .enumerate()
+            .map(|(i, (crop, &seed))| {
+                let job = job.clone();
+                let steps = steps
+                    .clone()
+                    .filter(|_| capabilities.streams_steps)
+                    .map(|tx| StepReporter { crop: i as u32, tx });
+                let params = CropParams { seed, steps };
+                tokio::spawn(async move {
+                    // Engines leave pixels outside the hole as they were, so at
+                    // full strength the repaint is the answer as it stands and
+                    // the original need not be kept for blending.
+                    let original =
+                        (strength < 1.0).then(|| (crop.image.clone(), crop.hole.clone()));
+                    let answer = crop.answer;
+                    let sketch = crop.sketch.as_ref().map(|(c, p)| (c, p));
+                    let whole_hole = capabilities.repaints_sketch.then(|| crop.hole.clone());
+                    let (guided, hole) = apply_sketch(crop.image, crop.hole, sketch);
+                    let hole = whole_hole.unwrap_or(hole);
+                    let seen = if capabilities.reads_hole {
+                        // The sketch's colours are what an ORIGINAL prefill keeps.
+                        prefill(guided, &hole, prefill_content, seed)
+                    } else {
+                        guided
+                    };
+                    let repainted = job.inpaint(seen, hole, params).await?;
+                    let repainted = match original {
+                        None => repainted,
+                        Some((image, hole)) => blend_strength(&image, &repainted, &hole, strength),
+                    };
+                    Ok::<_, Error>(match answer {
+                        Some(part) => repainted.crop(part),
+                        None => repainted,
+                    })
                 })
-            })
-        });
+            });
         let mut runs = AbortOnDrop(runs.collect());
         let mut images = Vec::new();
         for run in &mut runs.0 {
             let image = run.await.map_err(|e| Error::Task(e.to_string()))??;
             images.push(into_rgb_tensor(image));
         }
-        let sd_reports = match &sd {
-            Some(settings) => (0..images.len())
-                .map(|i| SdReport {
-                    sampler: settings.sampler.name().into(),
-                    schedule: settings.schedule.name().into(),
-                    steps_run: settings.plan().steps_run(),
-                    seed: crop_seed("sd", req.seed, i),
-                    model: pick_model(&self.sd_models, &req.model, |m| &m.name)
-                        .map(|m| m.name.clone())
-                        .unwrap_or_default(),
-                })
-                .collect(),
-            None => vec![],
-        };
-        Ok(InpaintCropsResponse {
+        let mut response = InpaintCropsResponse {
             images,
             engine: engine.name().to_string(),
             device: engine.device().to_string(),
-            sd: sd_reports,
-        })
+            sd: vec![],
+        };
+        job.report(&seeds, &mut response);
+        Ok(response)
     }
 }
 
@@ -345,7 +329,9 @@ impl InpaintWorker for WorkerService {
                 name: e.name().into(),
                 description: e.description().into(),
                 device: e.device().into(),
-                reads_within_radius: e.reads_within_radius(),
+                reads_within_radius: e.capabilities().reads_within_radius,
+                needs_model: e.capabilities().needs_model,
+                streams_steps: e.capabilities().streams_steps,
             })
             .collect();
         Ok(Response::new(ListEnginesResponse {

@@ -262,7 +262,7 @@ async fn reference_run(model: Arc<SdModel>, case: &Value) -> (String, f32, f64) 
             sampler,
             schedule: Schedule::parse(case["schedule"].as_str().unwrap()).unwrap(),
             steps: case["steps"].as_u64().unwrap() as u32,
-            strength: case["strength"].as_f64().unwrap() as f32,
+            denoising_strength: case["strength"].as_f64().unwrap() as f32,
         },
         cfg_scale: case["cfg"].as_f64().unwrap() as f32,
         seed: case["seed"].as_u64().unwrap(),
@@ -369,7 +369,7 @@ async fn unets_fused_by_onnx_runtimes_optimizer_give_the_reference_runs() {
 fn load_edited(tag: &str, edit: impl FnOnce(&std::path::Path)) -> Result<SdModel, String> {
     let dir = copy_pipeline(tag);
     edit(&dir);
-    SdModel::load("edited", &dir, &runtime())
+    SdModel::load("edited", &dir, &runtime()).map_err(|e| e.reason)
 }
 
 #[test]
@@ -442,7 +442,7 @@ async fn step_batching_changes_nothing_but_the_calls() {
                     ][k as usize],
                     schedule: Schedule::Normal,
                     steps: 6 + 2 * k,
-                    strength: 1.0,
+                    denoising_strength: 1.0,
                 },
                 cfg_scale: 7.0,
                 seed: 100 + k as u64,

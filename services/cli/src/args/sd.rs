@@ -1,6 +1,7 @@
 //! Stable Diffusion flags (engine "sd") and their wire form.
 
 use clap::Args;
+use inpaint_common::sd_params::{Sampler, Schedule, sentence};
 use inpaint_proto::v1::{RegionOverride, SdParams};
 
 /// Stable Diffusion settings (engine "sd"), with the WebUI's meanings.
@@ -23,12 +24,10 @@ pub struct SdArgs {
     #[arg(long = "cfg")]
     pub cfg_scale: Option<f32>,
 
-    /// "Euler", "Euler a", "DPM++ 2M" (default) or "DDIM".
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", help = sampler_help())]
     pub sampler: String,
 
-    /// "normal" or "karras" (default: the sampler's, as the WebUI's Automatic).
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", help = schedule_help())]
     pub schedule: String,
 
     /// Denoising strength, 0..1 (default 0.75).
@@ -90,4 +89,19 @@ impl SdArgs {
         };
         (engine == "sd" || p != SdParams::default()).then_some(p)
     }
+}
+
+/// The samplers, from the one list the gateway checks against.
+fn sampler_help() -> String {
+    let names = Sampler::ALL.map(Sampler::name);
+    sentence(&names, Some(Sampler::DEFAULT.name()))
+}
+
+/// The schedules, from the same list.
+fn schedule_help() -> String {
+    let names = Schedule::ALL.map(Schedule::name);
+    format!(
+        "{} (default: the sampler's, as the WebUI's Automatic)",
+        sentence(&names, None)
+    )
 }

@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
-use super::model::{Graph, Io, TypedFloats};
+use super::graph::{Graph, Io, TypedFloats};
+pub use super::runs::UnetShape;
 
 /// One request's evaluation at one step: `n` samples (`[n, C, h, w]`) with
 /// their hidden states (`[n, tokens, width]`), all at timestep `t`.
@@ -27,15 +28,6 @@ pub struct UnetJob {
     pub shape: UnetShape,
     pub t: f32,
     pub reply: oneshot::Sender<Result<Vec<f32>, String>>,
-}
-
-/// What must match for evaluations to share a call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct UnetShape {
-    pub channels: usize,
-    pub width: usize,
-    pub height: usize,
-    pub tokens: usize,
 }
 
 /// Batches run and their sizes (in samples), for ListModels.
@@ -221,7 +213,7 @@ impl Thread {
             timesteps.extend(std::iter::repeat_n(job.t, job.n));
         }
         let hidden = TypedFloats::concat(self.io.unet_float, batch.iter().map(|j| &*j.hidden));
-        let out = super::pipeline::unet_run(
+        let out = super::runs::unet_run(
             &self.unet,
             &self.io,
             self.text_width,

@@ -6,16 +6,19 @@
 use std::sync::Arc;
 
 use inpaint_imaging::{GrayImage, RgbImage};
-use inpaint_proto::v1::{MaskedContent, SdParams as WireParams};
+use inpaint_proto::v1::{
+    InpaintCropsRequest, InpaintCropsResponse, MaskedContent, SdParams as WireParams, SdReport,
+};
 
 use inpaint_common::sd_params;
 
+use super::graph::EncoderOutput;
 use super::img2img::{LatentFill, SamplingPlan};
-use super::model::{EncoderOutput, SdModel};
+use super::model::SdModel;
 use super::pipeline::{self, Pixels, SdRequest};
 use super::sampler::SamplerKind;
 use super::schedule::Schedule;
-use crate::engine::{Engine, EngineFuture, EngineParams, pick_model};
+use crate::engine::{Capabilities, CropParams, Engine, EngineFuture, Job, pick_model};
 use crate::error::Error;
 
 /// Checked Stable Diffusion settings for one request.
@@ -37,13 +40,11 @@ impl SdSettings {
     pub fn from_wire(p: &WireParams, prefix: &str) -> Result<Self, Error> {
         let r = sd_params::resolve(p, prefix)
             .map_err(|(field, reason)| Error::invalid(field, reason))?;
-        let sampler = SamplerKind::parse(r.sampler).expect("sd_params names only our samplers");
-        let schedule = Schedule::parse(r.schedule).expect("sd_params names only our schedules");
         Ok(Self {
             prompt: r.prompt,
             negative_prompt: r.negative_prompt,
-            sampler,
-            schedule,
+            sampler: r.sampler,
+            schedule: r.schedule,
             steps: r.steps,
             cfg_scale: r.cfg_scale,
             denoising_strength: r.denoising_strength,
@@ -56,7 +57,7 @@ impl SdSettings {
             sampler: self.sampler,
             schedule: self.schedule,
             steps: self.steps,
-            strength: self.denoising_strength,
+            denoising_strength: self.denoising_strength,
         }
     }
 }
@@ -117,45 +118,81 @@ impl Engine for SdEngine {
     fn device(&self) -> &'static str {
         self.models.first().map_or("cpu", |m| m.device().name())
     }
-    fn check(&self, params: &EngineParams) -> Result<(), Error> {
-        let model = self.model(&params.model)?;
-        let settings = params
-            .sd
-            .as_ref()
-            .ok_or_else(|| Error::invalid("sd", "is required for engine sd"))?;
-        check_prompt(&model, &settings.prompt, "sd.prompt")?;
-        check_prompt(&model, &settings.negative_prompt, "sd.negative_prompt")
-    }
-    fn repaints_sketch(&self) -> bool {
-        true
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            reads_hole: true,
+            repaints_sketch: true,
+            needs_model: true,
+            streams_steps: true,
+            ..Default::default()
+        }
     }
     fn prefill_content(&self, content: MaskedContent) -> MaskedContent {
         webui_fill(content).0
     }
-    fn inpaint(&self, image: RgbImage, hole: GrayImage, params: EngineParams) -> EngineFuture {
-        let model = self.model(&params.model);
+    fn start(
+        &self,
+        req: &InpaintCropsRequest,
+        content: MaskedContent,
+    ) -> Result<Arc<dyn Job>, Error> {
+        let settings = SdSettings::from_wire(&req.sd.clone().unwrap_or_default(), "sd.")?;
+        let model = self.model(&req.model)?;
+        check_prompt(&model, &settings.prompt, "sd.prompt")?;
+        check_prompt(&model, &settings.negative_prompt, "sd.negative_prompt")?;
+        Ok(Arc::new(SdJob {
+            model,
+            settings,
+            fill: webui_fill(content).1,
+        }))
+    }
+}
+
+/// One request's Stable Diffusion settings, over its pipeline.
+struct SdJob {
+    model: Arc<SdModel>,
+    settings: SdSettings,
+    fill: LatentFill,
+}
+
+impl Job for SdJob {
+    fn inpaint(
+        self: Arc<Self>,
+        image: RgbImage,
+        hole: GrayImage,
+        crop: CropParams,
+    ) -> EngineFuture {
         Box::pin(async move {
-            let model = model?;
-            let settings = params
-                .sd
-                .clone()
-                .ok_or_else(|| Error::invalid("sd", "is required for engine sd"))?;
+            let settings = &self.settings;
             let request = SdRequest {
                 prompt: settings.prompt.clone(),
                 negative_prompt: settings.negative_prompt.clone(),
                 plan: settings.plan(),
                 cfg_scale: settings.cfg_scale,
-                seed: params.seed,
-                fill: webui_fill(params.masked_content).1,
+                seed: crop.seed,
+                fill: self.fill,
                 mask_weight: settings.inpainting_mask_weight,
             };
             let mut on_step = |done: u32, total: u32| {
-                if let Some(steps) = &params.steps {
+                if let Some(steps) = &crop.steps {
                     steps.report(done, total);
                 }
             };
-            repaint(model, image, hole, &request, &mut on_step).await
+            repaint(self.model.clone(), image, hole, &request, &mut on_step).await
         })
+    }
+
+    fn report(&self, seeds: &[u64], response: &mut InpaintCropsResponse) {
+        let settings = &self.settings;
+        response.sd = seeds
+            .iter()
+            .map(|&seed| SdReport {
+                sampler: settings.sampler.name().into(),
+                schedule: settings.schedule.name().into(),
+                steps_run: settings.plan().steps_run(),
+                seed,
+                model: self.model.name.clone(),
+            })
+            .collect();
     }
 }
 

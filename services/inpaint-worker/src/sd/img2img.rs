@@ -23,8 +23,8 @@ use super::sampler::{KSampler, SamplerKind};
 use super::schedule::{ModelSchedule, Schedule};
 
 /// Steps the WebUI's img2img encodes for a denoising strength.
-pub fn t_enc(steps: u32, strength: f32) -> u32 {
-    (strength.min(0.999) * steps as f32) as u32
+pub fn t_enc(steps: u32, denoising_strength: f32) -> u32 {
+    (denoising_strength.min(0.999) * steps as f32) as u32
 }
 
 /// What the hole's latent starts from.
@@ -91,13 +91,13 @@ pub struct SamplingPlan {
     pub sampler: SamplerKind,
     pub schedule: Schedule,
     pub steps: u32,
-    pub strength: f32,
+    pub denoising_strength: f32,
 }
 
 impl SamplingPlan {
     /// Model evaluations this plan runs.
     pub fn steps_run(&self) -> u32 {
-        let t_enc = t_enc(self.steps, self.strength);
+        let t_enc = t_enc(self.steps, self.denoising_strength);
         match self.sampler {
             SamplerKind::Ddim => t_enc.saturating_sub(1),
             _ => t_enc + 1,
@@ -126,7 +126,7 @@ pub async fn sample<D: Denoiser + Send>(
     on_step: &mut (dyn FnMut(u32, u32) + Send),
 ) -> Result<Vec<f32>, D::Error> {
     let LatentStart { init, mask, noise } = start;
-    let t_enc = t_enc(plan.steps, plan.strength) as usize;
+    let t_enc = t_enc(plan.steps, plan.denoising_strength) as usize;
     let steps = plan.steps as usize;
     let total = plan.steps_run();
     let mut x = match plan.sampler {
@@ -209,7 +209,7 @@ mod tests {
             sampler: SamplerKind::Euler,
             schedule: Schedule::Normal,
             steps: 20,
-            strength: 0.75,
+            denoising_strength: 0.75,
         };
         assert_eq!(plan.steps_run(), 16);
         // Strength 1 is capped at 0.999: 20 steps run 20.

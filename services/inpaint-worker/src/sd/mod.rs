@@ -7,12 +7,14 @@
 pub mod batcher;
 pub mod embeddings;
 pub mod engine;
+pub mod graph;
 pub mod img2img;
 pub mod latent_mask;
 pub mod model;
 pub mod noise;
 pub mod pipeline;
 pub mod prompt;
+pub mod runs;
 pub mod sampler;
 pub mod schedule;
 pub mod tokenizer;

@@ -9,50 +9,8 @@
 //! DDIM works on timesteps and noise predictions instead; its grid and
 //! step are in `img2img.rs` (`ddim_timesteps`, `ddim_step`).
 
-/// A sampler the WebUI offers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SamplerKind {
-    Euler,
-    EulerAncestral,
-    DpmPp2M,
-    Ddim,
-}
-
-impl SamplerKind {
-    pub const ALL: [SamplerKind; 4] = [
-        SamplerKind::Euler,
-        SamplerKind::EulerAncestral,
-        SamplerKind::DpmPp2M,
-        SamplerKind::Ddim,
-    ];
-
-    /// The WebUI's label (also accepted: its k-diffusion aliases).
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Euler => "Euler",
-            Self::EulerAncestral => "Euler a",
-            Self::DpmPp2M => "DPM++ 2M",
-            Self::Ddim => "DDIM",
-        }
-    }
-
-    /// A WebUI label or alias (see `inpaint_common::sd_params`).
-    pub fn parse(name: &str) -> Option<Self> {
-        let label = inpaint_common::sd_params::sampler_label(name)?;
-        Self::ALL.into_iter().find(|k| k.name() == label)
-    }
-
-    /// The schedule the WebUI picks when the user leaves it on "Automatic".
-    pub fn default_schedule(self) -> super::schedule::Schedule {
-        let name = inpaint_common::sd_params::default_schedule(self.name());
-        super::schedule::Schedule::parse(name).expect("a known schedule")
-    }
-
-    /// Whether it draws fresh noise at every step.
-    pub fn is_ancestral(self) -> bool {
-        matches!(self, Self::EulerAncestral)
-    }
-}
+/// The samplers the WebUI offers: the one list, in `inpaint_common`.
+pub use inpaint_common::sd_params::Sampler as SamplerKind;
 
 /// A k-diffusion sampler walking down `sigmas` (which end with 0).
 #[derive(Debug, Clone)]
@@ -159,18 +117,6 @@ pub fn ancestral_step(from: f32, to: f32) -> (f32, f32) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn names_round_trip_and_aliases_parse() {
-        for kind in SamplerKind::ALL {
-            assert_eq!(SamplerKind::parse(kind.name()), Some(kind));
-        }
-        assert_eq!(
-            SamplerKind::parse("k_euler_a"),
-            Some(SamplerKind::EulerAncestral)
-        );
-        assert_eq!(SamplerKind::parse("Heun"), None);
-    }
 
     #[test]
     fn the_last_step_lands_on_the_prediction() {

@@ -117,31 +117,9 @@ impl ModelSchedule {
     }
 }
 
-/// The spacing of noise levels over the steps, as the WebUI names them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Schedule {
-    /// Evenly spaced timesteps (k-diffusion's default).
-    Normal,
-    /// Karras et al. (2022), rho 7, between the model's sigma extremes.
-    Karras,
-}
-
-impl Schedule {
-    pub fn parse(name: &str) -> Option<Self> {
-        match name.to_ascii_lowercase().as_str() {
-            "normal" => Some(Self::Normal),
-            "karras" => Some(Self::Karras),
-            _ => None,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Normal => "normal",
-            Self::Karras => "karras",
-        }
-    }
-}
+/// The spacing of noise levels over the steps, as the WebUI names them:
+/// the one list, in `inpaint_common`.
+pub use inpaint_common::sd_params::Schedule;
 
 /// Karras sigmas (without the final 0), computed in f32 as torch does.
 fn karras(steps: usize, sigma_min: f32, sigma_max: f32, rho: f32) -> Vec<f32> {
