@@ -23,8 +23,4 @@ pub use config::{LogFormat, ServiceArgs};
 pub use serve::{ServeError, WINDOW, endpoint, serve};
 pub use shutdown::shutdown_signal;
 
-/// gRPC health (re-exported so services share one tonic-health version).
-pub mod health {
-    pub use tonic_health::ServingStatus;
-    pub use tonic_health::server::{HealthReporter, health_reporter};
-}
+pub mod health;

@@ -3,6 +3,40 @@
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
+/// A request field that fails a check; as a Status, INVALID_ARGUMENT
+/// naming the field (see `invalid_argument`). Every service's error type
+/// carries it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct InvalidField {
+    pub field: String,
+    pub reason: String,
+}
+
+impl InvalidField {
+    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// The same check on a field nested in `outer` (`radius` within
+    /// `request.params` is `request.params.radius`).
+    pub fn within(self, outer: &str) -> Self {
+        Self {
+            field: format!("{outer}.{}", self.field),
+            reason: self.reason,
+        }
+    }
+}
+
+impl From<InvalidField> for Status {
+    fn from(e: InvalidField) -> Self {
+        invalid_argument(&e.field, e.reason)
+    }
+}
+
 /// INVALID_ARGUMENT naming the offending field, in the message and as a
 /// `BadRequest` field violation in the details.
 pub fn invalid_argument(field: &str, description: impl Into<String>) -> Status {

@@ -1,7 +1,7 @@
 //! Gateway errors, mapped to gRPC status in one place.
 
 use inpaint_common::status::{
-    from_stage, invalid_argument, resource_exhausted, unavailable, violated_field,
+    InvalidField, from_stage, resource_exhausted, unavailable, violated_field,
 };
 use tonic::Status;
 
@@ -11,8 +11,8 @@ const STORE_RETRY_AFTER_SECS: u64 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{field}: {reason}")]
-    InvalidField { field: String, reason: String },
+    #[error(transparent)]
+    Invalid(#[from] InvalidField),
     #[error("{stage} stage: {status}")]
     Stage { stage: &'static str, status: Status },
     #[error("cannot encode the result: {0}")]
@@ -41,10 +41,7 @@ pub enum Error {
 
 impl Error {
     pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self::InvalidField {
-            field: field.into(),
-            reason: reason.into(),
-        }
+        Self::Invalid(InvalidField::new(field, reason))
     }
 
     /// A stage's answer as an error. When the connection itself broke
@@ -88,9 +85,7 @@ impl Error {
     /// nested in another: `params.radius` becomes `request.params.radius`).
     pub fn within(self, outer: &str) -> Self {
         match self {
-            Error::InvalidField { field, reason } => {
-                Error::invalid(format!("{outer}.{field}"), reason)
-            }
+            Error::Invalid(e) => Error::Invalid(e.within(outer)),
             other => other,
         }
     }
@@ -120,7 +115,7 @@ impl Error {
 impl From<Error> for Status {
     fn from(err: Error) -> Self {
         match err {
-            Error::InvalidField { field, reason } => invalid_argument(&field, reason),
+            Error::Invalid(e) => e.into(),
             Error::Stage { stage, status } => from_stage(stage, status),
             Error::Encode(_) => Status::internal(err.to_string()),
             Error::Cancelled => Status::cancelled(err.to_string()),

@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use inpaint_common::ServeError;
-use inpaint_common::health::health_reporter;
+use inpaint_common::health::not_serving_yet;
 use inpaint_proto::v1::inpainting_server::InpaintingServer;
 use jobs::JobStore;
 use tokio::net::TcpListener;
@@ -144,10 +144,11 @@ async fn serve_with<S: JobStore>(
         config.service.max_image_pixels,
         config.max_job_blob_bytes,
     );
-    let (reporter, health) = health_reporter();
-    reporter
-        .set_serving::<InpaintingServer<service::InpaintingService<S>>>()
-        .await;
+    // Serving from the start; `follow_store` says when the store is not.
+    let (startup, health) =
+        not_serving_yet::<InpaintingServer<service::InpaintingService<S>>>().await;
+    startup.ready().await;
+    let reporter = startup.reporter().clone();
     let server = InpaintingServer::new(service)
         .max_decoding_message_size(config.max_request_bytes())
         .max_encoding_message_size(config.service.max_message_bytes());

@@ -1,6 +1,6 @@
 //! Worker errors, mapped to gRPC status in one place.
 
-use inpaint_common::status::{invalid_argument, resource_exhausted};
+use inpaint_common::status::{InvalidField, invalid_argument, resource_exhausted};
 use tonic::Status;
 
 #[derive(Debug, thiserror::Error)]
@@ -9,8 +9,8 @@ pub enum Error {
     UnknownEngine { name: String, available: String },
     #[error("model: no model {name:?} is loaded; loaded: [{loaded}]")]
     UnknownModel { name: String, loaded: String },
-    #[error("{field}: {reason}")]
-    InvalidField { field: String, reason: String },
+    #[error(transparent)]
+    Invalid(#[from] InvalidField),
     #[error("model {model} cannot be loaded: {reason}")]
     ModelLoad { model: String, reason: String },
     #[error("model {model}: queue is full")]
@@ -27,10 +27,7 @@ pub enum Error {
 
 impl Error {
     pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self::InvalidField {
-            field: field.into(),
-            reason: reason.into(),
-        }
+        Self::Invalid(InvalidField::new(field, reason))
     }
 }
 
@@ -51,7 +48,7 @@ impl From<Error> for Status {
                 format!("unknown engine {name:?}; available: {available}"),
             ),
             Error::UnknownModel { .. } => Status::not_found(err.to_string()),
-            Error::InvalidField { field, reason } => invalid_argument(&field, reason),
+            Error::Invalid(e) => e.into(),
             Error::ModelLoad { .. } | Error::NoSdModel => {
                 Status::failed_precondition(err.to_string())
             }

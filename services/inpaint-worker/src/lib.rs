@@ -15,7 +15,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use inpaint_common::ServeError;
-use inpaint_common::health::{ServingStatus, health_reporter};
+use inpaint_common::health::{ServingStatus, not_serving_yet};
 use inpaint_proto::v1::inpaint_worker_server::InpaintWorkerServer;
 use tokio::net::TcpListener;
 use tonic::service::RoutesBuilder;
@@ -41,12 +41,9 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), RunError> {
     let limit = config.service.max_message_bytes();
-    let (reporter, health) = health_reporter();
     type Server = InpaintWorkerServer<service::WorkerService>;
-    reporter.set_not_serving::<Server>().await;
-    reporter
-        .set_service_status("", ServingStatus::NotServing)
-        .await;
+    let (startup, health) = not_serving_yet::<Server>().await;
+    let reporter = startup.reporter();
 
     let (models, sd_models) = load_models(&config).await?;
     for model in &models {
@@ -76,10 +73,7 @@ pub async fn run(
         sd_models.clone(),
     ));
     let service = service::WorkerService::new(engines, models, sd_models, &config);
-    reporter.set_serving::<Server>().await;
-    reporter
-        .set_service_status("", ServingStatus::Serving)
-        .await;
+    startup.ready().await;
     let server = InpaintWorkerServer::new(service)
         .max_decoding_message_size(limit)
         .max_encoding_message_size(limit);

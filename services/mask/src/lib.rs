@@ -8,7 +8,7 @@ pub mod service;
 use std::future::Future;
 
 use inpaint_common::ServeError;
-use inpaint_common::health::health_reporter;
+use inpaint_common::health::not_serving_yet;
 use inpaint_proto::v1::mask_server::MaskServer;
 use tokio::net::TcpListener;
 use tonic::service::RoutesBuilder;
@@ -22,10 +22,9 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
     let limit = config.service.max_message_bytes();
-    let (reporter, health) = health_reporter();
-    reporter
-        .set_serving::<MaskServer<service::MaskService>>()
-        .await;
+    // Nothing to load: ready at once.
+    let (startup, health) = not_serving_yet::<MaskServer<service::MaskService>>().await;
+    startup.ready().await;
     let service = MaskServer::new(
         service::MaskService::new(config.service.max_image_pixels)
             .with_max_inflight(config.max_inflight),

@@ -216,10 +216,7 @@ pub fn region_ops(
             return Err(Error::invalid(format!("{field}.region"), "given twice"));
         }
         validate(&own.ops, image.width(), image.height()).map_err(|e| match e {
-            Error::InvalidField {
-                field: inner,
-                reason,
-            } => Error::invalid(format!("{field}.{inner}"), reason),
+            Error::Invalid(e) => Error::Invalid(e.within(&field)),
             other => other,
         })?;
         if combines(&own.ops) {
@@ -531,7 +528,7 @@ mod tests {
         }));
         let field = |own: &[RegionOps], shared: &[MaskOp]| match region_ops(own, shared, 2, &image)
         {
-            Err(Error::InvalidField { field, .. }) => field,
+            Err(Error::Invalid(e)) => e.field,
             other => panic!("expected an error, got {other:?}"),
         };
         let at = |region| RegionOps {

@@ -1,12 +1,12 @@
 //! Segmentation errors, mapped to gRPC status in one place.
 
-use inpaint_common::status::{invalid_argument, resource_exhausted};
+use inpaint_common::status::{InvalidField, resource_exhausted};
 use tonic::Status;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{field}: {reason}")]
-    InvalidField { field: String, reason: String },
+    #[error(transparent)]
+    Invalid(#[from] InvalidField),
     #[error("model load failed: {0}")]
     Load(String),
     #[error("the {0} model is still loading")]
@@ -21,10 +21,7 @@ pub enum Error {
 
 impl Error {
     pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self::InvalidField {
-            field: field.into(),
-            reason: reason.into(),
-        }
+        Self::Invalid(InvalidField::new(field, reason))
     }
 }
 
@@ -37,7 +34,7 @@ impl From<ort::Error> for Error {
 impl From<Error> for Status {
     fn from(err: Error) -> Self {
         match err {
-            Error::InvalidField { field, reason } => invalid_argument(&field, reason),
+            Error::Invalid(e) => e.into(),
             Error::Load(_) | Error::Unavailable(_) => Status::failed_precondition(err.to_string()),
             Error::Loading(_) => Status::unavailable(err.to_string()),
             Error::Busy(_) => resource_exhausted(&err, 1),

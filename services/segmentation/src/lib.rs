@@ -21,7 +21,7 @@ pub mod yunet;
 use std::future::Future;
 
 use inpaint_common::ServeError;
-use inpaint_common::health::{ServingStatus, health_reporter};
+use inpaint_common::health::not_serving_yet;
 use inpaint_proto::v1::segmentation_server::SegmentationServer;
 use tokio::net::TcpListener;
 use tonic::service::RoutesBuilder;
@@ -48,14 +48,10 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), RunError> {
     let limit = config.service.max_message_bytes();
-    let (reporter, health) = health_reporter();
     let service = service::SegmentationService::new(config.service.max_image_pixels);
     let models = service.models();
     type Server = SegmentationServer<service::SegmentationService>;
-    reporter.set_not_serving::<Server>().await;
-    reporter
-        .set_service_status("", ServingStatus::NotServing)
-        .await;
+    let (startup, health) = not_serving_yet::<Server>().await;
 
     let (failed_tx, failed_rx) = tokio::sync::oneshot::channel();
     let loader_config = config.clone();
@@ -65,10 +61,7 @@ pub async fn run(
             .unwrap_or_else(|e| vec![format!("model loader panicked: {e}")]);
         if failures.is_empty() {
             tracing::info!("models loaded");
-            reporter.set_serving::<Server>().await;
-            reporter
-                .set_service_status("", ServingStatus::Serving)
-                .await;
+            startup.ready().await;
         } else {
             // Stays NOT_SERVING; without `require_models` the loaded models
             // still answer and the failed one says why.
