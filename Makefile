@@ -217,6 +217,7 @@ web-check: web
 lint: buf web-check
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
+	$(PYTHON) tools/structure_check.py
 	$(BUF) lint
 	$(BUF) breaking --against '$(BUF_AGAINST)'
 

@@ -8,7 +8,7 @@ use tonic::service::RoutesBuilder;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
-use crate::ServiceArgs;
+use crate::config::ServiceArgs;
 use crate::tls::TlsError;
 
 /// HTTP/2 stream window for servers and clients (16 MiB).

@@ -31,15 +31,6 @@ impl Error {
     }
 }
 
-impl From<crate::sd::model::LoadError> for Error {
-    fn from(e: crate::sd::model::LoadError) -> Self {
-        Self::ModelLoad {
-            model: e.model,
-            reason: e.reason,
-        }
-    }
-}
-
 impl From<Error> for Status {
     fn from(err: Error) -> Self {
         match err {

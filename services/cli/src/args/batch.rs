@@ -4,7 +4,10 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{DEFAULT_RETRY_SECS, Format, ModelArgs, SdArgs};
+use super::enums::Format;
+use super::job::DEFAULT_RETRY_SECS;
+use super::model::ModelArgs;
+use super::sd::SdArgs;
 
 #[derive(Args)]
 #[command(group(clap::ArgGroup::new("batch_target").required(true)))]

@@ -2,7 +2,8 @@
 
 use clap::Subcommand;
 
-use super::DEFAULT_RETRY_SECS;
+/// How long batch and job watch keep retrying through an outage by default.
+pub const DEFAULT_RETRY_SECS: u64 = inpaint_cli::retry::DEFAULT_PATIENCE.as_secs();
 
 #[derive(Subcommand)]
 pub enum JobCommand {

@@ -15,12 +15,9 @@ mod serve;
 use clap::{Parser, Subcommand};
 
 pub use batch::BatchArgs;
-pub use enums::{Area, Content, FaceShapeArg, Format, Order};
 pub use job::JobCommand;
 pub use mask::{MaskArgs, ops_in_order};
-pub use model::ModelArgs;
 pub use run::RunArgs;
-pub use sd::SdArgs;
 pub use serve::ServeArgs;
 
 // No doc comments on these two: clap would turn them into help text.
@@ -50,9 +47,6 @@ pub enum Command {
     /// for TLS ports).
     Health(inpaint_cli::probe::HealthArgs),
 }
-
-/// How long batch and job watch keep retrying through an outage by default.
-pub const DEFAULT_RETRY_SECS: u64 = inpaint_cli::retry::DEFAULT_PATIENCE.as_secs();
 
 #[cfg(test)]
 mod tests {

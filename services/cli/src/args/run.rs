@@ -6,8 +6,10 @@ use clap::Args;
 use inpaint_cli::mask_ops;
 use inpaint_proto::v1::{Box, MaskOp};
 
+use super::enums::{Area, Content, FaceShapeArg, Order};
+use super::model::ModelArgs;
 use super::parse::{parse_box, parse_point, parse_size};
-use super::{Area, Content, FaceShapeArg, ModelArgs, Order, SdArgs};
+use super::sd::SdArgs;
 
 #[derive(Args)]
 pub struct RunArgs {

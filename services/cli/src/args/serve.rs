@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use clap::Args;
 
-use super::ModelArgs;
+use super::model::ModelArgs;
 
 #[derive(Args)]
 pub struct ServeArgs {

@@ -6,7 +6,7 @@ use inpaint_common::tensor::{into_rgb_tensor, to_rgb, wire_box};
 use inpaint_imaging::{PixelBox, RgbImage};
 use inpaint_proto::v1::{self as pb, CompositeRequest, CropResult};
 
-use super::Pipeline;
+use super::base::Pipeline;
 use super::repaint::{Plan, crop_area};
 use super::validate::Checked;
 use crate::error::Error;

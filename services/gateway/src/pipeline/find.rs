@@ -5,7 +5,7 @@ use inpaint_common::tensor::{box_inside, from_rgb, mask_window, to_gray, wire_bo
 use inpaint_imaging::{GrayImage, PixelBox, RgbImage, mask};
 use inpaint_proto::v1::{self as pb, SegmentRequest, inpaint_request::Target};
 
-use super::Pipeline;
+use super::base::Pipeline;
 use crate::decode::{Decoding, decode_mask};
 use crate::error::Error;
 use crate::targets;

@@ -2,7 +2,9 @@
 //! and crops, repaint, composite, encode. Each stage is a function of its
 //! own module, over a request `validate` has checked.
 
+mod base;
 mod composite;
+mod engine_names;
 mod engines;
 mod find;
 mod prepare;
@@ -13,35 +15,18 @@ mod timer;
 mod upload;
 pub mod validate;
 
-use std::future::Future;
-use std::time::Duration;
-
 use inpaint_proto::v1::{InpaintResponse, Region};
-use tracing::Instrument;
 
-use crate::decode::Decoding;
 use crate::error::Error;
-use crate::stages::Stages;
 use repaint::Plan;
 use respond::Said;
 use timer::Timer;
 
-pub use engines::EngineNames;
+pub use base::Pipeline;
+pub use engine_names::EngineNames;
 pub(crate) use find::Regions;
 pub use progress::{Progress, Silent, Stage};
 pub use validate::Checked;
-
-pub struct Pipeline {
-    pub stages: Stages,
-    pub max_image_pixels: u64,
-    /// Longest any one stage call may take, including waiting for a
-    /// reachable replica.
-    pub stage_timeout: Duration,
-    /// Requests and pixels this process holds, synchronous and job runs.
-    pub inflight: std::sync::Arc<crate::inflight::InFlight>,
-    /// The worker's engine names, as last listed.
-    pub engine_names: EngineNames,
-}
 
 impl Pipeline {
     #[tracing::instrument(
@@ -115,33 +100,6 @@ impl Pipeline {
             ..said(notes, regions, timer)
         };
         Ok(respond::response(&result, encoded, said))
-    }
-
-    /// How the request's uploads are decoded.
-    fn decoding(&self, req: &Checked) -> Decoding {
-        Decoding {
-            max_pixels: self.max_image_pixels,
-            upright: !req.params.keep_stored_orientation,
-        }
-    }
-
-    /// One stage call, bounded by the stage timeout.
-    pub(crate) async fn call<T>(
-        &self,
-        name: &'static str,
-        call: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
-    ) -> Result<T, Error> {
-        // The stage's own span is this one's child: the call carries its
-        // trace context (see `Stages`).
-        let span = tracing::info_span!("stage", otel.name = name, stage = name);
-        match tokio::time::timeout(self.stage_timeout, call.instrument(span)).await {
-            Ok(Ok(response)) => Ok(response.into_inner()),
-            Ok(Err(status)) => Err(Error::stage(name, status)),
-            Err(_) => Err(Error::stage_unavailable(
-                name,
-                format!("no answer within {:?}", self.stage_timeout),
-            )),
-        }
     }
 }
 

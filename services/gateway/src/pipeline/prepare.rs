@@ -7,7 +7,7 @@ use inpaint_proto::v1::{
     self as pb, InpaintParams, MaskOp, PrepareRequest, PrepareResponse, mask_op::Op,
 };
 
-use super::Pipeline;
+use super::base::Pipeline;
 use super::find::MASK_LEVEL;
 use super::validate::Checked;
 use crate::error::Error;

@@ -16,7 +16,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
-use super::Pipeline;
+use super::base::Pipeline;
 use super::progress::{Progress, Stage};
 use super::validate::Checked;
 use crate::error::Error;

@@ -129,6 +129,15 @@ pub struct LoadError {
     pub reason: String,
 }
 
+impl From<LoadError> for crate::error::Error {
+    fn from(e: LoadError) -> Self {
+        Self::ModelLoad {
+            model: e.model,
+            reason: e.reason,
+        }
+    }
+}
+
 /// The opened export, with what its graphs expect.
 pub struct SdModel {
     pub name: String,
@@ -164,163 +173,8 @@ impl SdModel {
         let vae_encoder = Graph::open(&folder.vae_encoder, runtime)?;
         let vae_decoder = Graph::open(&folder.vae_decoder, runtime)?;
 
-        let te_in = text_encoder.inputs();
-        let ids = named_or_first(
-            &te_in,
-            &["input_ids"],
-            &folder.text_encoder,
-            "input_ids input",
-        )?;
-        if !matches!(ids.1, TensorElementType::Int32 | TensorElementType::Int64) {
-            return Err(format!(
-                "{}: input_ids is {:?}; expected int32 or int64",
-                folder.text_encoder.display(),
-                ids.1
-            ));
-        }
-        let te_out = text_encoder.outputs();
-        let hidden = named_or_first(
-            &te_out,
-            &["last_hidden_state"],
-            &folder.text_encoder,
-            "last_hidden_state output",
-        )?;
-
-        let u_in = unet.inputs();
-        let sample = named_or_first(&u_in, &["sample"], &folder.unet, "sample input")?;
-        let timestep = named_or_first(&u_in, &["timestep"], &folder.unet, "timestep input")?;
-        let u_hidden = named_or_first(
-            &u_in,
-            &["encoder_hidden_states"],
-            &folder.unet,
-            "encoder_hidden_states input",
-        )?;
-        let u_out = unet.outputs();
-        let u_output = named_or_first(&u_out, &["out_sample"], &folder.unet, "out_sample output")?;
-        let unet_float = float_type(
-            sample.1,
-            &format!("{}: input sample", folder.unet.display()),
-        )?;
-        let unet_channels = match sample.2.get(1) {
-            Some(&c) if c > 0 => c as usize,
-            _ => read_json(&folder.root.join("unet/config.json"))
-                .ok()
-                .and_then(|j| j.get("in_channels").and_then(|v| v.as_u64()))
-                .ok_or_else(|| format!("{}: the sample input's channels are dynamic and unet/config.json names no in_channels", folder.unet.display()))?
-                as usize,
-        };
-        if !matches!(
-            timestep.1,
-            TensorElementType::Float32
-                | TensorElementType::Float16
-                | TensorElementType::Int64
-                | TensorElementType::Int32
-        ) {
-            return Err(format!(
-                "{}: timestep is {:?}",
-                folder.unet.display(),
-                timestep.1
-            ));
-        }
-        let timestep_input = TimestepInput {
-            ty: timestep.1,
-            batched: !timestep.2.is_empty(),
-        };
-
-        let e_in = vae_encoder.inputs();
-        let e_sample = named_or_first(&e_in, &["sample"], &folder.vae_encoder, "sample input")?;
-        let e_out = vae_encoder.outputs();
-        let (encoder_output, encoder_kind) =
-            match e_out.iter().find(|(n, ..)| n == "latent_parameters") {
-                Some(o) => (o.0.clone(), EncoderOutput::Parameters),
-                None => {
-                    let o = named_or_first(
-                        &e_out,
-                        &["latent_sample"],
-                        &folder.vae_encoder,
-                        "latent_parameters or latent_sample output",
-                    )?;
-                    (o.0.clone(), EncoderOutput::Sample)
-                }
-            };
-        let encoder_float = float_type(
-            e_sample.1,
-            &format!("{}: input sample", folder.vae_encoder.display()),
-        )?;
-        let d_in = vae_decoder.inputs();
-        let d_latent = named_or_first(
-            &d_in,
-            &["latent_sample"],
-            &folder.vae_decoder,
-            "latent_sample input",
-        )?;
-        let d_out = vae_decoder.outputs();
-        let d_sample = named_or_first(&d_out, &["sample"], &folder.vae_decoder, "sample output")?;
-        let decoder_float = float_type(
-            d_latent.1,
-            &format!("{}: input latent_sample", folder.vae_decoder.display()),
-        )?;
-
-        let mut io = Io {
-            ids_input: ids.0.clone(),
-            ids_type: ids.1,
-            hidden_output: hidden.0.clone(),
-            unet_sample: sample.0.clone(),
-            unet_timestep: timestep.0.clone(),
-            unet_hidden: u_hidden.0.clone(),
-            unet_output: u_output.0.clone(),
-            unet_float,
-            timestep: timestep_input,
-            unet_channels,
-            latent_channels: 4,
-            encoder_input: e_sample.0.clone(),
-            encoder_output,
-            encoder_kind,
-            encoder_float,
-            decoder_input: d_latent.0.clone(),
-            decoder_output: d_sample.0.clone(),
-            decoder_float,
-            vae_factor: 8,
-        };
-        // The downsampling factor and latent channels, measured: encode a
-        // small grey square.
-        let probe = 64usize;
-        let input = float_tensor(
-            encoder_float,
-            vec![1, 3, probe as i64, probe as i64],
-            &vec![0.0; 3 * probe * probe],
-        )?;
-        let (shape, _) =
-            vae_encoder.run(vec![(io.encoder_input.clone(), input)], &io.encoder_output)?;
-        let (channels, h) = match shape.as_slice() {
-            [1, c, h, w] if *h > 0 && *h == *w && probe.is_multiple_of(*h as usize) => {
-                (*c as usize, *h as usize)
-            }
-            other => {
-                return Err(format!(
-                    "{}: a 64x64 image encodes to {other:?}, expected [1, C, h, h]",
-                    folder.vae_encoder.display()
-                ));
-            }
-        };
-        io.vae_factor = probe / h;
-        io.latent_channels = match encoder_kind {
-            EncoderOutput::Parameters if channels % 2 == 0 => channels / 2,
-            EncoderOutput::Parameters => {
-                return Err(format!(
-                    "{}: latent_parameters has {channels} channels, expected mean and log-variance",
-                    folder.vae_encoder.display()
-                ));
-            }
-            EncoderOutput::Sample => channels,
-        };
-        let (regular, inpainting) = (io.latent_channels, 2 * io.latent_channels + 1);
-        if unet_channels != regular && unet_channels != inpainting {
-            return Err(format!(
-                "{}: {unet_channels} input channels fit neither a regular ({regular}) nor an inpainting ({inpainting}) UNet for this VAE",
-                folder.unet.display(),
-            ));
-        }
+        let mut io = read_io(&folder, &text_encoder, &unet, &vae_encoder, &vae_decoder)?;
+        measure_vae(&mut io, &vae_encoder, &folder)?;
         let embeddings = match &runtime.sd_embeddings {
             Some(dir) => {
                 let (graph, embeddings) = with_embeddings(
@@ -378,6 +232,180 @@ impl SdModel {
     pub fn device(&self) -> Device {
         self.unet.device
     }
+}
+/// The names and types of the four graphs' inputs and outputs (the VAE's
+/// factor and latent channels are measured after, by `measure_vae`).
+fn read_io(
+    folder: &Folder,
+    text_encoder: &Graph,
+    unet: &Graph,
+    vae_encoder: &Graph,
+    vae_decoder: &Graph,
+) -> Result<Io, String> {
+    let te_in = text_encoder.inputs();
+    let ids = named_or_first(
+        &te_in,
+        &["input_ids"],
+        &folder.text_encoder,
+        "input_ids input",
+    )?;
+    if !matches!(ids.1, TensorElementType::Int32 | TensorElementType::Int64) {
+        return Err(format!(
+            "{}: input_ids is {:?}; expected int32 or int64",
+            folder.text_encoder.display(),
+            ids.1
+        ));
+    }
+    let te_out = text_encoder.outputs();
+    let hidden = named_or_first(
+        &te_out,
+        &["last_hidden_state"],
+        &folder.text_encoder,
+        "last_hidden_state output",
+    )?;
+
+    let u_in = unet.inputs();
+    let sample = named_or_first(&u_in, &["sample"], &folder.unet, "sample input")?;
+    let timestep = named_or_first(&u_in, &["timestep"], &folder.unet, "timestep input")?;
+    let u_hidden = named_or_first(
+        &u_in,
+        &["encoder_hidden_states"],
+        &folder.unet,
+        "encoder_hidden_states input",
+    )?;
+    let u_out = unet.outputs();
+    let u_output = named_or_first(&u_out, &["out_sample"], &folder.unet, "out_sample output")?;
+    let unet_float = float_type(
+        sample.1,
+        &format!("{}: input sample", folder.unet.display()),
+    )?;
+    let unet_channels = match sample.2.get(1) {
+            Some(&c) if c > 0 => c as usize,
+            _ => read_json(&folder.root.join("unet/config.json"))
+                .ok()
+                .and_then(|j| j.get("in_channels").and_then(|v| v.as_u64()))
+                .ok_or_else(|| format!("{}: the sample input's channels are dynamic and unet/config.json names no in_channels", folder.unet.display()))?
+                as usize,
+        };
+    if !matches!(
+        timestep.1,
+        TensorElementType::Float32
+            | TensorElementType::Float16
+            | TensorElementType::Int64
+            | TensorElementType::Int32
+    ) {
+        return Err(format!(
+            "{}: timestep is {:?}",
+            folder.unet.display(),
+            timestep.1
+        ));
+    }
+    let timestep_input = TimestepInput {
+        ty: timestep.1,
+        batched: !timestep.2.is_empty(),
+    };
+
+    let e_in = vae_encoder.inputs();
+    let e_sample = named_or_first(&e_in, &["sample"], &folder.vae_encoder, "sample input")?;
+    let e_out = vae_encoder.outputs();
+    let (encoder_output, encoder_kind) = match e_out.iter().find(|(n, ..)| n == "latent_parameters")
+    {
+        Some(o) => (o.0.clone(), EncoderOutput::Parameters),
+        None => {
+            let o = named_or_first(
+                &e_out,
+                &["latent_sample"],
+                &folder.vae_encoder,
+                "latent_parameters or latent_sample output",
+            )?;
+            (o.0.clone(), EncoderOutput::Sample)
+        }
+    };
+    let encoder_float = float_type(
+        e_sample.1,
+        &format!("{}: input sample", folder.vae_encoder.display()),
+    )?;
+    let d_in = vae_decoder.inputs();
+    let d_latent = named_or_first(
+        &d_in,
+        &["latent_sample"],
+        &folder.vae_decoder,
+        "latent_sample input",
+    )?;
+    let d_out = vae_decoder.outputs();
+    let d_sample = named_or_first(&d_out, &["sample"], &folder.vae_decoder, "sample output")?;
+    let decoder_float = float_type(
+        d_latent.1,
+        &format!("{}: input latent_sample", folder.vae_decoder.display()),
+    )?;
+
+    Ok(Io {
+        ids_input: ids.0.clone(),
+        ids_type: ids.1,
+        hidden_output: hidden.0.clone(),
+        unet_sample: sample.0.clone(),
+        unet_timestep: timestep.0.clone(),
+        unet_hidden: u_hidden.0.clone(),
+        unet_output: u_output.0.clone(),
+        unet_float,
+        timestep: timestep_input,
+        unet_channels,
+        latent_channels: 4,
+        encoder_input: e_sample.0.clone(),
+        encoder_output,
+        encoder_kind,
+        encoder_float,
+        decoder_input: d_latent.0.clone(),
+        decoder_output: d_sample.0.clone(),
+        decoder_float,
+        vae_factor: 8,
+    })
+}
+
+/// The VAE's downsampling factor and latent channels, measured, and the
+/// UNet's input channels checked against them.
+fn measure_vae(io: &mut Io, vae_encoder: &Graph, folder: &Folder) -> Result<(), String> {
+    // The downsampling factor and latent channels, measured: encode a
+    // small grey square.
+    let probe = 64usize;
+    let input = float_tensor(
+        io.encoder_float,
+        vec![1, 3, probe as i64, probe as i64],
+        &vec![0.0; 3 * probe * probe],
+    )?;
+    let (shape, _) =
+        vae_encoder.run(vec![(io.encoder_input.clone(), input)], &io.encoder_output)?;
+    let (channels, h) = match shape.as_slice() {
+        [1, c, h, w] if *h > 0 && *h == *w && probe.is_multiple_of(*h as usize) => {
+            (*c as usize, *h as usize)
+        }
+        other => {
+            return Err(format!(
+                "{}: a 64x64 image encodes to {other:?}, expected [1, C, h, h]",
+                folder.vae_encoder.display()
+            ));
+        }
+    };
+    io.vae_factor = probe / h;
+    io.latent_channels = match io.encoder_kind {
+        EncoderOutput::Parameters if channels % 2 == 0 => channels / 2,
+        EncoderOutput::Parameters => {
+            return Err(format!(
+                "{}: latent_parameters has {channels} channels, expected mean and log-variance",
+                folder.vae_encoder.display()
+            ));
+        }
+        EncoderOutput::Sample => channels,
+    };
+    let (regular, inpainting) = (io.latent_channels, 2 * io.latent_channels + 1);
+    let unet_channels = io.unet_channels;
+    if unet_channels != regular && unet_channels != inpainting {
+        return Err(format!(
+            "{}: {unet_channels} input channels fit neither a regular ({regular}) nor an inpainting ({inpainting}) UNet for this VAE",
+            folder.unet.display(),
+        ));
+    }
+    Ok(())
 }
 
 /// The embeddings in `dir` that fit this text encoder, and the encoder
