@@ -106,6 +106,25 @@ impl Schedule {
     }
 }
 
+/// The sampler labels, the default first (as GetCapabilities and
+/// ListModels list them).
+pub fn sampler_names() -> Vec<String> {
+    default_first(Sampler::DEFAULT.name(), Sampler::ALL.map(Sampler::name))
+}
+
+/// The schedule names, the default sampler's first.
+pub fn schedule_names() -> Vec<String> {
+    let default = Sampler::DEFAULT.default_schedule().name();
+    default_first(default, Schedule::ALL.map(Schedule::name))
+}
+
+fn default_first<const N: usize>(default: &str, names: [&str; N]) -> Vec<String> {
+    std::iter::once(default)
+        .chain(names.into_iter().filter(|n| *n != default))
+        .map(String::from)
+        .collect()
+}
+
 /// `names` joined as a sentence: "a", "b" or "c"; `default` marked.
 pub fn sentence(names: &[&str], default: Option<&str>) -> String {
     let quoted: Vec<String> = names
@@ -248,6 +267,12 @@ mod tests {
         for schedule in Schedule::ALL {
             assert_eq!(Schedule::parse(schedule.name()), Some(schedule));
         }
+    }
+
+    #[test]
+    fn the_default_comes_first_once() {
+        assert_eq!(sampler_names(), ["DPM++ 2M", "Euler", "Euler a", "DDIM"]);
+        assert_eq!(schedule_names(), ["karras", "normal"]);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! What a page needs before a repaint: the gateway's capabilities, and the
 //! mask a target selects (PreviewMask) without repainting it.
 
-use inpaint_common::sd_params::{Sampler, Schedule};
+use inpaint_common::sd_params::{sampler_names, schedule_names};
 use inpaint_imaging::GrayImage;
 use inpaint_proto::v1::{
     EngineCapability, GetCapabilitiesResponse, InpaintRequest, ListEnginesRequest,
@@ -34,9 +34,6 @@ impl Pipeline {
                 self.stages.worker.clone().list_models(ListModelsRequest {}),
             )
             .await?;
-        let samplers = Sampler::ALL.map(Sampler::name);
-        let schedules = Schedule::ALL.map(Schedule::name);
-        let default_sampler = Sampler::DEFAULT;
         Ok(GetCapabilitiesResponse {
             engines: engines
                 .engines
@@ -56,8 +53,8 @@ impl Pipeline {
                     name: m.name,
                 })
                 .collect(),
-            samplers: first(default_sampler.name(), &samplers),
-            schedules: first(default_sampler.default_schedule().name(), &schedules),
+            samplers: sampler_names(),
+            schedules: schedule_names(),
             detect_words: crate::vocabulary::words(),
         })
     }
@@ -93,14 +90,6 @@ impl Pipeline {
     }
 }
 
-/// `names` with `default` moved to the front.
-fn first(default: &str, names: &[&str]) -> Vec<String> {
-    std::iter::once(default)
-        .chain(names.iter().copied().filter(|n| *n != default))
-        .map(String::from)
-        .collect()
-}
-
 /// Sets to 255 the pixels of `union` that `mask` (placed at x, y, inside
 /// `union`) covers.
 fn paint_inside(union: &mut GrayImage, x: u32, y: u32, mask: &GrayImage) {
@@ -120,14 +109,6 @@ fn paint_inside(union: &mut GrayImage, x: u32, y: u32, mask: &GrayImage) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_default_comes_first_once() {
-        assert_eq!(
-            first("DPM++ 2M", &Sampler::ALL.map(Sampler::name)),
-            ["DPM++ 2M", "Euler", "Euler a", "DDIM"]
-        );
-    }
 
     #[test]
     fn regions_are_painted_where_they_lie() {

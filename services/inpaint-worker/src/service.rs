@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use inpaint_common::sd_params::{sampler_names, schedule_names};
 use inpaint_common::seed::crop_seed;
 use inpaint_common::tensor::{into_rgb_tensor, to_gray, to_rgb};
 use inpaint_imaging::{GrayImage, PixelBox, RgbImage};
@@ -385,6 +386,8 @@ impl InpaintWorker for WorkerService {
                 crops: m.unet_batcher.stats.samples.load(Ordering::Relaxed),
                 largest_batch: m.unet_batcher.stats.largest.load(Ordering::Relaxed),
                 notes: model_notes(m),
+                samplers: sampler_names(),
+                schedules: schedule_names(),
                 ..Default::default()
             }))
             .collect();

@@ -262,3 +262,97 @@ fn region_mode(params: &InpaintParams, longest_side: u32) -> Result<RegionMode, 
     }
     Ok(mode)
 }
+
+#[cfg(test)]
+mod tests {
+    use inpaint_proto::v1::{FaceTarget, RegionOverride};
+
+    use super::*;
+
+    /// A 40 x 30 PNG.
+    fn photo() -> Vec<u8> {
+        let mut out = std::io::Cursor::new(Vec::new());
+        image::RgbImage::new(40, 30)
+            .write_to(&mut out, image::ImageFormat::Png)
+            .unwrap();
+        out.into_inner()
+    }
+
+    fn with(target: Target, params: InpaintParams) -> InpaintRequest {
+        InpaintRequest {
+            image: photo(),
+            sketch: vec![],
+            target: Some(target),
+            params: Some(params),
+        }
+    }
+
+    fn field_of(req: InpaintRequest) -> String {
+        match request(req, u64::MAX) {
+            Err(Error::Invalid(e)) => e.field,
+            other => panic!("expected a refused field, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_area_defaults_by_target() {
+        let upload = request(
+            with(Target::Mask(photo()), InpaintParams::default()),
+            u64::MAX,
+        );
+        assert_eq!(upload.unwrap().area, InpaintArea::Whole);
+        let faces = Target::Faces(FaceTarget::default());
+        let faces = request(with(faces, InpaintParams::default()), u64::MAX).unwrap();
+        assert_eq!(faces.area, InpaintArea::OnlyMasked);
+        assert_eq!((faces.pixels, faces.quality), (1200, DEFAULT_QUALITY));
+    }
+
+    #[test]
+    fn every_rule_names_its_public_field() {
+        let mask = || Target::Mask(photo());
+        let bad = |params: InpaintParams| field_of(with(mask(), params));
+        // Bounded by the photo's longer side (40), known from its header.
+        assert_eq!(
+            bad(InpaintParams {
+                grow: -41,
+                ..Default::default()
+            }),
+            "params.grow"
+        );
+        assert_eq!(
+            bad(InpaintParams {
+                region_overrides: vec![RegionOverride {
+                    feather: Some(41),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
+            "params.region_overrides[0].feather"
+        );
+        assert_eq!(
+            bad(InpaintParams {
+                area: 99,
+                ..Default::default()
+            }),
+            "params.area"
+        );
+        assert_eq!(
+            bad(InpaintParams {
+                engine: "sd".into(),
+                sd: Some(pb::SdParams {
+                    sampler: "Heun".into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            "params.sd.sampler"
+        );
+        let no_target = InpaintRequest {
+            target: None,
+            ..with(mask(), InpaintParams::default())
+        };
+        assert_eq!(field_of(no_target), "target");
+        let too_big = request(with(mask(), InpaintParams::default()), 1199);
+        assert!(matches!(too_big, Err(Error::Invalid(e)) if e.field == "image"));
+    }
+}
