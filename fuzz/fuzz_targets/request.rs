@@ -8,14 +8,16 @@
 #![no_main]
 
 use inpaint_gateway::error::Error;
-use inpaint_gateway::{pipeline, regions, targets};
+use inpaint_gateway::pipeline::validate;
+use inpaint_gateway::{regions, targets};
+use inpaint_proto::v1::inpaint_request::Target;
 use inpaint_proto::v1::SubmitJobsRequest;
 use libfuzzer_sys::fuzz_target;
 use prost::Message;
 
 fn named(result: Result<(), Error>) {
-    if let Err(Error::InvalidField { field, reason }) = &result {
-        assert!(!field.is_empty() && !reason.is_empty());
+    if let Err(Error::Invalid(e)) = &result {
+        assert!(!e.field.is_empty() && !e.reason.is_empty());
     }
 }
 
@@ -31,9 +33,9 @@ fuzz_target!(|data: &[u8]| {
         if let Some(target) = &request.target {
             named(targets::sources(target).map(|_| ()));
         }
-        let params = request.params.unwrap_or_default();
-        named(pipeline::check_wire_params(&params));
-        named(regions::validate(&params, longest).map(|_| ()));
+        let params = request.params.clone().unwrap_or_default();
+        let upload = matches!(request.target, Some(Target::Mask(_)));
+        named(validate::settings(&params, upload, longest).map(|_| ()));
         let regions = params.region_overrides.len() + 1;
         let _ = regions::unused_overrides(&params, regions);
     }

@@ -8,7 +8,7 @@ pub use tonic_health::ServingStatus;
 use tonic_health::pb::health_server::HealthServer;
 pub use tonic_health::server::{HealthReporter, HealthService};
 
-/// The health of a server of `S` while it starts.
+/// A server's health while it starts (see `not_serving_yet`).
 #[derive(Clone)]
 pub struct Startup {
     reporter: HealthReporter,

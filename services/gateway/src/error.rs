@@ -73,7 +73,7 @@ impl Error {
         }
     }
 
-    /// A stage that gave no answer in time (or whose call task died).
+    /// A stage that gave no answer in time.
     pub fn stage_unavailable(stage: &'static str, why: impl Into<String>) -> Self {
         Self::Stage {
             stage,

@@ -54,8 +54,9 @@ impl<S: JobStore> InpaintingService<S> {
         }
     }
 
-    /// Checks what can be checked cheaply (the image header), applies the
-    /// budget, and queues the job.
+    /// Checks the request as `Inpaint` would (every rule that needs no
+    /// pixels: the image header, the target, the parameters), applies the
+    /// budget, and queues the checked request.
     async fn submit(&self, caller: &Caller, submit: SubmitJobRequest) -> Result<Job, Error> {
         limit_rate(caller)?;
         let request = submit
@@ -188,7 +189,8 @@ impl<S: JobStore> Inpainting for InpaintingService<S> {
         request: Request<InpaintRequest>,
     ) -> Result<Response<InpaintResponse>, Status> {
         let caller = Caller::of(&request);
-        let request = validate::request(request.into_inner(), self.max_image_pixels)?;
+        let request = validate::request(request.into_inner(), self.max_image_pixels)
+            .inspect_err(|err| tracing::warn!(%err, "request refused"))?;
         limit_rate(&caller)?;
         let _held = self.admit(&caller, request.pixels)?;
         match self.pipeline.inpaint(request, &Silent).await {

@@ -88,13 +88,39 @@ pub fn request(req: InpaintRequest, max_pixels: u64) -> Result<Checked, Error> {
     let (width, height) = image_size(&req.image, "image", max_pixels)?;
     let target = target(req.target)?;
     let params = req.params.unwrap_or_default();
-    wire_params(&params)?;
-    let longest = width.max(height);
-    within_image(&params, longest)?;
-    let mode = region_mode(&params, longest)?;
+    let upload = matches!(target, Target::Mask(_));
+    let resolved = settings(&params, upload, width.max(height))?;
+    Ok(Checked {
+        image: req.image,
+        sketch: req.sketch,
+        target,
+        params,
+        mode: resolved.mode,
+        area: resolved.area,
+        format: resolved.format,
+        quality: resolved.quality,
+        pixels: width as u64 * height as u64,
+    })
+}
+
+/// What the parameters resolve to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settings {
+    pub mode: RegionMode,
+    pub area: InpaintArea,
+    pub format: OutputFormat,
+    pub quality: u8,
+}
+
+/// Checks every parameter, for an `upload`ed mask or a detection, on a
+/// photo whose longer side is `longest`.
+pub fn settings(params: &InpaintParams, upload: bool, longest: u32) -> Result<Settings, Error> {
+    wire_params(params)?;
+    within_image(params, longest)?;
+    let mode = region_mode(params, longest)?;
     let area = match InpaintArea::try_from(params.area) {
         // An upload is a single region, repainted in place.
-        Ok(InpaintArea::Unspecified) if matches!(target, Target::Mask(_)) => InpaintArea::Whole,
+        Ok(InpaintArea::Unspecified) if upload => InpaintArea::Whole,
         Ok(InpaintArea::Unspecified) => InpaintArea::OnlyMasked,
         Ok(area) => area,
         Err(_) => return Err(Error::invalid("params.area", "unknown inpaint area")),
@@ -102,16 +128,11 @@ pub fn request(req: InpaintRequest, max_pixels: u64) -> Result<Checked, Error> {
     let format = OutputFormat::try_from(params.output_format)
         .map_err(|_| Error::invalid("params.output_format", "unknown output format"))?;
     let quality = params.quality.map_or(DEFAULT_QUALITY, |q| q as u8);
-    Ok(Checked {
-        image: req.image,
-        sketch: req.sketch,
-        target,
-        params,
+    Ok(Settings {
         mode,
         area,
         format,
         quality,
-        pixels: width as u64 * height as u64,
     })
 }
 

@@ -233,6 +233,7 @@ impl SdModel {
         self.unet.device
     }
 }
+
 /// The names and types of the four graphs' inputs and outputs (the VAE's
 /// factor and latent channels are measured after, by `measure_vae`).
 fn read_io(
@@ -280,13 +281,17 @@ fn read_io(
         &format!("{}: input sample", folder.unet.display()),
     )?;
     let unet_channels = match sample.2.get(1) {
-            Some(&c) if c > 0 => c as usize,
-            _ => read_json(&folder.root.join("unet/config.json"))
-                .ok()
-                .and_then(|j| j.get("in_channels").and_then(|v| v.as_u64()))
-                .ok_or_else(|| format!("{}: the sample input's channels are dynamic and unet/config.json names no in_channels", folder.unet.display()))?
-                as usize,
-        };
+        Some(&c) if c > 0 => c as usize,
+        _ => read_json(&folder.root.join("unet/config.json"))
+            .ok()
+            .and_then(|j| j.get("in_channels").and_then(|v| v.as_u64()))
+            .ok_or_else(|| {
+                format!(
+                    "{}: the sample input's channels are dynamic and unet/config.json names no in_channels",
+                    folder.unet.display()
+                )
+            })? as usize,
+    };
     if !matches!(
         timestep.1,
         TensorElementType::Float32
