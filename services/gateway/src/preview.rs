@@ -4,8 +4,8 @@
 use inpaint_common::sd_params::{sampler_names, schedule_names};
 use inpaint_imaging::GrayImage;
 use inpaint_proto::v1::{
-    EngineCapability, GetCapabilitiesResponse, InpaintRequest, ListEnginesRequest,
-    ListModelsRequest, ModelCapability, PreviewMaskResponse,
+    EngineCapability, GetCapabilitiesResponse, InpaintRequest, ListModelsRequest, ModelCapability,
+    PreviewMaskResponse,
 };
 
 use crate::decode::{Decoding, decode_photo, encode_gray_png};
@@ -19,15 +19,7 @@ impl Pipeline {
     /// The worker's engines and models, the SD samplers and schedules, and
     /// the detect vocabulary.
     pub async fn capabilities(&self) -> Result<GetCapabilitiesResponse, Error> {
-        let engines = self
-            .call(
-                "worker",
-                self.stages
-                    .worker
-                    .clone()
-                    .list_engines(ListEnginesRequest {}),
-            )
-            .await?;
+        let engines = self.list_engines().await?;
         let models = self
             .call(
                 "worker",

@@ -78,7 +78,8 @@ impl WorkerService {
         if !(0.0..=1.0).contains(&strength) {
             return Err(Error::invalid("strength", format!("{strength} is not in 0..=1")).into());
         }
-        if engine.capabilities().anonymises && strength < 1.0 {
+        let capabilities = engine.capabilities();
+        if capabilities.anonymises && strength < 1.0 {
             // Blending with the original would let the hidden pixels through.
             return Err(Error::invalid(
                 "strength",
@@ -101,7 +102,6 @@ impl WorkerService {
 
         // All crops at once: native engines share the CPU slots, model
         // engines share their model's batches (with other requests' too).
-        let capabilities = engine.capabilities();
         let prefill_content = engine.prefill_content(content);
         // Distinct but repeatable randomness per crop.
         let seeds: Vec<u64> = (0..crops.len())
@@ -326,13 +326,16 @@ impl InpaintWorker for WorkerService {
         let engines = self
             .engines
             .all()
-            .map(|e| EngineInfo {
-                name: e.name().into(),
-                description: e.description().into(),
-                device: e.device().into(),
-                reads_within_radius: e.capabilities().reads_within_radius,
-                needs_model: e.capabilities().needs_model,
-                streams_steps: e.capabilities().streams_steps,
+            .map(|e| {
+                let can = e.capabilities();
+                EngineInfo {
+                    name: e.name().into(),
+                    description: e.description().into(),
+                    device: e.device().into(),
+                    reads_within_radius: can.reads_within_radius,
+                    needs_model: can.needs_model,
+                    streams_steps: can.streams_steps,
+                }
             })
             .collect();
         Ok(Response::new(ListEnginesResponse {

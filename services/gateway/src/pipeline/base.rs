@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::time::Duration;
 
+use inpaint_proto::v1::{ListEnginesRequest, ListEnginesResponse};
 use tracing::Instrument;
 
 use super::engine_names::EngineNames;
@@ -31,6 +32,13 @@ impl Pipeline {
             max_pixels: self.max_image_pixels,
             upright: !req.params.keep_stored_orientation,
         }
+    }
+
+    /// The worker's engines and its default, as it lists them now.
+    pub(crate) async fn list_engines(&self) -> Result<ListEnginesResponse, Error> {
+        let mut worker = self.stages.worker.clone();
+        self.call("worker", worker.list_engines(ListEnginesRequest {}))
+            .await
     }
 
     /// One stage call, bounded by the stage timeout.

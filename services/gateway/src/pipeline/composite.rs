@@ -13,15 +13,15 @@ use crate::error::Error;
 
 impl Pipeline {
     /// The photo with every crop's repaint `images` pasted back as `plan`
-    /// says.
+    /// says (its alphas travel to the mask service, so they are taken).
     pub(super) async fn composite(
         &self,
         req: &Checked,
         image: RgbImage,
-        plan: &Plan,
-        alphas: Vec<Option<pb::Tensor>>,
+        plan: &mut Plan,
         images: Vec<pb::Tensor>,
     ) -> Result<RgbImage, Error> {
+        let alphas = std::mem::take(&mut plan.alphas);
         // What is pasted: each crop, or the part of it the worker answered
         // with.
         let (pasted, alphas): (Vec<pb::Crop>, Vec<Option<pb::Tensor>>) = plan

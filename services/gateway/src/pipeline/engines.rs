@@ -1,8 +1,6 @@
 //! The engines a request names, checked against the worker's before any
 //! pixel work.
 
-use inpaint_proto::v1::ListEnginesRequest;
-
 use super::base::Pipeline;
 use super::engine_names::Listed;
 use crate::error::Error;
@@ -20,15 +18,7 @@ impl Pipeline {
         if self.engine_names.cached(&wanted).await.is_some() {
             return Ok(());
         }
-        let list = self
-            .call(
-                "worker",
-                self.stages
-                    .worker
-                    .clone()
-                    .list_engines(ListEnginesRequest {}),
-            )
-            .await?;
+        let list = self.list_engines().await?;
         let listed = Listed {
             engines: list
                 .engines

@@ -83,9 +83,8 @@ impl Pipeline {
         timer.lap("inpaint");
 
         progress.report(Stage::Compositing).await?;
-        let alphas = std::mem::take(&mut plan.alphas);
         let result = self
-            .composite(&req, image, &plan, alphas, painted.images)
+            .composite(&req, image, &mut plan, painted.images)
             .await?;
         timer.lap("composite");
 

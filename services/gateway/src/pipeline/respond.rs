@@ -18,13 +18,21 @@ pub(super) struct Said {
     pub engine: String,
 }
 
+/// The repainted photo and the mask used, encoded.
+pub(super) struct Encoded {
+    image: Vec<u8>,
+    mime_type: &'static str,
+    /// PNG; empty unless the request asked for the mask.
+    mask: Vec<u8>,
+}
+
 /// The repainted photo, encoded, with the mask used when asked for.
 pub(super) fn repainted(
     req: &Checked,
     result: &RgbImage,
     carried: Carried<'_>,
     mask: Option<pb::Tensor>,
-) -> Result<(Vec<u8>, &'static str, Vec<u8>), Error> {
+) -> Result<Encoded, Error> {
     let (encoded, mime_type) = encode_result(result, req.format, req.quality, &req.image, carried)?;
     let used_mask = match mask {
         Some(m) => {
@@ -33,18 +41,18 @@ pub(super) fn repainted(
         }
         None => vec![],
     };
-    Ok((encoded, mime_type, used_mask))
+    Ok(Encoded {
+        image: encoded,
+        mime_type,
+        mask: used_mask,
+    })
 }
 
 /// The response for a repainted photo.
-pub(super) fn response(
-    result: &RgbImage,
-    (image, mime_type, mask): (Vec<u8>, &'static str, Vec<u8>),
-    said: Said,
-) -> InpaintResponse {
+pub(super) fn response(result: &RgbImage, encoded: Encoded, said: Said) -> InpaintResponse {
     InpaintResponse {
-        image,
-        mime_type: mime_type.into(),
+        image: encoded.image,
+        mime_type: encoded.mime_type.into(),
         width: result.width(),
         height: result.height(),
         unchanged: false,
@@ -53,7 +61,7 @@ pub(super) fn response(
         crops: said.crops,
         timings: said.timings,
         engine: said.engine,
-        mask,
+        mask: encoded.mask,
     }
 }
 
