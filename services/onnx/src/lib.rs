@@ -5,7 +5,9 @@
 use std::path::Path;
 use std::sync::OnceLock;
 
+pub mod tensor;
 pub mod token_table;
+pub mod weights;
 pub mod wire;
 
 pub use ort;
@@ -90,9 +92,27 @@ pub fn open_session_from_bytes(
     require_gpu: bool,
     threads: usize,
 ) -> Result<(Session, Device), OnnxError> {
+    open_session_with_files(env, bytes, file, &[], prefer, require_gpu, threads)
+}
+
+/// An external data file held in memory: the location the model's tensors
+/// name, and its bytes.
+pub type MemoryFile = (String, std::sync::Arc<[u8]>);
+
+/// As [`open_session_from_bytes`], with external data files given in
+/// memory (`files`) besides those in `file`'s folder.
+pub fn open_session_with_files(
+    env: &Environment,
+    bytes: &[u8],
+    file: &Path,
+    files: &[MemoryFile],
+    prefer: Device,
+    require_gpu: bool,
+    threads: usize,
+) -> Result<(Session, Device), OnnxError> {
     open(
         env,
-        Source::Memory { bytes, file },
+        Source::Memory { bytes, file, files },
         prefer,
         require_gpu,
         threads,
@@ -102,7 +122,11 @@ pub fn open_session_from_bytes(
 #[derive(Clone, Copy)]
 enum Source<'a> {
     File(&'a Path),
-    Memory { bytes: &'a [u8], file: &'a Path },
+    Memory {
+        bytes: &'a [u8],
+        file: &'a Path,
+        files: &'a [MemoryFile],
+    },
 }
 
 impl Source<'_> {
@@ -115,7 +139,12 @@ impl Source<'_> {
     fn commit(&self, mut b: SessionBuilder) -> Result<Session, String> {
         match self {
             Source::File(f) => b.commit_from_file(f).map_err(|e| e.to_string()),
-            Source::Memory { bytes, file } => {
+            Source::Memory { bytes, file, files } => {
+                for (name, data) in *files {
+                    b = b
+                        .with_external_initializer_file_in_memory(name, data.clone())
+                        .map_err(|e| e.to_string())?;
+                }
                 let folder = file.parent().unwrap_or(Path::new("."));
                 b = b
                     .with_config_entry(

@@ -5,11 +5,11 @@
 //! reshapes). The file is edited on the wire: every other byte of the
 //! model is kept as it was.
 
-use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
-use half::f16;
-
+use crate::tensor::{
+    self, FloatKind, TENSOR_DATA_TYPE, TENSOR_DIMS, TENSOR_NAME, TENSOR_RAW_DATA, tensor_name,
+};
 use crate::wire::{self, Field};
 
 // Field numbers from onnx.proto.
@@ -21,18 +21,6 @@ const NODE_INPUT: u32 = 1;
 const NODE_OUTPUT: u32 = 2;
 const NODE_OP_TYPE: u32 = 4;
 const VALUE_INFO_NAME: u32 = 1;
-const TENSOR_DIMS: u32 = 1;
-const TENSOR_DATA_TYPE: u32 = 2;
-const TENSOR_FLOAT_DATA: u32 = 4;
-const TENSOR_INT32_DATA: u32 = 5;
-const TENSOR_NAME: u32 = 8;
-const TENSOR_RAW_DATA: u32 = 9;
-const TENSOR_EXTERNAL_DATA: u32 = 13;
-const TENSOR_DATA_LOCATION: u32 = 14;
-const ENTRY_KEY: u32 = 1;
-const ENTRY_VALUE: u32 = 2;
-const ONNX_FLOAT: u64 = 1;
-const ONNX_FLOAT16: u64 = 10;
 
 /// Ops the ids may pass through on their way to the table's `Gather`.
 const PASS_THROUGH: &[&str] = &[
@@ -44,11 +32,7 @@ const PASS_THROUGH: &[&str] = &[
     "Unsqueeze",
 ];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TableType {
-    F32,
-    F16,
-}
+pub type TableType = FloatKind;
 
 /// The table: `rows` x `width` values, little-endian, in its own type.
 #[derive(Debug, Clone)]
@@ -64,26 +48,10 @@ impl TokenTable {
     /// Row `i` as f32.
     pub fn row(&self, i: usize) -> Option<Vec<f32>> {
         (i < self.rows).then(|| {
-            let size = self.element_size();
-            let bytes = &self.data[i * self.width * size..(i + 1) * self.width * size];
-            match self.ty {
-                TableType::F32 => bytes
-                    .chunks_exact(4)
-                    .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))
-                    .collect(),
-                TableType::F16 => bytes
-                    .chunks_exact(2)
-                    .map(|b| f16::from_le_bytes(b.try_into().expect("2 bytes")).to_f32())
-                    .collect(),
-            }
+            let size = self.ty.size();
+            self.ty
+                .decode(&self.data[i * self.width * size..(i + 1) * self.width * size])
         })
-    }
-
-    fn element_size(&self) -> usize {
-        match self.ty {
-            TableType::F32 => 4,
-            TableType::F16 => 2,
-        }
     }
 }
 
@@ -116,13 +84,6 @@ fn model_graph<'a>(model: &'a [u8]) -> Result<(Vec<Field<'a>>, Vec<Field<'a>>), 
         .ok_or("no graph in the model")?;
     let graph_fields = wire::fields(graph)?;
     Ok((model_fields, graph_fields))
-}
-
-fn tensor_name<'a>(fields: &[Field<'a>]) -> Option<&'a str> {
-    fields
-        .iter()
-        .find(|f| f.number == TENSOR_NAME)
-        .and_then(Field::string)
 }
 
 /// The name of the initializer a `Gather` reads at the ids of graph input
@@ -164,95 +125,14 @@ fn table_name<'a>(graph: &[Field<'a>], ids_input: &str) -> Result<&'a str, Strin
     ))
 }
 
-fn read_external(entries: &[Field<'_>], folder: &Path, bytes: usize) -> Result<Vec<u8>, String> {
-    let mut location = None;
-    let mut offset = 0u64;
-    for e in entries.iter().filter_map(Field::bytes) {
-        let kv = wire::fields(e)?;
-        let get = |n| kv.iter().find(|f| f.number == n).and_then(Field::string);
-        match (get(ENTRY_KEY), get(ENTRY_VALUE)) {
-            (Some("location"), Some(v)) => location = Some(v.to_string()),
-            (Some("offset"), Some(v)) => offset = v.parse().map_err(|_| format!("offset {v:?}"))?,
-            _ => {}
-        }
-    }
-    let location = location.ok_or("external data without a location")?;
-    let path = folder.join(&location);
-    let mut file = std::fs::File::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    file.seek(SeekFrom::Start(offset))
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut data = vec![0u8; bytes];
-    file.read_exact(&mut data)
-        .map_err(|e| format!("{}: {bytes} bytes at {offset}: {e}", path.display()))?;
-    Ok(data)
-}
-
 fn parse_table(tensor: &[Field<'_>], name: &str, folder: &Path) -> Result<TokenTable, String> {
-    let dims = wire::repeated_varints(tensor, TENSOR_DIMS)?;
+    let (dims, ty) = tensor::header(tensor, name)?;
     let [rows, width] = dims[..] else {
         return Err(format!(
             "token table {name:?} has dims {dims:?}, expected 2"
         ));
     };
-    let (rows, width) = (rows as usize, width as usize);
-    let data_type = tensor
-        .iter()
-        .find(|f| f.number == TENSOR_DATA_TYPE)
-        .and_then(Field::varint);
-    let ty = match data_type {
-        Some(ONNX_FLOAT) => TableType::F32,
-        Some(ONNX_FLOAT16) => TableType::F16,
-        other => {
-            return Err(format!(
-                "token table {name:?} has data type {other:?}; float32 or float16 expected"
-            ));
-        }
-    };
-    let size = match ty {
-        TableType::F32 => 4,
-        TableType::F16 => 2,
-    };
-    let bytes = rows * width * size;
-    let external = tensor
-        .iter()
-        .find(|f| f.number == TENSOR_DATA_LOCATION)
-        .and_then(Field::varint)
-        == Some(1);
-    let raw = tensor
-        .iter()
-        .find(|f| f.number == TENSOR_RAW_DATA)
-        .and_then(Field::bytes);
-    let data = if external {
-        let entries: Vec<Field<'_>> = tensor
-            .iter()
-            .filter(|f| f.number == TENSOR_EXTERNAL_DATA)
-            .copied()
-            .collect();
-        read_external(&entries, folder, bytes)?
-    } else if let Some(raw) = raw {
-        raw.to_vec()
-    } else if ty == TableType::F32 {
-        let mut out = vec![];
-        for f in tensor.iter().filter(|f| f.number == TENSOR_FLOAT_DATA) {
-            match f.value {
-                wire::Value::Bytes(packed) => out.extend_from_slice(packed),
-                wire::Value::Fixed32(v) => out.extend_from_slice(&v.to_le_bytes()),
-                _ => return Err("float_data is malformed".into()),
-            }
-        }
-        out
-    } else {
-        wire::repeated_varints(tensor, TENSOR_INT32_DATA)?
-            .into_iter()
-            .flat_map(|v| (v as u16).to_le_bytes())
-            .collect()
-    };
-    if data.len() != bytes {
-        return Err(format!(
-            "token table {name:?} holds {} bytes, expected {bytes}",
-            data.len()
-        ));
-    }
+    let data = tensor::values(tensor, name, folder)?;
     Ok(TokenTable {
         name: name.to_string(),
         rows,
@@ -296,18 +176,11 @@ pub fn append_rows(
     }
     let added = extra.len() / table.width;
     let mut data = table.data.clone();
-    match table.ty {
-        TableType::F32 => data.extend(extra.iter().flat_map(|v| v.to_le_bytes())),
-        TableType::F16 => data.extend(extra.iter().flat_map(|&v| f16::from_f32(v).to_le_bytes())),
-    }
+    data.extend(table.ty.encode(extra));
     let mut tensor = vec![];
     wire::put_varint_field(&mut tensor, TENSOR_DIMS, (table.rows + added) as u64);
     wire::put_varint_field(&mut tensor, TENSOR_DIMS, table.width as u64);
-    let data_type = match table.ty {
-        TableType::F32 => ONNX_FLOAT,
-        TableType::F16 => ONNX_FLOAT16,
-    };
-    wire::put_varint_field(&mut tensor, TENSOR_DATA_TYPE, data_type);
+    wire::put_varint_field(&mut tensor, TENSOR_DATA_TYPE, table.ty.onnx_type());
     wire::put_bytes_field(&mut tensor, TENSOR_NAME, table.name.as_bytes());
     wire::put_bytes_field(&mut tensor, TENSOR_RAW_DATA, &data);
     drop(data);
@@ -346,6 +219,9 @@ pub fn append_rows(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tensor::{
+        ENTRY_KEY, ENTRY_VALUE, ONNX_FLOAT, TENSOR_DATA_LOCATION, TENSOR_EXTERNAL_DATA,
+    };
     use crate::wire::{put_bytes_field, put_varint_field};
 
     fn node(op: &str, inputs: &[&str], output: &str) -> Vec<u8> {
