@@ -35,6 +35,8 @@ pub struct ClusterConfig {
     pub sd_models: Vec<PathBuf>,
     /// Textual-inversion embeddings for the SD models.
     pub sd_embeddings: Option<PathBuf>,
+    /// LoRA files for the SD models.
+    pub sd_loras: Option<PathBuf>,
     /// How long a model crop waits for others to share its batch, and
     /// whether it always does (see inpaint-worker --batch-always-wait).
     pub batch_wait_us: u64,
@@ -163,6 +165,7 @@ impl Default for ClusterConfig {
             worker_models: None,
             sd_models: vec![],
             sd_embeddings: None,
+            sd_loras: None,
             batch_wait_us: 2000,
             batch_always_wait: false,
             mask_max_inflight: 0,
@@ -233,6 +236,7 @@ impl Cluster {
         worker_config.models = config.worker_models.clone();
         worker_config.sd_models = config.sd_models.clone();
         worker_config.sd_embeddings = config.sd_embeddings.clone();
+        worker_config.sd_loras = config.sd_loras.clone();
         worker_config.batch_wait_us = config.batch_wait_us;
         worker_config.batch_always_wait = config.batch_always_wait;
         worker_config.ort_dylib = config.ort_dylib.clone();

@@ -151,7 +151,8 @@ impl Job {
                     tokio::spawn(async move {
                         let t = Instant::now();
                         let result = pipeline::inpaint(
-                            model,
+                            model.clone(),
+                            inpaint_worker::sd::networks::Graphs::base(&model),
                             Pixels::from_rgb8(&image, size, size),
                             mask,
                             &request,

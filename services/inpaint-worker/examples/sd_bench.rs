@@ -102,6 +102,7 @@ fn time_case(
         let r = rt
             .block_on(pipeline::inpaint(
                 model.clone(),
+                inpaint_worker::sd::networks::Graphs::base(model),
                 Pixels::from_rgb8(image, size, size),
                 mask.to_vec(),
                 request,

@@ -69,6 +69,8 @@ fn options(models_toml: &Path) -> RuntimeOptions {
         queue: 256,
         sd_max_batch: 8,
         sd_embeddings: None,
+        sd_loras: None,
+        sd_lora_cache_bytes: 1 << 30,
     }
 }
 

@@ -82,6 +82,17 @@ pub struct Config {
     #[arg(long, env = "INPAINT_SD_EMBEDDINGS")]
     pub sd_embeddings: Option<PathBuf>,
 
+    /// Folder of LoRA files (`.safetensors`, kohya or diffusers/peft keys)
+    /// for the SD models, used in prompts as `<lora:NAME:WEIGHT>` by file
+    /// stem, as in the WebUI.
+    #[arg(long, env = "INPAINT_SD_LORAS")]
+    pub sd_loras: Option<PathBuf>,
+
+    /// Bytes the merged LoRA variants of one SD model may hold (least
+    /// recently used dropped first; the base model always stays).
+    #[arg(long, env = "INPAINT_SD_LORA_CACHE_BYTES", default_value_t = crate::onnx_engine::DEFAULT_LORA_CACHE_BYTES)]
+    pub sd_lora_cache_bytes: u64,
+
     /// Threads ONNX Runtime may use inside one model run; 0 = its default.
     #[arg(long, env = "INPAINT_ORT_THREADS", default_value_t = 0)]
     pub ort_threads: usize,
@@ -96,6 +107,8 @@ impl Config {
             sd_models: vec![],
             sd_max_batch: 0,
             sd_embeddings: None,
+            sd_loras: None,
+            sd_lora_cache_bytes: crate::onnx_engine::DEFAULT_LORA_CACHE_BYTES,
             ort_dylib: "models/cache/onnxruntime/libonnxruntime.so".into(),
             device: DeviceArg::Cpu,
             require_gpu: false,
@@ -127,6 +140,8 @@ impl Config {
             queue: self.model_queue,
             sd_max_batch: self.sd_max_batch,
             sd_embeddings: self.sd_embeddings.clone(),
+            sd_loras: self.sd_loras.clone(),
+            sd_lora_cache_bytes: self.sd_lora_cache_bytes,
         }
     }
 }

@@ -36,7 +36,14 @@ pub struct RuntimeOptions {
     pub sd_max_batch: usize,
     /// Stable Diffusion: the folder of textual-inversion embeddings.
     pub sd_embeddings: Option<std::path::PathBuf>,
+    /// Stable Diffusion: the folder of LoRA files.
+    pub sd_loras: Option<std::path::PathBuf>,
+    /// Stable Diffusion: bytes the merged LoRA variants of one model may hold.
+    pub sd_lora_cache_bytes: u64,
 }
+
+/// Default budget of merged LoRA variants per model: two SD 1.5 fp16 UNets.
+pub const DEFAULT_LORA_CACHE_BYTES: u64 = 4 << 30;
 
 impl RuntimeOptions {
     /// Settings for a tool run from the repository root (the benchmarks):
@@ -59,6 +66,8 @@ impl RuntimeOptions {
             queue: 4,
             sd_max_batch: 8,
             sd_embeddings: None,
+            sd_loras: None,
+            sd_lora_cache_bytes: DEFAULT_LORA_CACHE_BYTES,
         }
     }
 }

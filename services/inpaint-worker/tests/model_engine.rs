@@ -29,6 +29,8 @@ fn options() -> RuntimeOptions {
         queue: 8,
         sd_max_batch: 8,
         sd_embeddings: None,
+        sd_loras: None,
+        sd_lora_cache_bytes: 1 << 30,
     }
 }
 

@@ -173,6 +173,8 @@ fn runtime() -> RuntimeOptions {
         queue: 4,
         sd_max_batch: 8,
         sd_embeddings: None,
+        sd_loras: None,
+        sd_lora_cache_bytes: 1 << 30,
     }
 }
 
@@ -275,7 +277,8 @@ async fn reference_run(model: Arc<SdModel>, case: &Value) -> (String, f32, f64) 
     };
     let mut steps_seen = 0;
     let out = pipeline::inpaint(
-        model,
+        model.clone(),
+        inpaint_worker::sd::networks::Graphs::base(&model),
         Pixels::from_rgb8(&image, size, size),
         mask,
         &request,
@@ -452,7 +455,8 @@ async fn step_batching_changes_nothing_but_the_calls() {
             let (model, image, mask) = (model.clone(), image.clone(), mask.clone());
             tokio::spawn(async move {
                 pipeline::inpaint(
-                    model,
+                    model.clone(),
+                    inpaint_worker::sd::networks::Graphs::base(&model),
                     Pixels::from_rgb8(&image, size, size),
                     mask,
                     &request,
@@ -549,6 +553,8 @@ fn embeddings_take_their_slots_in_the_condition() {
         &folder,
         &RuntimeOptions {
             sd_embeddings: Some(dir.clone()),
+            sd_loras: None,
+            sd_lora_cache_bytes: 1 << 30,
             ..runtime()
         },
     )

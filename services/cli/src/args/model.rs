@@ -45,6 +45,10 @@ pub struct ModelArgs {
     /// SD models, used in prompts by file name.
     #[arg(long, env = "INPAINT_SD_EMBEDDINGS")]
     pub sd_embeddings: Option<PathBuf>,
+    /// Folder of LoRA files (`.safetensors`) for the SD models, used in
+    /// prompts as `<lora:NAME:WEIGHT>` by file stem.
+    #[arg(long, env = "INPAINT_SD_LORAS")]
+    pub sd_loras: Option<PathBuf>,
 }
 
 impl ModelArgs {
@@ -78,6 +82,7 @@ impl ModelArgs {
             worker_models: self.usable_worker_models(),
             sd_models: self.sd_models.clone(),
             sd_embeddings: self.sd_embeddings.clone(),
+            sd_loras: self.sd_loras.clone(),
             ..ClusterConfig::default()
         })
         .await?;

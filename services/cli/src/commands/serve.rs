@@ -17,6 +17,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         models_dir: args.models.models_dir()?,
         sd_models: args.models.sd_models.clone(),
         sd_embeddings: args.models.sd_embeddings.clone(),
+        sd_loras: args.models.sd_loras.clone(),
         subject_model: args.models.subject_model,
         web: (!args.no_web).then_some(args.web),
         ..ClusterConfig::default()

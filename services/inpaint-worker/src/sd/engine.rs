@@ -4,6 +4,7 @@
 //! pastes the result back.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use inpaint_imaging::{GrayImage, RgbImage};
 use inpaint_proto::v1::{
@@ -14,7 +15,10 @@ use inpaint_common::sd_params;
 
 use super::graph::EncoderOutput;
 use super::img2img::{LatentFill, SamplingPlan};
+use super::lora::LoraSet;
+use super::lora::tags::{self, LoraUse};
 use super::model::SdModel;
+use super::networks;
 use super::pipeline::{self, Pixels, SdRequest};
 use super::sampler::SamplerKind;
 use super::schedule::Schedule;
@@ -32,6 +36,9 @@ pub struct SdSettings {
     pub cfg_scale: f32,
     pub denoising_strength: f32,
     pub inpainting_mask_weight: f32,
+    /// LoRAs named in the request's fields (ComfyUI-style); the prompts'
+    /// tags are read when the job starts.
+    pub loras: Vec<LoraUse>,
 }
 
 impl SdSettings {
@@ -49,6 +56,16 @@ impl SdSettings {
             cfg_scale: r.cfg_scale,
             denoising_strength: r.denoising_strength,
             inpainting_mask_weight: r.inpainting_mask_weight,
+            loras: p
+                .loras
+                .iter()
+                .map(|l| LoraUse {
+                    name: l.name.clone(),
+                    te: l.text_encoder_weight.unwrap_or(1.0),
+                    unet: l.unet_weight.unwrap_or(1.0),
+                    dyn_dim: None,
+                })
+                .collect(),
         })
     }
 
@@ -135,22 +152,58 @@ impl Engine for SdEngine {
         req: &InpaintCropsRequest,
         content: MaskedContent,
     ) -> Result<Arc<dyn Job>, Error> {
-        let settings = SdSettings::from_wire(&req.sd.clone().unwrap_or_default(), "sd.")?;
+        let mut settings = SdSettings::from_wire(&req.sd.clone().unwrap_or_default(), "sd.")?;
         let model = self.model(&req.model)?;
+        let loras = take_loras(&model, &mut settings)?;
         check_prompt(&model, &settings.prompt, "sd.prompt")?;
         check_prompt(&model, &settings.negative_prompt, "sd.negative_prompt")?;
         Ok(Arc::new(SdJob {
             model,
             settings,
+            loras,
+            merge_nanos: AtomicU64::new(0),
             fill: webui_fill(content).1,
         }))
     }
+}
+
+/// Removes the `<lora:...>` tags from both prompts and resolves them and
+/// the request's `loras` fields against the model's files; errors name
+/// the field that wrote the bad one.
+fn take_loras(model: &SdModel, settings: &mut SdSettings) -> Result<LoraSet, Error> {
+    let mut all = vec![];
+    for (text, field) in [
+        (&mut settings.prompt, "sd.prompt"),
+        (&mut settings.negative_prompt, "sd.negative_prompt"),
+    ] {
+        let (clean, uses) = tags::extract(text).map_err(|e| Error::invalid(field, e))?;
+        model
+            .loras
+            .resolve(&uses)
+            .map_err(|e| Error::invalid(field, e))?;
+        *text = clean;
+        all.extend(uses);
+    }
+    for (i, u) in settings.loras.iter().enumerate() {
+        model
+            .loras
+            .resolve(std::slice::from_ref(u))
+            .map_err(|e| Error::invalid(format!("sd.loras[{i}].name"), e))?;
+    }
+    all.extend(settings.loras.iter().cloned());
+    model
+        .loras
+        .resolve(&all)
+        .map_err(|e| Error::invalid("sd.loras", e))
 }
 
 /// One request's Stable Diffusion settings, over its pipeline.
 struct SdJob {
     model: Arc<SdModel>,
     settings: SdSettings,
+    loras: LoraSet,
+    /// Time spent merging this request's LoRA variants.
+    merge_nanos: AtomicU64,
     fill: LatentFill,
 }
 
@@ -177,7 +230,20 @@ impl Job for SdJob {
                     steps.report(done, total);
                 }
             };
-            repaint(self.model.clone(), image, hole, &request, &mut on_step).await
+            let (graphs, merging) = networks::for_set(&self.model, &self.loras)
+                .await
+                .map_err(Error::Model)?;
+            self.merge_nanos
+                .fetch_add(merging.as_nanos() as u64, Ordering::Relaxed);
+            repaint(
+                self.model.clone(),
+                graphs,
+                image,
+                hole,
+                &request,
+                &mut on_step,
+            )
+            .await
         })
     }
 
@@ -191,6 +257,8 @@ impl Job for SdJob {
                 steps_run: settings.plan().steps_run(),
                 seed,
                 model: self.model.name.clone(),
+                loras: self.loras.report.clone(),
+                lora_merge_ms: (self.merge_nanos.load(Ordering::Relaxed) / 1_000_000) as u32,
             })
             .collect();
     }
@@ -200,6 +268,7 @@ impl Job for SdJob {
 /// pipeline, and keeps the decoded pixels only inside the hole.
 async fn repaint(
     model: Arc<SdModel>,
+    graphs: networks::Graphs,
     image: RgbImage,
     hole: GrayImage,
     request: &SdRequest,
@@ -221,6 +290,7 @@ async fn repaint(
     }
     let result = pipeline::inpaint(
         model,
+        graphs,
         Pixels::from_rgb8(&rgb, pw, ph),
         mask,
         request,
@@ -270,5 +340,6 @@ pub fn model_notes(model: &SdModel) -> Vec<String> {
     for skipped in &model.embeddings.skipped {
         notes.push(format!("embedding skipped: {skipped}"));
     }
+    notes.extend(model.loras.notes());
     notes
 }

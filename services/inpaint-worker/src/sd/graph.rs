@@ -50,34 +50,51 @@ pub struct Graph {
     pub file: PathBuf,
     session: Mutex<Session>,
     pub device: Device,
+    /// External data held in memory for the session (merged LoRA weights).
+    _files: Vec<inpaint_onnx::MemoryFile>,
 }
 
 impl Graph {
     pub fn open(file: &Path, runtime: &RuntimeOptions) -> Result<Self, String> {
-        Self::open_from(file, None, runtime)
+        Self::open_from(file, None, vec![], runtime)
     }
 
     /// Opens an edited copy of `file` held in memory.
     pub fn open_bytes(bytes: &[u8], file: &Path, runtime: &RuntimeOptions) -> Result<Self, String> {
-        Self::open_from(file, Some(bytes), runtime)
+        Self::open_from(file, Some(bytes), vec![], runtime)
+    }
+
+    /// Opens an edited copy of `file` whose tensors also point into
+    /// external data `files` held in memory.
+    pub fn open_with_files(
+        bytes: &[u8],
+        file: &Path,
+        files: Vec<inpaint_onnx::MemoryFile>,
+        runtime: &RuntimeOptions,
+    ) -> Result<Self, String> {
+        Self::open_from(file, Some(bytes), files, runtime)
     }
 
     fn open_from(
         file: &Path,
         bytes: Option<&[u8]>,
+        files: Vec<inpaint_onnx::MemoryFile>,
         runtime: &RuntimeOptions,
     ) -> Result<Self, String> {
         let env = inpaint_onnx::environment(&runtime.ort_dylib).map_err(|e| e.to_string())?;
         let (device, gpu, threads) = (runtime.device, runtime.require_gpu, runtime.threads);
         let (session, device) = match bytes {
             None => inpaint_onnx::open_session(env, file, device, gpu, threads),
-            Some(b) => inpaint_onnx::open_session_from_bytes(env, b, file, device, gpu, threads),
+            Some(b) => {
+                inpaint_onnx::open_session_with_files(env, b, file, &files, device, gpu, threads)
+            }
         }
         .map_err(|e| e.to_string())?;
         Ok(Self {
             file: file.to_path_buf(),
             session: Mutex::new(session),
             device,
+            _files: files,
         })
     }
 

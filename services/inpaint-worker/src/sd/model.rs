@@ -24,6 +24,8 @@ use super::embeddings::{self, Embeddings};
 use super::graph::{
     EncoderOutput, Graph, Io, TimestepInput, float_tensor, float_type, named_or_first,
 };
+use super::lora::Loras;
+use super::lora::variants::Variants;
 use super::schedule::BetaConfig;
 use super::tokenizer::ClipTokenizer;
 use crate::onnx_engine::RuntimeOptions;
@@ -138,17 +140,36 @@ impl From<LoadError> for crate::error::Error {
     }
 }
 
+/// A merged LoRA variant of one graph.
+pub enum Variant {
+    Text(Arc<Graph>),
+    /// A UNet with its own batching thread: only its requests share calls.
+    Unet(Arc<UnetBatcher>),
+}
+
 /// The opened export, with what its graphs expect.
 pub struct SdModel {
     pub name: String,
     pub folder: Folder,
     pub tokenizer: ClipTokenizer,
-    pub text_encoder: Graph,
+    pub text_encoder: Arc<Graph>,
+    /// The text encoder's bytes when edited in memory (embeddings), the
+    /// base LoRA merges start from.
+    pub text_encoder_bytes: Option<Arc<Vec<u8>>>,
     /// Textual-inversion embeddings the text encoder knows.
     pub embeddings: Embeddings,
     pub unet: Arc<Graph>,
     /// The thread that runs the UNet for every request, step by step.
-    pub unet_batcher: UnetBatcher,
+    pub unet_batcher: Arc<UnetBatcher>,
+    /// LoRA files checked against this model's graphs.
+    pub loras: Loras,
+    /// Merged LoRA variants, cached.
+    pub variants: Variants<Variant>,
+    /// Bytes of the text encoder's and the UNet's weights (files on disk),
+    /// what one variant of each costs.
+    pub graph_bytes: (u64, u64),
+    /// How graphs are opened (for the variants).
+    pub runtime: RuntimeOptions,
     pub vae_encoder: Graph,
     pub vae_decoder: Graph,
     pub io: Io,
@@ -169,6 +190,7 @@ impl SdModel {
         let folder = Folder::check(root)?;
         let tokenizer = ClipTokenizer::load(&folder.tokenizer)?;
         let mut text_encoder = Graph::open(&folder.text_encoder, runtime)?;
+        let mut text_encoder_bytes = None;
         let unet = Arc::new(Graph::open(&folder.unet, runtime)?);
         let vae_encoder = Graph::open(&folder.vae_encoder, runtime)?;
         let vae_decoder = Graph::open(&folder.vae_decoder, runtime)?;
@@ -184,8 +206,9 @@ impl SdModel {
                     &tokenizer,
                     runtime,
                 )?;
-                if let Some(graph) = graph {
+                if let Some((graph, bytes)) = graph {
                     text_encoder = graph;
+                    text_encoder_bytes = Some(Arc::new(bytes));
                 }
                 embeddings
             }
@@ -202,6 +225,16 @@ impl SdModel {
             (0, Device::Cpu) => 1,
             (n, _) => n,
         };
+        let loras = match &runtime.sd_loras {
+            Some(dir) => {
+                let text_bytes = match &text_encoder_bytes {
+                    Some(b) => b.clone(),
+                    None => Arc::new(read_file(&folder.text_encoder)?),
+                };
+                Loras::load(dir, &text_bytes, &read_file(&folder.unet)?)?
+            }
+            None => Loras::default(),
+        };
         let unet_batcher = UnetBatcher::start(
             name.to_string(),
             unet.clone(),
@@ -212,12 +245,20 @@ impl SdModel {
         );
         Ok(Self {
             name: name.to_string(),
+            graph_bytes: (
+                folder_bytes(&folder.text_encoder),
+                folder_bytes(&folder.unet),
+            ),
             folder,
             tokenizer,
-            text_encoder,
+            text_encoder: Arc::new(text_encoder),
+            text_encoder_bytes,
             embeddings,
             unet,
-            unet_batcher,
+            unet_batcher: Arc::new(unet_batcher),
+            loras,
+            variants: Variants::new(runtime.sd_lora_cache_bytes),
+            runtime: runtime.clone(),
             vae_encoder,
             vae_decoder,
             io,
@@ -413,16 +454,35 @@ fn measure_vae(io: &mut Io, vae_encoder: &Graph, folder: &Folder) -> Result<(), 
     Ok(())
 }
 
+pub fn read_file(path: &Path) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Bytes of a graph's folder (the model and its external data): what a
+/// merged copy of it holds, near enough.
+fn folder_bytes(model: &Path) -> u64 {
+    let folder = model.parent().unwrap_or(Path::new("."));
+    std::fs::read_dir(folder)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok()?.metadata().ok())
+                .filter(|m| m.is_file())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
 /// The embeddings in `dir` that fit this text encoder, and the encoder
-/// reopened with a token table grown by their vectors (None when there
-/// are none to add).
+/// reopened with a token table grown by their vectors, with its bytes
+/// (None when there are none to add).
 fn with_embeddings(
     file: &Path,
     ids_input: &str,
     dir: &Path,
     tokenizer: &ClipTokenizer,
     runtime: &RuntimeOptions,
-) -> Result<(Option<Graph>, Embeddings), String> {
+) -> Result<(Option<(Graph, Vec<u8>)>, Embeddings), String> {
     use inpaint_onnx::token_table;
     let bytes = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
     let folder = file.parent().unwrap_or(Path::new("."));
@@ -448,5 +508,5 @@ fn with_embeddings(
     let graph = Graph::open_bytes(&edited, file, runtime)?;
     let embeddings = Embeddings::new(&files, first_id as u32, skipped, |t| tokenizer.tokens(t))?;
     tracing::info!(file = %file.display(), names = ?embeddings.names(), "textual-inversion embeddings loaded");
-    Ok((Some(graph), embeddings))
+    Ok((Some((graph, edited)), embeddings))
 }

@@ -12,10 +12,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::batcher::Sampling;
-use super::graph::{EncoderOutput, FloatType, TypedFloats, float_tensor};
+use super::batcher::UnetBatcher;
+use super::graph::{EncoderOutput, FloatType, Graph, TypedFloats, float_tensor};
 use super::img2img::{self, Denoiser, LatentFill, SamplingPlan};
 use super::latent_mask;
 use super::model::SdModel;
+use super::networks::Graphs;
 use super::noise::TorchRng;
 use super::prompt;
 use super::runs::{UnetShape, encode_window};
@@ -92,9 +94,14 @@ pub struct SdResult {
 /// restored, and the chunks joined along the token axis
 /// (`[77 * chunks, width]`).
 pub fn encode_prompt(model: &SdModel, text: &str) -> Result<Vec<f32>, String> {
+    encode_prompt_on(model, &model.text_encoder, text)
+}
+
+/// As [`encode_prompt`], on text encoder `graph` (a LoRA variant).
+pub fn encode_prompt_on(model: &SdModel, graph: &Graph, text: &str) -> Result<Vec<f32>, String> {
     let mut hidden = vec![];
     for chunk in prompt_chunks(model, text)? {
-        let mut h = encode_window(&model.text_encoder, &model.io, &chunk.ids)?;
+        let mut h = encode_window(graph, &model.io, &chunk.ids)?;
         prompt::apply_weights(&mut h, &chunk.weights);
         hidden.extend(h);
     }
@@ -203,6 +210,8 @@ impl Conds {
 /// CFG over one UNet call with the condition and the negative condition.
 struct Guided {
     model: Arc<SdModel>,
+    /// The UNet's batching thread (the model's, or a LoRA variant's).
+    unet: Arc<UnetBatcher>,
     /// The prompt's and the negative prompt's hidden states, made once for
     /// every step.
     conds: Conds,
@@ -227,6 +236,7 @@ impl Denoiser for Guided {
         t: f32,
     ) -> impl Future<Output = Result<Vec<f32>, String>> + Send {
         let model = self.model.clone();
+        let batcher = self.unet.clone();
         let conds = self.conds.clone();
         let image_cond = self.image_cond.clone();
         let (cfg, lw, lh) = (self.cfg_scale, self.lw, self.lh);
@@ -243,7 +253,6 @@ impl Denoiser for Guided {
                 height: lh,
                 tokens: hidden.len() / (n * width),
             };
-            let batcher = &model.unet_batcher;
             let started = Instant::now();
             let out = match conds {
                 Conds::Pair(hidden) => {
@@ -282,6 +291,7 @@ impl Denoiser for Guided {
 /// as the VAE decodes them (the caller pastes back).
 pub async fn inpaint(
     model: Arc<SdModel>,
+    graphs: Graphs,
     image: Pixels,
     mask: Vec<u8>,
     request: &SdRequest,
@@ -306,9 +316,10 @@ pub async fn inpaint(
 
     let m = model.clone();
     let (prompt, negative) = (request.prompt.clone(), request.negative_prompt.clone());
-    let cond = blocking(Box::new(move || encode_prompt(&m, &prompt))).await?;
-    let m = model.clone();
-    let uncond = blocking(Box::new(move || encode_prompt(&m, &negative))).await?;
+    let te = graphs.text_encoder.clone();
+    let cond = blocking(Box::new(move || encode_prompt_on(&m, &te, &prompt))).await?;
+    let (m, te) = (model.clone(), graphs.text_encoder.clone());
+    let uncond = blocking(Box::new(move || encode_prompt_on(&m, &te, &negative))).await?;
 
     let m = model.clone();
     let pixels = image.clone();
@@ -345,13 +356,14 @@ pub async fn inpaint(
 
     let mut guided = Guided {
         model: model.clone(),
+        unet: graphs.unet.clone(),
         conds: Conds::new(io.unet_float, cond, uncond),
         image_cond,
         cfg_scale: request.cfg_scale,
         lw,
         lh,
         unet_nanos: Arc::new(AtomicU64::new(0)),
-        _sampling: model.unet_batcher.sampling(),
+        _sampling: graphs.unet.sampling(),
     };
     let unet_nanos = guided.unet_nanos.clone();
     let sampling_started = Instant::now();
