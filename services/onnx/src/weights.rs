@@ -291,6 +291,28 @@ pub fn index(model: &[u8]) -> Result<Vec<ModuleWeight>, String> {
     Ok(out)
 }
 
+/// The external data files the model's initializers name, each once.
+pub fn external_files(model: &[u8]) -> Result<Vec<String>, String> {
+    let (_, graph) = graph_fields(model)?;
+    let mut out: Vec<String> = vec![];
+    for t in initializers(&graph)?.values() {
+        for e in t
+            .iter()
+            .filter(|f| f.number == TENSOR_EXTERNAL_DATA)
+            .filter_map(Field::bytes)
+        {
+            let kv = wire::fields(e)?;
+            let get = |n| kv.iter().find(|f| f.number == n).and_then(Field::string);
+            if let (Some("location"), Some(v)) = (get(ENTRY_KEY), get(ENTRY_VALUE))
+                && !out.iter().any(|o| o == v)
+            {
+                out.push(v.to_string());
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// The values of initializers `names` (little-endian, their own kind).
 pub fn read(
     model: &[u8],

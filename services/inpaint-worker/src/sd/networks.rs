@@ -74,7 +74,16 @@ fn build(model: &SdModel, part: Part, set: &[SetEntry]) -> Result<(Variant, Dura
     let folder = file.parent().unwrap_or(Path::new("."));
     let (merged, data, took) = model.loras.merge(part, set, &base, folder)?;
     drop(base);
-    let graph = Graph::open_with_files(&merged, file, vec![data], &model.runtime)?;
+    // ONNX Runtime looks every external file up in memory once one is
+    // given there: the export's own go too.
+    let mut files = vec![data];
+    for location in inpaint_onnx::weights::external_files(&merged)? {
+        if location != files[0].0 {
+            let bytes = read_file(&folder.join(&location))?;
+            files.push((location, bytes.into()));
+        }
+    }
+    let graph = Graph::open_with_files(&merged, file, files, &model.runtime)?;
     let names: Vec<String> = set
         .iter()
         .map(|e| format!("{}:{}", e.name, e.weight))
