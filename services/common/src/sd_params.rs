@@ -222,6 +222,22 @@ pub fn resolve(p: &SdParams, prefix: &str) -> Result<ResolvedSd, (String, String
             format!("{inpainting_mask_weight} is not in 0..=1"),
         ));
     }
+    for (i, l) in p.loras.iter().enumerate() {
+        if l.name.trim().is_empty() {
+            return Err((field(&format!("loras[{i}].name")), "empty".into()));
+        }
+        for (w, name) in [
+            (l.unet_weight, "unet_weight"),
+            (l.text_encoder_weight, "text_encoder_weight"),
+        ] {
+            if w.is_some_and(|w| !w.is_finite()) {
+                return Err((
+                    field(&format!("loras[{i}].{name}")),
+                    "not a finite number".into(),
+                ));
+            }
+        }
+    }
     Ok(ResolvedSd {
         prompt: p.prompt.clone(),
         negative_prompt: p.negative_prompt.clone(),

@@ -73,6 +73,13 @@ pub fn merge_sd(base: Option<&pb::SdParams>, o: &pb::SdParams) -> pb::SdParams {
         schedule: text(&o.schedule, base.schedule),
         denoising_strength: o.denoising_strength.or(base.denoising_strength),
         inpainting_mask_weight: o.inpainting_mask_weight.or(base.inpainting_mask_weight),
+        // A region that names its own LoRAs replaces the request's list
+        // (tags in its own prompt come with that prompt).
+        loras: if o.loras.is_empty() {
+            base.loras
+        } else {
+            o.loras.clone()
+        },
     }
 }
 

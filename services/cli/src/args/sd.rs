@@ -86,6 +86,8 @@ impl SdArgs {
             schedule: self.schedule.clone(),
             denoising_strength: self.denoising_strength,
             inpainting_mask_weight: self.inpainting_mask_weight,
+            // LoRAs come as `<lora:NAME:WEIGHT>` tags in --prompt.
+            loras: vec![],
         };
         (engine == "sd" || p != SdParams::default()).then_some(p)
     }

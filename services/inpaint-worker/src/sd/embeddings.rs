@@ -14,7 +14,7 @@
 use std::ops::Range;
 use std::path::Path;
 
-use safetensors::{Dtype, SafeTensors};
+use safetensors::SafeTensors;
 
 /// Vectors read from one file.
 #[derive(Debug, Clone)]
@@ -72,24 +72,7 @@ fn read_file(path: &Path, width: usize) -> Result<(Vec<f32>, usize), String> {
         many => return Err(format!("{} tensors and none is emb_params", many.len())),
     };
     let t = st.tensor(&key).map_err(|e| e.to_string())?;
-    let values: Vec<f32> = match t.dtype() {
-        Dtype::F32 => t
-            .data()
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))
-            .collect(),
-        Dtype::F16 => t
-            .data()
-            .chunks_exact(2)
-            .map(|b| half::f16::from_le_bytes(b.try_into().expect("2 bytes")).to_f32())
-            .collect(),
-        Dtype::BF16 => t
-            .data()
-            .chunks_exact(2)
-            .map(|b| half::bf16::from_le_bytes(b.try_into().expect("2 bytes")).to_f32())
-            .collect(),
-        other => return Err(format!("{key} is {other:?}; float expected")),
-    };
+    let values = super::lora::file::floats(&t).map_err(|e| format!("{key} is {e}"))?;
     let shape = t.shape();
     let count = match shape {
         [w] if *w == width => 1,

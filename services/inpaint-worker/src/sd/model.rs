@@ -473,6 +473,9 @@ fn folder_bytes(model: &Path) -> u64 {
         .unwrap_or(0)
 }
 
+/// A graph opened from bytes edited in memory, with those bytes.
+type EditedGraph = (Graph, Vec<u8>);
+
 /// The embeddings in `dir` that fit this text encoder, and the encoder
 /// reopened with a token table grown by their vectors, with its bytes
 /// (None when there are none to add).
@@ -482,7 +485,7 @@ fn with_embeddings(
     dir: &Path,
     tokenizer: &ClipTokenizer,
     runtime: &RuntimeOptions,
-) -> Result<(Option<(Graph, Vec<u8>)>, Embeddings), String> {
+) -> Result<(Option<EditedGraph>, Embeddings), String> {
     use inpaint_onnx::token_table;
     let bytes = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
     let folder = file.parent().unwrap_or(Path::new("."));
