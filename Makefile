@@ -5,7 +5,7 @@ PYTHON ?= python3
 CARGO ?= cargo
 PHOTO ?= models/cache/photos/astronaut.png
 
-.PHONY: setup sysdeps npm buf models pydeps demo demo-hands demo-faces test bench-telea bench-mask bench-resize bench-worker bench-seg bench-jobs bench-sd bench-sd-batch bench-photos bench-auth bench-cluster cluster cluster-stop podman debian-base image cluster-containers cluster-containers-stop kube-play-check lint web web-check deploy-check fuzz fuzz-build clean
+.PHONY: setup sysdeps npm buf models pydeps demo demo-hands demo-faces test bench-telea bench-mask bench-resize bench-worker bench-seg bench-jobs bench-sd bench-sd-batch bench-lora bench-photos bench-auth bench-cluster cluster cluster-stop podman debian-base image cluster-containers cluster-containers-stop kube-play-check lint web web-check deploy-check fuzz fuzz-build clean
 
 setup: sysdeps pydeps models buf
 
@@ -114,6 +114,10 @@ bench-sd:
 
 # Step-level batching: N concurrent SD requests (1, 4, 16) on the tiny
 # pipeline, their steps batched vs one request at a time.
+bench-lora:
+	$(CARGO) build --release --quiet -p inpaint-worker --example lora_bench
+	./target/release/examples/lora_bench 3
+
 bench-sd-batch:
 	$(CARGO) build --release --quiet -p inpaint-worker --example sd_batch_bench
 	./target/release/examples/sd_batch_bench

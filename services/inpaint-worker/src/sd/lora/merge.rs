@@ -94,6 +94,25 @@ pub fn fits(m: &LoraModule, w: &ModuleWeight) -> Result<(), String> {
 /// own values as f32 in its layout. `fits` must hold.
 pub fn add_delta(values: &mut [f32], w: &ModuleWeight, m: &LoraModule, factor: f32, rank: usize) {
     let rank = rank.min(m.rank);
+    match w.layout {
+        Layout::OutIn | Layout::Conv => add_rows(values, w.inner, 0, m, factor, rank),
+        // Transposed weights: each of the weight's rows is one input column
+        // of the delta, computed in place of a strided scatter.
+        Layout::InOut => add_columns(values, w.out, 0, m, factor, rank),
+        Layout::Columns { start, total } => add_columns(values, total, start, m, factor, rank),
+    }
+}
+
+/// `[out, inner]` rows at `stride` (a padded conv's first input channels
+/// come first in each of its rows).
+fn add_rows(
+    values: &mut [f32],
+    stride: usize,
+    start: usize,
+    m: &LoraModule,
+    factor: f32,
+    rank: usize,
+) {
     let mut row = vec![0f32; m.inner];
     for o in 0..m.out {
         row.fill(0.0);
@@ -106,23 +125,43 @@ pub fn add_delta(values: &mut [f32], w: &ModuleWeight, m: &LoraModule, factor: f
                 *x += a * d;
             }
         }
-        match w.layout {
-            // A padded conv's first input channels come first in each row.
-            Layout::OutIn | Layout::Conv => {
-                for (v, d) in values[o * w.inner..].iter_mut().zip(&row) {
-                    *v += d;
-                }
+        let at = o * stride + start;
+        for (v, d) in values[at..at + m.inner].iter_mut().zip(&row) {
+            *v += d;
+        }
+    }
+}
+
+/// The delta transposed, `[inner, out]`, its rows at `stride` from `start`.
+fn add_columns(
+    values: &mut [f32],
+    stride: usize,
+    start: usize,
+    m: &LoraModule,
+    factor: f32,
+    rank: usize,
+) {
+    let mut up_t = vec![0f32; rank * m.out];
+    for o in 0..m.out {
+        for k in 0..rank {
+            up_t[k * m.out + o] = factor * m.up[o * m.rank + k];
+        }
+    }
+    let mut col = vec![0f32; m.out];
+    for j in 0..m.inner {
+        col.fill(0.0);
+        for k in 0..rank {
+            let d = m.down[k * m.inner + j];
+            if d == 0.0 {
+                continue;
             }
-            Layout::InOut => {
-                for (j, d) in row.iter().enumerate() {
-                    values[j * w.out + o] += d;
-                }
+            for (x, u) in col.iter_mut().zip(&up_t[k * m.out..(k + 1) * m.out]) {
+                *x += u * d;
             }
-            Layout::Columns { start, total } => {
-                for (j, d) in row.iter().enumerate() {
-                    values[j * total + start + o] += d;
-                }
-            }
+        }
+        let at = j * stride + start;
+        for (v, d) in values[at..at + m.out].iter_mut().zip(&col) {
+            *v += d;
         }
     }
 }
