@@ -93,7 +93,8 @@ fn build(model: &SdModel, part: Part, set: &[SetEntry]) -> Result<(Variant, Dura
         match part {
             Part::TextEncoder => Variant::Text(Arc::new(graph)),
             Part::Unet => Variant::Unet(Arc::new(UnetBatcher::start(
-                format!("{}+{}", model.name, names.join("+")),
+                // One metrics label for every variant: sets are unbounded.
+                format!("{}+lora", model.name),
                 Arc::new(graph),
                 model.io.clone(),
                 model.text_width,
